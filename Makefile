@@ -1,0 +1,81 @@
+# macie-chatops — every command a developer or CI needs. `make test` is the contract.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT        := $(abspath .)
+TOOLS       := $(ROOT)/.tools
+TOOLS_BIN   := $(TOOLS)/bin
+NODE_DIR    := $(TOOLS)/node
+BUILD_DIR   := $(ROOT)/build
+MODULES     := shared functions infra
+FUNCTIONS   := finding-handler remediation-handler remediator
+
+# Pinned versions of every external test tool.
+VERSITYGW_VERSION   := v1.8.0
+RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
+DYNALITE_VERSION    := 4.0.0
+PLAYWRIGHT_VERSION  := 1.64.1
+
+# Tests find the tools here; a missing tool fails with "run: make tools".
+export MACIE_CHATOPS_TOOLS := $(TOOLS)
+export PATH := $(TOOLS_BIN):$(PATH)
+
+.PHONY: help tools tools-go tools-node tools-browser build test test-unit bench lint demo demo-headless fuzz clean
+
+help:
+	@echo "make demo       run the whole flow locally (see README)"
+	@echo "make test       install test tools, lint, run every module's tests"
+	@echo "make tools      install pinned test tools into .tools/"
+	@echo "make build      build build/<function>.zip (linux/arm64 bootstraps)"
+	@echo "make bench      print the benchmark table"
+	@echo "make lint       gofmt check + go vet on every module"
+
+tools: tools-go tools-node
+
+tools-go: $(TOOLS_BIN)/versitygw $(TOOLS_BIN)/aws-lambda-rie
+
+$(TOOLS_BIN)/versitygw:
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) GOWORK=off go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+$(TOOLS_BIN)/aws-lambda-rie:
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) GOWORK=off go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+tools-node: $(NODE_DIR)/node_modules/dynalite/package.json
+
+$(NODE_DIR)/node_modules/dynalite/package.json:
+	@mkdir -p $(NODE_DIR)
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --save-exact dynalite@$(DYNALITE_VERSION)
+
+lint:
+	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
+	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
+
+test: tools lint
+	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 ./...) || exit 1; done
+
+bench: tools
+	@for m in shared functions; do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+
+fuzz:
+	cd shared && go test -run '^$$' -fuzz FuzzParse -fuzztime 5m ./finding
+	cd shared && go test -run '^$$' -fuzz FuzzLoad -fuzztime 5m ./policy
+
+build:
+	@mkdir -p $(BUILD_DIR)
+	@for f in $(FUNCTIONS); do \
+	  (cd functions && GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags lambda.norpc \
+	    -o $(BUILD_DIR)/$$f/bootstrap ./$$f) || exit 1; \
+	  rm -f $(BUILD_DIR)/$$f.zip; (cd $(BUILD_DIR)/$$f && zip -q -X ../$$f.zip bootstrap) || exit 1; \
+	  printf '%-22s %s bytes\n' $$f.zip $$(stat -c %s $(BUILD_DIR)/$$f.zip); \
+	done
+
+demo:
+	@echo "make demo: local mode is not built yet (issue: local mode). Nothing was run." >&2; exit 1
+
+demo-headless:
+	@echo "make demo-headless: local mode is not built yet (issue: local mode). Nothing was run." >&2; exit 1
+
+clean:
+	rm -rf $(BUILD_DIR)
