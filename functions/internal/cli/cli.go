@@ -33,6 +33,9 @@ func commands() []command {
 	return []command{
 		{"policy validate", "check policy files; prints every problem, exits 1 on any error", policyValidate},
 		{"policy explain", "dry-run a policy on findings (event/finding files, JSON Lines, or -)", policyExplain},
+		{"ledger list", "list findings by account, status and time", ledgerList},
+		{"ledger show", "what happened to a finding, and who approved it", ledgerShow},
+		{"ledger export", "export the audit trail of a time range as JSON Lines", ledgerExport},
 	}
 }
 

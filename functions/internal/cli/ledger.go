@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/macie-chatops/macie-chatops/shared/ledger"
+)
+
+// storeFlags selects the ledger: --ledger FILE (embedded) or --table NAME (DynamoDB).
+type storeFlags struct {
+	file, table, endpoint, region string
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.file, "ledger", "", "embedded ledger file (local mode), e.g. .local/ledger.db")
+	fs.StringVar(&s.table, "table", "", "DynamoDB ledger table (the stack output ledgerTable)")
+	fs.StringVar(&s.endpoint, "endpoint", "", "DynamoDB endpoint override (e.g. a local dynalite)")
+	fs.StringVar(&s.region, "region", "", "AWS region of the table (default: from the AWS configuration)")
+}
+
+func (s *storeFlags) open(ctx context.Context) (ledger.Store, error) {
+	switch {
+	case s.file != "" && s.table != "":
+		return nil, errors.New("give either --ledger FILE or --table NAME, not both")
+	case s.file != "":
+		return ledger.OpenBolt(s.file, nil)
+	case s.table != "":
+		return ledger.OpenDynamo(ctx, s.table, s.endpoint, s.region)
+	}
+	return nil, errors.New("no ledger given: pass --ledger FILE (local mode) or --table NAME (DynamoDB)")
+}
+
+func parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--%s %q: use RFC 3339 (2026-03-01T12:00:00Z), a date (2026-03-01) or a duration ago (24h)", name, v)
+}
+
+func ledgerList(env Env, args []string) int {
+	fs := newFlags(env, "ledger list", "")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "only this account id")
+	status := fs.String("status", "", "only this status (e.g. QUARANTINED)")
+	since := fs.String("since", "", "updated at or after (RFC 3339, date, or duration ago like 24h)")
+	limit := fs.Int("limit", 100, "at most this many records, newest first")
+	output := fs.String("output", "text", "text or json")
+	if fs.Parse(args) != nil {
+		return ExitUsage
+	}
+	ctx := context.Background()
+	st, err := sf.open(ctx)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	defer st.Close()
+	t, err := parseTime("since", *since)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	if *status != "" && !validStatus(ledger.Status(*status)) {
+		fmt.Fprintf(env.Stderr, "--status %q: choose one of %v\n", *status, ledger.Statuses)
+		return ExitUsage
+	}
+	recs, err := st.List(ctx, ledger.Filter{AccountID: *account, Status: ledger.Status(*status), Since: t, Limit: *limit})
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitProblem
+	}
+	if *output == "json" {
+		return writeJSON(env, recs)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FINDING\tACCOUNT\tSTATUS\tACTION\tBY\tUPDATED\tOBJECT")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\ts3://%s/%s\n", r.FindingID, r.AccountID, r.Status, r.Action, r.LastActor(),
+			r.UpdatedAt.Format(time.RFC3339), r.Bucket, r.Key)
+	}
+	tw.Flush()
+	fmt.Fprintf(env.Stdout, "%d records\n", len(recs))
+	return ExitOK
+}
+
+func validStatus(s ledger.Status) bool {
+	for _, x := range ledger.Statuses {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func ledgerShow(env Env, args []string) int {
+	fs := newFlags(env, "ledger show", "FINDING-ID...")
+	var sf storeFlags
+	sf.register(fs)
+	output := fs.String("output", "text", "text or json")
+	if fs.Parse(args) != nil || fs.NArg() == 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	ctx := context.Background()
+	st, err := sf.open(ctx)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	defer st.Close()
+	code := ExitOK
+	var recs []ledger.Record
+	for _, id := range fs.Args() {
+		r, err := st.Get(ctx, id)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			code = ExitProblem
+			continue
+		}
+		recs = append(recs, r)
+	}
+	if *output == "json" {
+		writeJSON(env, recs)
+		return code
+	}
+	for _, r := range recs {
+		fmt.Fprintf(env.Stdout, "finding   %s\naccount   %s  region %s\nobject    s3://%s/%s  version %q\ntype      %s  severity %s\n",
+			r.FindingID, r.AccountID, r.Region, r.Bucket, r.Key, r.VersionID, r.FindingType, r.Severity)
+		fmt.Fprintf(env.Stdout, "decision  %s: %s (policy %s)\nstatus    %s\n", r.Action, r.Reason, r.PolicyHash, r.Status)
+		if r.QuarantineBucket != "" {
+			fmt.Fprintf(env.Stdout, "quarantine s3://%s/%s  version %q\n", r.QuarantineBucket, r.QuarantineKey, r.QuarantineVersion)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(env.Stdout, "error     %s\n", r.Error)
+		}
+		if r.MessageTS != "" {
+			fmt.Fprintf(env.Stdout, "slack     %s %s\n", r.Channel, r.MessageTS)
+		}
+		fmt.Fprintln(env.Stdout, "history:")
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		for _, e := range r.History {
+			from := string(e.From)
+			if from == "" {
+				from = "-"
+			}
+			fmt.Fprintf(tw, "  %s\t%s → %s\tby %s\t%s\n", e.At.Format(time.RFC3339), from, e.To, e.Actor, e.Reason)
+		}
+		tw.Flush()
+		fmt.Fprintln(env.Stdout)
+	}
+	return code
+}
+
+func ledgerExport(env Env, args []string) int {
+	fs := newFlags(env, "ledger export", "")
+	var sf storeFlags
+	sf.register(fs)
+	since := fs.String("since", "", "entries at or after (RFC 3339, date, or duration ago like 720h)")
+	until := fs.String("until", "", "entries before (default: now)")
+	if fs.Parse(args) != nil {
+		return ExitUsage
+	}
+	s, err1 := parseTime("since", *since)
+	u, err2 := parseTime("until", *until)
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	ctx := context.Background()
+	st, err := sf.open(ctx)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	defer st.Close()
+	n, err := ledger.ExportAudit(ctx, st, s, u, env.Stdout)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitProblem
+	}
+	fmt.Fprintf(env.Stderr, "%d audit entries exported\n", n)
+	return ExitOK
+}
+
+func writeJSON(env Env, v any) int {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitProblem
+	}
+	return ExitOK
+}

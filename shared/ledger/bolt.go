@@ -1,0 +1,162 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var recordsBucket = []byte("records")
+
+// Bolt is the embedded store: one bbolt file, one JSON document per finding. bbolt serializes
+// write transactions, so the compare-and-set of a transition is a read and a write in one tx.
+type Bolt struct {
+	db   *bolt.DB
+	now  Clock
+	ttl  time.Duration
+	path  string
+}
+
+// OpenBolt opens (or creates) the ledger file.
+func OpenBolt(path string, now Clock) (*Bolt, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger file %s: %w (is another macie-chatops process using it?)", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(recordsBucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init ledger file %s: %w", path, err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Bolt{db: db, now: now, ttl: DefaultTTL, path: path}, nil
+}
+
+// Path is the file the ledger lives in.
+func (b *Bolt) Path() string { return b.path }
+
+func (b *Bolt) Create(_ context.Context, r Record) (Record, bool, error) {
+	if r.FindingID == "" {
+		return Record{}, false, fmt.Errorf("ledger create: empty finding id")
+	}
+	var out Record
+	created := false
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(recordsBucket)
+		if v := bk.Get([]byte(r.FindingID)); v != nil {
+			return json.Unmarshal(v, &out)
+		}
+		out = newRecord(r, b.now().UTC(), b.ttl)
+		created = true
+		return put(bk, out)
+	})
+	return out, created, err
+}
+
+func put(bk *bolt.Bucket, r Record) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return bk.Put([]byte(r.FindingID), v)
+}
+
+func (b *Bolt) Get(_ context.Context, id string) (Record, error) {
+	var out Record
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(recordsBucket).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%w for finding %s", ErrNotFound, id)
+		}
+		return json.Unmarshal(v, &out)
+	})
+	return out, err
+}
+
+func (b *Bolt) modify(id string, fn func(Record) (Record, error)) (Record, error) {
+	var out Record
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(recordsBucket)
+		v := bk.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%w for finding %s", ErrNotFound, id)
+		}
+		var cur Record
+		if err := json.Unmarshal(v, &cur); err != nil {
+			return fmt.Errorf("ledger record %s is corrupt: %w", id, err)
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		out = next
+		return put(bk, next)
+	})
+	return out, err
+}
+
+func (b *Bolt) Transition(_ context.Context, id string, c Change) (Record, error) {
+	return b.modify(id, func(cur Record) (Record, error) { return apply(cur, c, b.now().UTC(), b.ttl) })
+}
+
+func (b *Bolt) Annotate(_ context.Context, id string, mutate func(*Record)) (Record, error) {
+	return b.modify(id, func(cur Record) (Record, error) { return annotate(cur, mutate, b.now().UTC()), nil })
+}
+
+func (b *Bolt) List(_ context.Context, f Filter) ([]Record, error) {
+	var out []Record
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(recordsBucket).ForEach(func(_, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			if f.match(&r) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	sortRecords(out)
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, err
+}
+
+func (b *Bolt) Close() error {
+	return b.db.Close()
+}
+
+// sortRecords orders by last update, newest first, then id.
+func sortRecords(rs []Record) {
+	sort.Slice(rs, func(i, j int) bool {
+		if !rs[i].UpdatedAt.Equal(rs[j].UpdatedAt) {
+			return rs[i].UpdatedAt.After(rs[j].UpdatedAt)
+		}
+		return rs[i].FindingID < rs[j].FindingID
+	})
+}
+
+func sortEntries(es []Entry) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].At.Before(es[j].At) })
+}
+
+func writeJSONLines(w io.Writer, v []Entry) error {
+	enc := json.NewEncoder(w)
+	for _, e := range v {
+		if err := enc.Encode(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

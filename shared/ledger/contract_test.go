@@ -1,0 +1,330 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/macie-chatops/macie-chatops/shared/testenv"
+)
+
+// fakeClock ticks one second per reading, so every write has a distinct, known time.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Second)
+	return c.now
+}
+
+type storeFactory func(t *testing.T, clock Clock) Store
+
+func TestContractBolt(t *testing.T) {
+	runContract(t, func(t *testing.T, clock Clock) Store {
+		s, err := OpenBolt(filepath.Join(t.TempDir(), "ledger.db"), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestContractDynamo(t *testing.T) {
+	srv := testenv.Dynalite(t)
+	client := DynaliteClient(srv.Endpoint)
+	var n atomic.Int64
+	runContract(t, func(t *testing.T, clock Clock) Store {
+		d := NewDynamo(client, fmt.Sprintf("ledger-%d", n.Add(1)), clock)
+		if err := d.EnsureTable(testenv.Context(t)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+// DynaliteClient is a DynamoDB client for a local endpoint with dummy credentials.
+func DynaliteClient(endpoint string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(endpoint),
+	})
+}
+
+func sample(id, account string) Record {
+	return Record{FindingID: id, AccountID: account, Region: "us-east-1", Bucket: "b", Key: "k",
+		FindingType: "SensitiveData:S3Object/Personal", Severity: "HIGH", Action: "REVIEW", Reason: "test", PolicyHash: "h"}
+}
+
+// pathTo is the shortest chain of legal transitions from RECEIVED to s.
+func pathTo(s Status) []Status {
+	prev := map[Status]Status{Received: ""}
+	queue := []Status{Received}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, n := range transitions[cur] {
+			if _, seen := prev[n]; !seen {
+				prev[n] = cur
+				queue = append(queue, n)
+			}
+		}
+	}
+	var path []Status
+	for x := s; x != Received; x = prev[x] {
+		path = append([]Status{x}, path...)
+	}
+	return path
+}
+
+func runContract(t *testing.T, newStore storeFactory) {
+	t.Run("every transition", func(t *testing.T) {
+		s := newStore(t, newClock().Now)
+		ctx := testenv.Context(t)
+		legal, illegal := 0, 0
+		for _, from := range Statuses {
+			for _, to := range Statuses {
+				id := fmt.Sprintf("f-%s-%s", from, to)
+				if _, _, err := s.Create(ctx, sample(id, "111122223333")); err != nil {
+					t.Fatal(err)
+				}
+				cur := Received
+				for _, step := range pathTo(from) {
+					if _, err := s.Transition(ctx, id, Change{From: cur, To: step, Actor: "setup"}); err != nil {
+						t.Fatalf("setup %s→%s: %v", cur, step, err)
+					}
+					cur = step
+				}
+				before, _ := s.Get(ctx, id)
+				rec, err := s.Transition(ctx, id, Change{From: from, To: to, Actor: "U1", Reason: "test"})
+				if CanTransition(from, to) {
+					legal++
+					if err != nil || rec.Status != to {
+						t.Errorf("%s→%s should succeed: %v", from, to, err)
+					}
+					after, _ := s.Get(ctx, id)
+					if after.Status != to || after.Version != before.Version+1 || after.LastActor() != "U1" {
+						t.Errorf("%s→%s stored %+v", from, to, after)
+					}
+				} else {
+					illegal++
+					if !errors.Is(err, ErrIllegalTransition) {
+						t.Errorf("%s→%s should be illegal, got %v", from, to, err)
+					}
+					after, _ := s.Get(ctx, id)
+					if after.Status != from || after.Version != before.Version {
+						t.Errorf("%s→%s illegal but record changed", from, to)
+					}
+				}
+			}
+		}
+		if legal != 18 || illegal != len(Statuses)*len(Statuses)-18 {
+			t.Errorf("legal %d illegal %d", legal, illegal)
+		}
+	})
+
+	t.Run("stale status is a conflict naming the winner", func(t *testing.T) {
+		s := newStore(t, newClock().Now)
+		ctx := testenv.Context(t)
+		s.Create(ctx, sample("c1", "111122223333"))
+		s.Transition(ctx, "c1", Change{From: Received, To: Notified, Actor: ActorPolicy})
+		s.Transition(ctx, "c1", Change{From: Notified, To: Dismissed, Actor: "U_ALICE"})
+		_, err := s.Transition(ctx, "c1", Change{From: Notified, To: Queued, Actor: "U_BOB"})
+		var ce *ConflictError
+		if !errors.As(err, &ce) || !errors.Is(err, ErrConflict) || ce.Current != Dismissed || ce.By != "U_ALICE" {
+			t.Fatalf("got %v", err)
+		}
+		if _, err := s.Transition(ctx, "missing", Change{From: Received, To: Notified}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing record: %v", err)
+		}
+	})
+
+	t.Run("20 concurrent approvals, exactly one wins", func(t *testing.T) {
+		s := newStore(t, newClock().Now)
+		ctx := testenv.Context(t)
+		s.Create(ctx, sample("race", "111122223333"))
+		s.Transition(ctx, "race", Change{From: Received, To: Notified, Actor: ActorPolicy})
+		var wg sync.WaitGroup
+		var wins atomic.Int32
+		winner := make(chan string, 20)
+		losers := make(chan *ConflictError, 20)
+		start := make(chan struct{})
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				<-start
+				actor := fmt.Sprintf("U%02d", i)
+				_, err := s.Transition(ctx, "race", Change{From: Notified, To: Queued, Actor: actor})
+				var ce *ConflictError
+				switch {
+				case err == nil:
+					wins.Add(1)
+					winner <- actor
+				case errors.As(err, &ce):
+					losers <- ce
+				default:
+					t.Errorf("unexpected error: %v", err)
+				}
+			}(i)
+		}
+		close(start)
+		wg.Wait()
+		close(winner)
+		close(losers)
+		if wins.Load() != 1 {
+			t.Fatalf("%d winners", wins.Load())
+		}
+		w := <-winner
+		n := 0
+		for ce := range losers {
+			n++
+			if ce.Current != Queued || ce.By != w {
+				t.Errorf("loser told %s by %s, want QUEUED by %s", ce.Current, ce.By, w)
+			}
+		}
+		rec, _ := s.Get(ctx, "race")
+		if n != 19 || len(rec.History) != 3 || rec.LastActor() != w {
+			t.Fatalf("losers %d, history %+v", n, rec.History)
+		}
+	})
+
+	t.Run("duplicate create returns the existing record", func(t *testing.T) {
+		clock := newClock()
+		s := newStore(t, clock.Now)
+		ctx := testenv.Context(t)
+		first, created, err := s.Create(ctx, sample("dup", "111122223333"))
+		if err != nil || !created || first.Status != Received || first.Version != 1 {
+			t.Fatalf("%v %v %+v", err, created, first)
+		}
+		s.Transition(ctx, "dup", Change{From: Received, To: Notified, Actor: ActorPolicy, Mutate: func(r *Record) {
+			r.Channel, r.MessageTS = "C1", "123.456"
+		}})
+		again := sample("dup", "999999999999")
+		again.Action = "AUTO"
+		rec, created, err := s.Create(ctx, again)
+		if err != nil || created || rec.Status != Notified || rec.AccountID != "111122223333" || rec.MessageTS != "123.456" {
+			t.Fatalf("%v %v %+v", err, created, rec)
+		}
+	})
+
+	t.Run("TTL, timestamps and annotations", func(t *testing.T) {
+		clock := newClock()
+		s := newStore(t, clock.Now)
+		ctx := testenv.Context(t)
+		rec, _, _ := s.Create(ctx, sample("ttl", "111122223333"))
+		if rec.ExpiresAt != rec.CreatedAt.Add(DefaultTTL).Unix() || rec.ExpiresAt == 0 {
+			t.Fatalf("ttl %d created %v", rec.ExpiresAt, rec.CreatedAt)
+		}
+		got, _ := s.Get(ctx, "ttl")
+		if got.ExpiresAt != rec.ExpiresAt || !got.CreatedAt.Equal(rec.CreatedAt) {
+			t.Fatalf("stored ttl %d vs %d", got.ExpiresAt, rec.ExpiresAt)
+		}
+		moved, _ := s.Transition(ctx, "ttl", Change{From: Received, To: Queued, Actor: ActorPolicy})
+		if moved.ExpiresAt <= rec.ExpiresAt || !moved.UpdatedAt.After(rec.UpdatedAt) {
+			t.Fatal("a transition must push the TTL and updatedAt")
+		}
+		ann, err := s.Annotate(ctx, "ttl", func(r *Record) { r.NotifyStatus = "POSTED"; r.Status = Released })
+		if err != nil || ann.Status != Queued || ann.NotifyStatus != "POSTED" || len(ann.History) != 2 {
+			t.Fatalf("annotate: %v %+v", err, ann)
+		}
+		// A transition after an annotation (version moved, status same) still succeeds.
+		if _, err := s.Transition(ctx, "ttl", Change{From: Queued, To: InProgress, Actor: "remediator"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("audit order, list and export", func(t *testing.T) {
+		clock := newClock()
+		s := newStore(t, clock.Now)
+		ctx := testenv.Context(t)
+		s.Create(ctx, sample("a1", "111122223333"))
+		mid := clock.Now()
+		s.Create(ctx, sample("a2", "444455556666"))
+		for _, c := range []Change{
+			{From: Received, To: Notified, Actor: ActorPolicy, Reason: "posted"},
+			{From: Notified, To: Queued, Actor: "U_ALICE", Reason: "approved in Slack"},
+			{From: Queued, To: InProgress, Actor: "remediator"},
+			{From: InProgress, To: Quarantined, Actor: "remediator", Mutate: func(r *Record) { r.QuarantineBucket = "q" }},
+		} {
+			if _, err := s.Transition(ctx, "a1", c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec, _ := s.Get(ctx, "a1")
+		want := []Status{Received, Notified, Queued, InProgress, Quarantined}
+		if len(rec.History) != len(want) || rec.QuarantineBucket != "q" {
+			t.Fatalf("history %+v", rec.History)
+		}
+		for i, e := range rec.History {
+			if e.To != want[i] || (i > 0 && (e.From != want[i-1] || !e.At.After(rec.History[i-1].At))) {
+				t.Errorf("entry %d: %+v", i, e)
+			}
+		}
+		if rec.History[2].Actor != "U_ALICE" || rec.History[2].Reason != "approved in Slack" {
+			t.Errorf("approver not recorded: %+v", rec.History[2])
+		}
+
+		byAcct, _ := s.List(ctx, Filter{AccountID: "111122223333"})
+		if len(byAcct) != 1 || byAcct[0].FindingID != "a1" {
+			t.Errorf("by account: %+v", byAcct)
+		}
+		byStatus, _ := s.List(ctx, Filter{Status: Received})
+		if len(byStatus) != 1 || byStatus[0].FindingID != "a2" {
+			t.Errorf("by status: %+v", byStatus)
+		}
+		acctStatus, _ := s.List(ctx, Filter{AccountID: "444455556666", Status: Quarantined})
+		if len(acctStatus) != 0 {
+			t.Errorf("account+status: %+v", acctStatus)
+		}
+		all, _ := s.List(ctx, Filter{})
+		if len(all) != 2 || all[0].FindingID != "a1" {
+			t.Errorf("all, newest first: %+v", all)
+		}
+
+		var buf bytes.Buffer
+		n, err := ExportAudit(ctx, s, mid, time.Time{}, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		// a2 created after mid (1) + a1's four transitions (4); a1's creation is before mid.
+		if n != 5 || len(lines) != 5 {
+			t.Fatalf("exported %d:\n%s", n, buf.String())
+		}
+		var prev time.Time
+		for _, l := range lines {
+			var e Entry
+			if err := json.Unmarshal([]byte(l), &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.At.Before(mid) || e.At.Before(prev) {
+				t.Errorf("out of range or order: %s", l)
+			}
+			prev = e.At
+		}
+		buf.Reset()
+		until := rec.History[2].At // exclusive
+		n, _ = ExportAudit(ctx, s, time.Time{}, until, &buf)
+		if n != 3 { // a1 RECEIVED, a2 RECEIVED, a1 NOTIFIED
+			t.Fatalf("bounded export %d:\n%s", n, buf.String())
+		}
+	})
+}

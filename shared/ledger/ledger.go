@@ -1,0 +1,275 @@
+// Package ledger owns the record of what happened to each finding: its state machine, the
+// conditional writes that stop anything from happening twice, and the audit trail of who moved it
+// and why. Two stores implement the same Store interface and pass the same contract tests:
+// DynamoDB for AWS and an embedded bbolt file for local mode and the CLI.
+//
+// Every change is a compare-and-set on the status the caller read (plus a record version, so a
+// concurrent annotation is never lost). The audit entry is written in the same atomic write as the
+// status it records, so the trail can never disagree with the state.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Status is where a finding is in its life.
+type Status string
+
+// The statuses. RECEIVED is the first sight of a finding id.
+const (
+	Received    Status = "RECEIVED"
+	Ignored     Status = "IGNORED"
+	Notified    Status = "NOTIFIED"
+	Queued      Status = "QUEUED"
+	InProgress  Status = "IN_PROGRESS"
+	Quarantined Status = "QUARANTINED"
+	Failed      Status = "FAILED"
+	Blocked     Status = "BLOCKED"
+	Dismissed   Status = "DISMISSED"
+	Releasing   Status = "RELEASING"
+	Released    Status = "RELEASED"
+)
+
+// Statuses lists every status.
+var Statuses = []Status{Received, Ignored, Notified, Queued, InProgress, Quarantined, Failed, Blocked, Dismissed, Releasing, Released}
+
+// transitions is the state machine. Anything not listed is illegal.
+var transitions = map[Status][]Status{
+	Received:    {Notified, Queued, Ignored, Dismissed},
+	Notified:    {Queued, Dismissed},
+	Queued:      {InProgress, Failed},
+	InProgress:  {Quarantined, Failed, Blocked},
+	Failed:      {Queued, Dismissed},
+	Blocked:     {Queued, Dismissed},
+	Quarantined: {Releasing},
+	// A failed release leaves the object in quarantine, so it goes back to QUARANTINED.
+	Releasing: {Released, Quarantined},
+}
+
+// CanTransition reports whether from → to is legal.
+func CanTransition(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether nothing can happen to a finding in this status any more.
+func (s Status) Terminal() bool { return len(transitions[s]) == 0 }
+
+// Record is one finding's entry.
+type Record struct {
+	FindingID   string `json:"findingId" dynamodbav:"findingId"`
+	AccountID   string `json:"accountId" dynamodbav:"accountId"`
+	Region      string `json:"region" dynamodbav:"region"`
+	Bucket      string `json:"bucket,omitempty" dynamodbav:"bucket,omitempty"`
+	Key         string `json:"key,omitempty" dynamodbav:"key,omitempty"`
+	VersionID   string `json:"versionId,omitempty" dynamodbav:"versionId,omitempty"`
+	ETag        string `json:"eTag,omitempty" dynamodbav:"eTag,omitempty"`
+	Size        int64  `json:"size,omitempty" dynamodbav:"size,omitempty"`
+	FindingType string `json:"findingType" dynamodbav:"findingType"`
+	Severity    string `json:"severity" dynamodbav:"severity"`
+
+	Action     string `json:"action,omitempty" dynamodbav:"action,omitempty"`
+	Reason     string `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
+	PolicyHash string `json:"policyHash,omitempty" dynamodbav:"policyHash,omitempty"`
+
+	Channel      string `json:"channel,omitempty" dynamodbav:"channel,omitempty"`
+	MessageTS    string `json:"messageTs,omitempty" dynamodbav:"messageTs,omitempty"`
+	DigestID     string `json:"digestId,omitempty" dynamodbav:"digestId,omitempty"`
+	NotifyStatus string `json:"notifyStatus,omitempty" dynamodbav:"notifyStatus,omitempty"`
+
+	Status            Status `json:"status" dynamodbav:"status"`
+	QuarantineBucket  string `json:"quarantineBucket,omitempty" dynamodbav:"quarantineBucket,omitempty"`
+	QuarantineKey     string `json:"quarantineKey,omitempty" dynamodbav:"quarantineKey,omitempty"`
+	QuarantineVersion string `json:"quarantineVersion,omitempty" dynamodbav:"quarantineVersion,omitempty"`
+	Error             string `json:"error,omitempty" dynamodbav:"error,omitempty"`
+
+	CreatedAt time.Time `json:"createdAt" dynamodbav:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt" dynamodbav:"updatedAt"`
+	// ExpiresAt is the TTL: DynamoDB deletes the record some time after it.
+	ExpiresAt int64 `json:"expiresAt" dynamodbav:"expiresAt"`
+	// Version increments on every write; it makes read-modify-write safe.
+	Version int64 `json:"version" dynamodbav:"version"`
+
+	History []Entry `json:"history" dynamodbav:"history"`
+}
+
+// Entry is one audit line: who moved the finding from what to what, when and why.
+type Entry struct {
+	FindingID string    `json:"findingId" dynamodbav:"findingId"`
+	At        time.Time `json:"at" dynamodbav:"at"`
+	Actor     string    `json:"actor" dynamodbav:"actor"`
+	From      Status    `json:"from,omitempty" dynamodbav:"from,omitempty"`
+	To        Status    `json:"to" dynamodbav:"to"`
+	Reason    string    `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
+}
+
+// LastActor is who made the latest transition.
+func (r *Record) LastActor() string {
+	if len(r.History) == 0 {
+		return ""
+	}
+	return r.History[len(r.History)-1].Actor
+}
+
+// ActorPolicy is the actor of decisions made by the policy, not a person.
+const ActorPolicy = "policy"
+
+// Errors callers check with errors.Is.
+var (
+	ErrNotFound          = errors.New("no ledger record")
+	ErrIllegalTransition = errors.New("illegal status transition")
+	ErrConflict          = errors.New("status changed by someone else")
+)
+
+// ConflictError is returned when the record is no longer in the status the caller read: someone
+// else acted first. Callers turn it into "already being handled by <By>".
+type ConflictError struct {
+	FindingID string
+	Want      Status
+	Current   Status
+	By        string
+	At        time.Time
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("finding %s is %s (by %s at %s), not %s", e.FindingID, e.Current, e.By, e.At.Format(time.RFC3339), e.Want)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Change is one transition request.
+type Change struct {
+	From, To Status
+	Actor    string
+	Reason   string
+	// Mutate sets the fields that go with the transition (message ts, quarantine location, error
+	// text). It must not touch Status, Version or History.
+	Mutate func(*Record)
+}
+
+// Filter selects records for List.
+type Filter struct {
+	AccountID string
+	Status    Status
+	Since     time.Time // updated at or after
+	Until     time.Time // updated before; zero = no bound
+	Limit     int
+}
+
+// Store is the ledger.
+type Store interface {
+	// Create records the first sight of a finding. When the id exists it returns the existing
+	// record and created=false, and writes nothing.
+	Create(ctx context.Context, r Record) (rec Record, created bool, err error)
+	Get(ctx context.Context, findingID string) (Record, error)
+	// Transition moves a record from c.From to c.To, appending one audit entry, only if it is
+	// still in c.From. A lost race is a *ConflictError.
+	Transition(ctx context.Context, findingID string, c Change) (Record, error)
+	// Annotate changes fields without a status change (e.g. the Slack ts of a re-posted message).
+	Annotate(ctx context.Context, findingID string, mutate func(*Record)) (Record, error)
+	List(ctx context.Context, f Filter) ([]Record, error)
+	Close() error
+}
+
+// Clock is injected so TTLs and timestamps are testable.
+type Clock func() time.Time
+
+// DefaultTTL keeps records for a year after their last change.
+const DefaultTTL = 365 * 24 * time.Hour
+
+// newRecord fills the bookkeeping fields of a first write.
+func newRecord(r Record, now time.Time, ttl time.Duration) Record {
+	r.Status = Received
+	r.CreatedAt, r.UpdatedAt = now, now
+	r.ExpiresAt = now.Add(ttl).Unix()
+	r.Version = 1
+	r.History = []Entry{{FindingID: r.FindingID, At: now, Actor: ActorPolicy, To: Received, Reason: "finding received"}}
+	return r
+}
+
+// apply computes the record after a change, or the error that forbids it.
+func apply(cur Record, c Change, now time.Time, ttl time.Duration) (Record, error) {
+	if !CanTransition(c.From, c.To) {
+		return Record{}, fmt.Errorf("%w: %s → %s for finding %s", ErrIllegalTransition, c.From, c.To, cur.FindingID)
+	}
+	if cur.Status != c.From {
+		return Record{}, conflict(cur, c.From)
+	}
+	next := cur
+	next.History = append(append([]Entry{}, cur.History...), Entry{
+		FindingID: cur.FindingID, At: now, Actor: c.Actor, From: c.From, To: c.To, Reason: c.Reason,
+	})
+	if c.Mutate != nil {
+		c.Mutate(&next)
+	}
+	next.FindingID = cur.FindingID
+	next.Status = c.To
+	next.UpdatedAt = now
+	next.ExpiresAt = now.Add(ttl).Unix()
+	next.Version = cur.Version + 1
+	return next, nil
+}
+
+func annotate(cur Record, mutate func(*Record), now time.Time) Record {
+	next := cur
+	next.History = cur.History
+	mutate(&next)
+	next.FindingID, next.Status, next.History = cur.FindingID, cur.Status, cur.History
+	next.UpdatedAt = now
+	next.Version = cur.Version + 1
+	return next
+}
+
+func conflict(cur Record, want Status) error {
+	e := &ConflictError{FindingID: cur.FindingID, Want: want, Current: cur.Status, By: cur.LastActor()}
+	if n := len(cur.History); n > 0 {
+		e.At = cur.History[n-1].At
+	}
+	return e
+}
+
+func (f Filter) match(r *Record) bool {
+	if f.AccountID != "" && r.AccountID != f.AccountID {
+		return false
+	}
+	if f.Status != "" && r.Status != f.Status {
+		return false
+	}
+	if !f.Since.IsZero() && r.UpdatedAt.Before(f.Since) {
+		return false
+	}
+	if !f.Until.IsZero() && !r.UpdatedAt.Before(f.Until) {
+		return false
+	}
+	return true
+}
+
+// ExportAudit writes every audit entry with since <= At < until (zero until = no bound) as JSON
+// Lines, oldest first. Records are found with List, whose Since bound is safe: a record with an
+// entry at t has UpdatedAt >= t.
+func ExportAudit(ctx context.Context, s Store, since, until time.Time, w io.Writer) (int, error) {
+	recs, err := s.List(ctx, Filter{Since: since})
+	if err != nil {
+		return 0, err
+	}
+	var entries []Entry
+	for _, r := range recs {
+		for _, e := range r.History {
+			if e.At.Before(since) || (!until.IsZero() && !e.At.Before(until)) {
+				continue
+			}
+			entries = append(entries, e)
+		}
+	}
+	sortEntries(entries)
+	return len(entries), writeJSONLines(w, entries)
+}
