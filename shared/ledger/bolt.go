@@ -19,7 +19,7 @@ type Bolt struct {
 	db   *bolt.DB
 	now  Clock
 	ttl  time.Duration
-	path  string
+	path string
 }
 
 // OpenBolt opens (or creates) the ledger file.
