@@ -141,3 +141,30 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// S3 is a running versitygw with its root credentials.
+type S3 struct {
+	*Server
+	AccessKey, SecretKey string
+	Root                 string
+}
+
+// VersityGW starts the pinned versitygw with the posix backend and a versioning directory, so
+// versioned buckets behave as on S3. Data lives in the test's temp dir.
+func VersityGW(t testing.TB, extraArgs ...string) *S3 {
+	t.Helper()
+	bin := Tool(t, "bin/versitygw")
+	dir := t.TempDir()
+	root, vers := filepath.Join(dir, "data"), filepath.Join(dir, "versions")
+	for _, d := range []string{root, vers} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := FreePort(t)
+	s := &S3{AccessKey: "rootaccess", SecretKey: "rootsecret-local-only", Root: root}
+	args := append([]string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--quiet"}, extraArgs...)
+	args = append(args, "posix", "--versioning-dir", vers, root)
+	s.Server = Start(t, "versitygw", port, bin, args...)
+	return s
+}

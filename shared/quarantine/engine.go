@@ -1,0 +1,540 @@
+package quarantine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// S3API is the part of the S3 client a move uses.
+type S3API interface {
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+// Clients gives the S3 client to use for an account: through the account's quarantine role in
+// AWS, or a local credential set in local mode. The account is always the finding's accountId.
+type Clients interface {
+	S3For(ctx context.Context, accountID, region, sessionName string) (S3API, error)
+}
+
+// Options tune the engine.
+type Options struct {
+	// MultipartThreshold: objects larger than this are copied with UploadPartCopy. S3's
+	// CopyObject limit is 5 GiB, the default; tests lower it.
+	MultipartThreshold int64
+	// PartSize of a multipart copy (default 512 MiB) and how many parts copy at once (default 4).
+	PartSize    int64
+	Parallelism int
+	// CheckBucketOwner sends ExpectedBucketOwner=accountId on every call, so a bucket that
+	// changed hands is never written to or read from.
+	CheckBucketOwner bool
+}
+
+const (
+	gib                = int64(1) << 30
+	defaultThreshold   = 5 * gib
+	defaultPartSize    = 512 << 20
+	defaultParallelism = 4
+)
+
+// Engine moves objects.
+type Engine struct {
+	Clients Clients
+	Options Options
+	Now     func() time.Time
+}
+
+// New builds an engine with defaults filled in.
+func New(clients Clients, opts Options) *Engine {
+	if opts.MultipartThreshold <= 0 {
+		opts.MultipartThreshold = defaultThreshold
+	}
+	if opts.PartSize <= 0 {
+		opts.PartSize = defaultPartSize
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = defaultParallelism
+	}
+	return &Engine{Clients: clients, Options: opts, Now: time.Now}
+}
+
+// SessionName names the assumed-role session after the finding, for CloudTrail.
+func SessionName(findingID string) string {
+	s := "macie-chatops-" + findingID
+	var b strings.Builder
+	for _, r := range s {
+		if r < 128 && (r == '-' || r == '_' || r == '=' || r == ',' || r == '.' || r == '@' ||
+			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')) {
+			b.WriteRune(r)
+		}
+	}
+	out := b.String()
+	if len(out) > 64 {
+		out = out[:64]
+	}
+	return out
+}
+
+type timer struct {
+	now   func() time.Time
+	steps *[]Step
+}
+
+func (t timer) step(name string, start time.Time) {
+	*t.steps = append(*t.steps, Step{Name: name, Duration: t.now().Sub(start)})
+}
+
+// source is the resolved state of the object to move.
+type source struct {
+	head      *s3.HeadObjectOutput
+	versionID string // the exact version; "" for an object in a never-versioned bucket
+	versioned bool
+	etag      string
+	size      int64
+}
+
+// Move quarantines one object version. See the package doc for the order of steps.
+func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
+	o := req.Object
+	if req.Settings.Bucket == "" {
+		return nil, fmt.Errorf("quarantine %s: no quarantine bucket configured for account %s; set quarantine.bucket in the policy", o, o.AccountID)
+	}
+	if strings.Contains(strings.ToLower(o.Encryption), "customer") || strings.EqualFold(o.Encryption, "SSE-C") {
+		return nil, fmt.Errorf("%w: %s is encrypted with a customer-provided key (SSE-C); only its owner can copy it, so move it by hand", ErrNeedsHuman, o)
+	}
+	api, err := e.Clients.S3For(ctx, o.AccountID, o.Region, SessionName(req.FindingID))
+	if err != nil {
+		return nil, fmt.Errorf("credentials for account %s: %w", o.AccountID, err)
+	}
+	res := &Result{CopyBucket: req.Settings.Bucket, CopyKey: DestKey(o)}
+	tm := timer{now: e.Now, steps: &res.Steps}
+	owner := e.owner(o.AccountID)
+
+	// 1. Resume: a copy this finding already made?
+	var existing *copyInfo
+	if !req.FirstAttempt {
+		t0 := e.Now()
+		existing, err = findCopy(ctx, api, res.CopyBucket, res.CopyKey, owner, func(m map[string]string) bool {
+			return m[MetaFindingID] == req.FindingID && (o.VersionID == "" || m[MetaSourceVer] == o.VersionID)
+		})
+		tm.step("resume-lookup", t0)
+		if err != nil {
+			return nil, fmt.Errorf("look for an earlier copy of %s in s3://%s: %w", o, res.CopyBucket, err)
+		}
+	}
+
+	// 2. Source still what Macie saw?
+	t0 := e.Now()
+	src, err := e.resolveSource(ctx, api, o, owner, existing)
+	tm.step("check-source", t0)
+	if err != nil {
+		if existing != nil && errors.Is(err, ErrObjectGone) {
+			// The earlier run copied and deleted; only the finishing touches may be missing.
+			res.Outcome = AlreadyDone
+			res.CopyVersionID = existing.versionID
+			res.SourceVersionID = existing.sourceVersion
+			return res, e.finish(ctx, api, req, res, tm, nil)
+		}
+		return nil, err
+	}
+	res.SourceVersionID, res.Versioned = src.versionID, src.versioned
+
+	// 3 + 4. Copy and verify (unless an earlier run did).
+	if existing != nil && existing.sourceVersion == src.versionID {
+		res.CopyVersionID = existing.versionID
+		if err := verifyAgainst(existing, src); err != nil {
+			return nil, fmt.Errorf("%w: the copy made by an earlier attempt (s3://%s/%s version %s) differs from %s: %v; nothing was deleted",
+				ErrCopyMismatch, res.CopyBucket, res.CopyKey, existing.versionID, o, err)
+		}
+	} else {
+		tags, dropped, err := e.copyTags(ctx, api, o, src, req, owner)
+		if err != nil {
+			return nil, err
+		}
+		res.DroppedTags = dropped
+		t0 = e.Now()
+		c, err := e.transfer(ctx, api, transferSpec{
+			srcBucket: o.Bucket, srcKey: o.Key, srcVersion: src.versionID, head: src.head,
+			dstBucket: res.CopyBucket, dstKey: res.CopyKey, tags: tags, kmsKeyID: req.Settings.KMSKeyID, owner: owner,
+			meta: map[string]string{MetaFindingID: req.FindingID, MetaSourceVer: src.versionID, MetaSourceETag: src.etag},
+		})
+		tm.step("copy", t0)
+		if err != nil {
+			return nil, fmt.Errorf("copy %s to s3://%s/%s: %w (the source is untouched)", o, res.CopyBucket, res.CopyKey, err)
+		}
+		res.CopyVersionID, res.Multipart = c.versionID, c.multipart
+		t0 = e.Now()
+		err = e.verify(ctx, api, c, src, res.CopyBucket, res.CopyKey, owner)
+		tm.step("verify", t0)
+		if err != nil {
+			return nil, fmt.Errorf("verify s3://%s/%s version %s against %s: %w; the source was not deleted",
+				res.CopyBucket, res.CopyKey, c.versionID, o, err)
+		}
+	}
+
+	// 5. Object Lock on the source: keep both, say so.
+	if until, why := lockOf(src.head, e.Now()); why != "" {
+		res.Outcome = SourceLocked
+		res.SkippedBecause = why
+		res.LockedUntil = until
+		return res, nil
+	}
+
+	// 6. Delete exactly that version (and older ones in all-versions mode).
+	if req.Settings.DeleteMode == "all-versions" && src.versioned {
+		if err := e.quarantineOlder(ctx, api, req, src, res, tm, owner); err != nil {
+			return nil, err
+		}
+	}
+	t0 = e.Now()
+	if err := deleteSource(ctx, api, o, src, owner); err != nil {
+		return nil, err
+	}
+	tm.step("delete", t0)
+	res.DeletedVersions = append([]string{src.versionID}, res.DeletedVersions...)
+	res.Outcome = Moved
+	return res, e.finish(ctx, api, req, res, tm, src)
+}
+
+func (e *Engine) owner(account string) *string {
+	if e.Options.CheckBucketOwner {
+		return aws.String(account)
+	}
+	return nil
+}
+
+// resolveSource checks the preconditions and pins the exact version to move.
+func (e *Engine) resolveSource(ctx context.Context, api S3API, o Object, owner *string, existing *copyInfo) (*source, error) {
+	in := &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner}
+	if o.VersionID != "" {
+		in.VersionId = aws.String(o.VersionID)
+	} else if existing != nil && existing.sourceVersion != "" {
+		in.VersionId = aws.String(existing.sourceVersion)
+	}
+	head, err := api.HeadObject(ctx, in)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("%w: %s", ErrObjectGone, o)
+		}
+		if isStatus(err, http.StatusBadRequest) && o.VersionID != "" {
+			// S3 answers 400 for a version id that is not one of this key's.
+			return nil, fmt.Errorf("%w: version %s of s3://%s/%s does not exist", ErrObjectGone, o.VersionID, o.Bucket, o.Key)
+		}
+		return nil, fmt.Errorf("check %s: %w", o, err)
+	}
+	if aws.ToBool(head.DeleteMarker) {
+		return nil, fmt.Errorf("%w: %s is a delete marker", ErrObjectGone, o)
+	}
+	src := &source{head: head, etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength)}
+	src.versionID = aws.ToString(head.VersionId)
+	src.versioned = src.versionID != "" && src.versionID != "null"
+	if o.VersionID == "" && existing == nil && o.ETag != "" && !sameETag(o.ETag, src.etag) {
+		return nil, fmt.Errorf("%w: s3://%s/%s has ETag %s now, Macie saw %s; nothing was touched", ErrObjectChanged, o.Bucket, o.Key, src.etag, o.ETag)
+	}
+	if o.VersionID != "" && o.ETag != "" && !sameETag(o.ETag, src.etag) {
+		return nil, fmt.Errorf("%w: version %s of s3://%s/%s has ETag %s, Macie saw %s", ErrObjectChanged, o.VersionID, o.Bucket, o.Key, src.etag, o.ETag)
+	}
+	if sc := string(head.StorageClass); archived[sc] && !restored(head) {
+		return nil, fmt.Errorf("%w: %s is in the %s storage class; restore it first (aws s3api restore-object), then press Retry", ErrNeedsHuman, o, sc)
+	}
+	if head.SSECustomerAlgorithm != nil {
+		return nil, fmt.Errorf("%w: %s is encrypted with a customer-provided key (SSE-C); only its owner can copy it, so move it by hand", ErrNeedsHuman, o)
+	}
+	return src, nil
+}
+
+func restored(h *s3.HeadObjectOutput) bool {
+	return h.Restore != nil && strings.Contains(*h.Restore, `ongoing-request="false"`)
+}
+
+func sameETag(a, b string) bool { return strings.Trim(a, `"`) == strings.Trim(b, `"`) }
+
+// lockOf says whether Object Lock forbids deleting the version now.
+func lockOf(h *s3.HeadObjectOutput, now time.Time) (time.Time, string) {
+	if h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn {
+		return time.Time{}, "legal hold is ON"
+	}
+	if h.ObjectLockMode != "" && h.ObjectLockRetainUntilDate != nil && h.ObjectLockRetainUntilDate.After(now) {
+		return *h.ObjectLockRetainUntilDate, fmt.Sprintf("Object Lock %s retention", h.ObjectLockMode)
+	}
+	return time.Time{}, ""
+}
+
+// copyTags merges the source's tags with ours. S3 allows 10 tags: ours win, and the source tags
+// that do not fit are reported (and kept in the ledger via the result).
+func (e *Engine) copyTags(ctx context.Context, api S3API, o Object, src *source, req Request, owner *string) ([]types.Tag, []string, error) {
+	var tags []types.Tag
+	if aws.ToInt32(src.head.TagCount) > 0 {
+		out, err := api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &o.Bucket, Key: &o.Key,
+			VersionId: nonEmpty(src.versionID), ExpectedBucketOwner: owner})
+		if err != nil {
+			return nil, nil, fmt.Errorf("read tags of %s: %w", o, err)
+		}
+		for _, t := range out.TagSet {
+			if !isOurTag(aws.ToString(t.Key)) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	source := "s3://" + o.Bucket + "/" + o.Key
+	if src.versionID != "" {
+		source += " versionId=" + src.versionID
+	}
+	ours := []types.Tag{
+		{Key: aws.String(TagFindingID), Value: aws.String(tagValue(req.FindingID))},
+		{Key: aws.String(TagSource), Value: aws.String(tagValue(source))},
+		{Key: aws.String(TagDecidedBy), Value: aws.String(tagValue(req.DecidedBy))},
+		{Key: aws.String(TagTime), Value: aws.String(e.Now().UTC().Format(time.RFC3339))},
+	}
+	var dropped []string
+	if room := 10 - len(ours); len(tags) > room {
+		for _, t := range tags[room:] {
+			dropped = append(dropped, aws.ToString(t.Key)+"="+aws.ToString(t.Value))
+		}
+		tags = tags[:room]
+	}
+	return append(tags, ours...), dropped, nil
+}
+
+// tagValue keeps a value within S3's tag rules (256 chars; letters, digits, spaces, + - = . _ : / @).
+func tagValue(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" +-=._:/@", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	out := b.String()
+	if len(out) > 256 {
+		out = out[:256]
+	}
+	return out
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
+
+func deleteSource(ctx context.Context, api S3API, o Object, src *source, owner *string) error {
+	in := &s3.DeleteObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner}
+	if src.versionID != "" {
+		// Permanent delete of exactly this version: a plain delete would only add a delete
+		// marker and leave the data readable.
+		in.VersionId = aws.String(src.versionID)
+	} else {
+		// Unversioned: only delete what we copied; a newer write is someone else's data.
+		in.IfMatch = aws.String(src.etag)
+	}
+	if _, err := api.DeleteObject(ctx, in); err != nil {
+		if isStatus(err, http.StatusPreconditionFailed) {
+			return fmt.Errorf("%w: s3://%s/%s was overwritten after the copy; the copy is kept, the new data was not deleted", ErrObjectChanged, o.Bucket, o.Key)
+		}
+		return fmt.Errorf("delete %s after a verified copy: %w (the copy is kept; Retry finishes the move)", o, err)
+	}
+	return nil
+}
+
+// quarantineOlder copies every older version of the key into quarantine, then deletes it.
+func (e *Engine) quarantineOlder(ctx context.Context, api S3API, req Request, src *source, res *Result, tm timer, owner *string) error {
+	o := req.Object
+	t0 := e.Now()
+	versions, err := listVersions(ctx, api, o.Bucket, o.Key, owner)
+	if err != nil {
+		return fmt.Errorf("list versions of s3://%s/%s: %w", o.Bucket, o.Key, err)
+	}
+	res.OlderVersions = map[string]string{}
+	for _, v := range versions {
+		if v.deleteMarker || v.versionID == src.versionID || !v.lastModified.Before(aws.ToTime(src.head.LastModified).Add(time.Nanosecond)) {
+			continue
+		}
+		sub := req
+		sub.Object.VersionID, sub.Object.ETag = v.versionID, ""
+		sub.Settings.DeleteMode, sub.Settings.Tombstone = "version", false
+		r, err := e.Move(ctx, sub)
+		if err != nil {
+			return fmt.Errorf("older version %s: %w", v.versionID, err)
+		}
+		res.OlderVersions[v.versionID] = r.CopyVersionID
+		if r.Outcome == SourceLocked {
+			res.SkippedBecause = "older version " + v.versionID + " is locked: " + r.SkippedBecause
+			continue
+		}
+		res.DeletedVersions = append(res.DeletedVersions, v.versionID)
+	}
+	tm.step("older-versions", t0)
+	return nil
+}
+
+// finish writes the tombstone when asked.
+func (e *Engine) finish(ctx context.Context, api S3API, req Request, res *Result, tm timer, src *source) error {
+	if !req.Settings.Tombstone {
+		return nil
+	}
+	o := req.Object
+	// Never cover someone else's new object with a tombstone.
+	head, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: e.owner(o.AccountID)})
+	if err == nil {
+		if head.Metadata[MetaFindingID] == req.FindingID {
+			return nil // already written
+		}
+		res.SkippedBecause = "tombstone not written: the original key holds a newer object"
+		return nil
+	}
+	if !isNotFound(err) {
+		return fmt.Errorf("check original key before writing the tombstone: %w", err)
+	}
+	t0 := e.Now()
+	body := fmt.Sprintf("This object was quarantined by macie-chatops.\nFinding: %s\nMoved to: s3://%s/%s (version %s)\nDecided by: %s\nAt: %s\n",
+		req.FindingID, res.CopyBucket, res.CopyKey, res.CopyVersionID, req.DecidedBy, e.Now().UTC().Format(time.RFC3339))
+	out, err := api.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &o.Bucket, Key: &o.Key, Body: strings.NewReader(body), ContentType: aws.String("text/plain; charset=utf-8"),
+		Metadata: map[string]string{MetaFindingID: req.FindingID}, ExpectedBucketOwner: e.owner(o.AccountID),
+		IfNoneMatch: aws.String("*"),
+	})
+	if err != nil {
+		if isStatus(err, http.StatusPreconditionFailed) {
+			res.SkippedBecause = "tombstone not written: the original key was written meanwhile"
+			return nil
+		}
+		return fmt.Errorf("write tombstone at %s: %w (the object itself is quarantined)", o, err)
+	}
+	res.TombstoneVersion = aws.ToString(out.VersionId)
+	tm.step("tombstone", t0)
+	return nil
+}
+
+type versionInfo struct {
+	versionID    string
+	deleteMarker bool
+	lastModified time.Time
+}
+
+func listVersions(ctx context.Context, api S3API, bucket, key string, owner *string) ([]versionInfo, error) {
+	var out []versionInfo
+	in := &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, ExpectedBucketOwner: owner}
+	for {
+		page, err := api.ListObjectVersions(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range page.Versions {
+			if aws.ToString(v.Key) == key {
+				out = append(out, versionInfo{versionID: aws.ToString(v.VersionId), lastModified: aws.ToTime(v.LastModified)})
+			}
+		}
+		for _, m := range page.DeleteMarkers {
+			if aws.ToString(m.Key) == key {
+				out = append(out, versionInfo{versionID: aws.ToString(m.VersionId), deleteMarker: true, lastModified: aws.ToTime(m.LastModified)})
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].lastModified.After(out[j].lastModified) })
+	return out, nil
+}
+
+// copyInfo is a copy found or made in quarantine.
+type copyInfo struct {
+	versionID     string
+	sourceVersion string
+	sourceETag    string
+	etag          string
+	size          int64
+	multipart     bool
+	kms           bool
+	partETags     []string
+}
+
+// findCopy looks through the versions of a quarantine key for one whose metadata matches.
+func findCopy(ctx context.Context, api S3API, bucket, key string, owner *string, match func(map[string]string) bool) (*copyInfo, error) {
+	versions, err := listVersions(ctx, api, bucket, key, owner)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if len(versions) == 0 {
+		// An unversioned quarantine bucket lists nothing under ListObjectVersions on some servers.
+		versions = []versionInfo{{}}
+	}
+	for _, v := range versions {
+		if v.deleteMarker {
+			continue
+		}
+		h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(v.versionID), ExpectedBucketOwner: owner})
+		if err != nil {
+			if isNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		if match(h.Metadata) {
+			return &copyInfo{versionID: aws.ToString(h.VersionId), sourceVersion: h.Metadata[MetaSourceVer], sourceETag: h.Metadata[MetaSourceETag],
+				etag: aws.ToString(h.ETag), size: aws.ToInt64(h.ContentLength)}, nil
+		}
+	}
+	return nil, nil
+}
+
+func verifyAgainst(c *copyInfo, src *source) error {
+	if c.size != src.size {
+		return fmt.Errorf("size %d, source %d", c.size, src.size)
+	}
+	if c.sourceETag != "" && !sameETag(c.sourceETag, src.etag) {
+		return fmt.Errorf("copied from ETag %s, source now %s", c.sourceETag, src.etag)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var nsb *types.NoSuchBucket
+	if errors.As(err, &nsk) || errors.As(err, &nf) || errors.As(err, &nsb) {
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchVersion" || ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound") {
+		return true
+	}
+	return isStatus(err, http.StatusNotFound)
+}
+
+// isNoSuchVersion: S3 answers 400 InvalidArgument for a version id that does not exist.
+func isNoSuchVersion(err error) bool {
+	var ae smithy.APIError
+	return isNotFound(err) || (errors.As(err, &ae) && ae.ErrorCode() == "InvalidArgument" && isStatus(err, http.StatusBadRequest))
+}
+
+func isStatus(err error, code int) bool {
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == code
+}

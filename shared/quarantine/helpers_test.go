@@ -1,0 +1,133 @@
+package quarantine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/macie-chatops/macie-chatops/shared/testenv"
+)
+
+const account = "111122223333"
+
+type env struct {
+	t      testing.TB
+	srv    *testenv.S3
+	client *s3.Client
+	eng    *Engine
+	ctx    context.Context
+}
+
+func newEnv(t testing.TB) *env {
+	srv := testenv.VersityGW(t)
+	return envOn(t, srv)
+}
+
+func envOn(t testing.TB, srv *testenv.S3) *env {
+	creds := aws.Credentials{AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}
+	clients := &StaticClients{Endpoint: srv.Endpoint, Accounts: map[string]aws.Credentials{account: creds}}
+	e := &env{t: t, srv: srv, client: NewS3Client(srv.Endpoint, creds, "us-east-1"), ctx: testenv.Context(t)}
+	e.eng = New(clients, Options{MultipartThreshold: 5 << 20, PartSize: 5 << 20, Parallelism: 3})
+	return e
+}
+
+func (e *env) bucket(name string, versioned bool) {
+	e.t.Helper()
+	if _, err := e.client.CreateBucket(e.ctx, &s3.CreateBucketInput{Bucket: &name}); err != nil {
+		e.t.Fatalf("create bucket %s: %v", name, err)
+	}
+	if versioned {
+		_, err := e.client.PutBucketVersioning(e.ctx, &s3.PutBucketVersioningInput{Bucket: &name,
+			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
+		if err != nil {
+			e.t.Fatalf("enable versioning on %s: %v", name, err)
+		}
+	}
+}
+
+// put writes an object with metadata and tags and returns its version and ETag.
+func (e *env) put(bucket, key string, body []byte, tags string) (string, string) {
+	e.t.Helper()
+	in := &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body),
+		ContentType: aws.String("text/csv"), Metadata: map[string]string{"owner-team": "payments"}}
+	if tags != "" {
+		in.Tagging = aws.String(tags)
+	}
+	out, err := e.client.PutObject(e.ctx, in)
+	if err != nil {
+		e.t.Fatalf("put s3://%s/%s: %v", bucket, key, err)
+	}
+	return aws.ToString(out.VersionId), aws.ToString(out.ETag)
+}
+
+// get returns the bytes of a version ("" = current), or nil when it does not exist.
+func (e *env) get(bucket, key, version string) []byte {
+	e.t.Helper()
+	out, err := e.client.GetObject(e.ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(version)})
+	if err != nil {
+		if isNotFound(err) || isStatus(err, 400) || isStatus(err, 405) {
+			return nil
+		}
+		e.t.Fatalf("get s3://%s/%s?%s: %v", bucket, key, version, err)
+	}
+	defer out.Body.Close()
+	b, _ := io.ReadAll(out.Body)
+	return b
+}
+
+func (e *env) tags(bucket, key, version string) map[string]string {
+	e.t.Helper()
+	out, err := e.client.GetObjectTagging(e.ctx, &s3.GetObjectTaggingInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(version)})
+	if err != nil {
+		e.t.Fatalf("tags of s3://%s/%s: %v", bucket, key, err)
+	}
+	m := map[string]string{}
+	for _, t := range out.TagSet {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+// versions lists the live (non-delete-marker) versions of a key.
+func (e *env) versions(bucket, key string) []string {
+	e.t.Helper()
+	vs, err := listVersions(e.ctx, e.client, bucket, key, nil)
+	if err != nil {
+		e.t.Fatalf("list versions: %v", err)
+	}
+	var out []string
+	for _, v := range vs {
+		if !v.deleteMarker {
+			out = append(out, v.versionID)
+		}
+	}
+	return out
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func req(id, bucket, key, version, etag string, size int64) Request {
+	return Request{
+		FindingID: id,
+		Object:    Object{AccountID: account, Region: "us-east-1", Bucket: bucket, Key: key, VersionID: version, ETag: etag, Size: size},
+		Settings:  Settings{Bucket: "quarantine", DeleteMode: "version"},
+		DecidedBy: "policy",
+	}
+}
+
+func headIn(bucket, key, version string) *s3.HeadObjectInput {
+	return &s3.HeadObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(version)}
+}
+
+func delIn(bucket, key, version string) *s3.DeleteObjectInput {
+	return &s3.DeleteObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(version)}
+}

@@ -1,0 +1,182 @@
+// Package quarantine owns moving an object version out of a data bucket into the account's
+// quarantine bucket, and back (Release). It is where a mistake leaks data or loses it, so every
+// step keeps one invariant: at every moment the object's bytes exist intact in the source or in
+// quarantine. Nothing is deleted before a verified copy exists, a version that is not the one
+// Macie saw is never touched, and running Move again after a crash at any step finishes the job
+// or sees that it is done.
+//
+// The order of a Move:
+//
+//  1. resume lookup: a copy already made for this finding? (skipped when the caller knows this
+//     is the first attempt)
+//  2. HEAD the source version: still what Macie saw? (ErrObjectChanged, ErrObjectGone,
+//     ErrNeedsHuman for archived storage classes and SSE-C)
+//  3. copy exactly that version, keeping content headers, metadata and tags, adding our tags;
+//     multipart UploadPartCopy above the threshold
+//  4. verify the copy (size, and ETag where comparable)
+//  5. Object Lock on the source: keep the copy, leave the source, report SourceLocked
+//  6. delete exactly that version (and, in all-versions mode, the older versions after copying
+//     them too), conditional on the ETag in unversioned buckets
+//  7. optional tombstone at the original key
+package quarantine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errors callers check with errors.Is.
+var (
+	// ErrObjectChanged: the object is no longer what Macie saw. Nothing was touched.
+	ErrObjectChanged = errors.New("object changed since the finding")
+	// ErrObjectGone: the object (version) no longer exists and no copy was made by us. A result,
+	// not a failure: there is nothing left to quarantine.
+	ErrObjectGone = errors.New("object no longer exists")
+	// ErrNeedsHuman: the object cannot be moved automatically (archived storage class, SSE-C).
+	ErrNeedsHuman = errors.New("object needs a human")
+	// ErrCopyMismatch: the copy did not verify. The source was not deleted.
+	ErrCopyMismatch = errors.New("quarantine copy does not match the source")
+	// ErrDestinationOccupied: Release found other data at the original key and did not overwrite it.
+	ErrDestinationOccupied = errors.New("original key holds other data")
+)
+
+// Object is the object a finding is about.
+type Object struct {
+	AccountID string
+	Region    string
+	Bucket    string
+	Key       string
+	// VersionID is the version Macie saw; "" when Macie did not record one, and then ETag must
+	// match the current object.
+	VersionID string
+	ETag      string
+	Size      int64
+	// Encryption is the finding's serverSideEncryption.encryptionType (e.g. "aws:kms", "AES256").
+	Encryption string
+}
+
+func (o Object) String() string {
+	s := "s3://" + o.Bucket + "/" + o.Key
+	if o.VersionID != "" {
+		s += " (version " + o.VersionID + ")"
+	}
+	return s
+}
+
+// Settings are the quarantine settings of the policy decision.
+type Settings struct {
+	Bucket     string // quarantine bucket in the object's account
+	DeleteMode string // "version" (default) or "all-versions"
+	Tombstone  bool
+	KMSKeyID   string // encrypt copies with this key; "" = the bucket's default encryption
+}
+
+// Request is one Move.
+type Request struct {
+	FindingID string
+	Object    Object
+	Settings  Settings
+	// DecidedBy is "policy" or the Slack user who approved.
+	DecidedBy string
+	// FirstAttempt says the caller knows no earlier attempt for this finding ran (the ledger just
+	// moved it to IN_PROGRESS for the first time), so the resume lookup is skipped.
+	FirstAttempt bool
+}
+
+// Outcome is what a Move or Release ended with.
+type Outcome string
+
+// Outcomes.
+const (
+	// Moved: copied, verified, source version deleted.
+	Moved Outcome = "MOVED"
+	// AlreadyDone: an earlier run completed; nothing new was done (beyond finishing touches).
+	AlreadyDone Outcome = "ALREADY_DONE"
+	// SourceLocked: copied and verified, but Object Lock forbids deleting the source. The data is
+	// still readable in the source until the lock ends: never report this as success.
+	SourceLocked Outcome = "COPIED_SOURCE_LOCKED"
+	// Released: restored to the original key, quarantine version deleted.
+	Released Outcome = "RELEASED"
+)
+
+// Result says exactly what happened.
+type Result struct {
+	Outcome Outcome `json:"outcome"`
+	// Source is the exact version that was moved (resolved when the finding had none).
+	SourceVersionID string `json:"sourceVersionId,omitempty"`
+	Versioned       bool   `json:"versioned"`
+	// Where the data is now.
+	CopyBucket    string `json:"copyBucket"`
+	CopyKey       string `json:"copyKey"`
+	CopyVersionID string `json:"copyVersionId,omitempty"`
+	Multipart     bool   `json:"multipart,omitempty"`
+	// DeletedVersions lists every source version permanently deleted ("" for an unversioned delete).
+	DeletedVersions []string `json:"deletedVersions,omitempty"`
+	// OlderVersions are the older versions quarantined in all-versions mode (source version → copy version).
+	OlderVersions map[string]string `json:"olderVersions,omitempty"`
+	// SkippedBecause explains a step not taken (object lock, tombstone not written...).
+	SkippedBecause   string    `json:"skippedBecause,omitempty"`
+	LockedUntil      time.Time `json:"lockedUntil,omitempty"`
+	TombstoneVersion string    `json:"tombstoneVersion,omitempty"`
+	DroppedTags      []string  `json:"droppedTags,omitempty"`
+	Steps            []Step    `json:"steps"`
+}
+
+// Step is one timed step of a Move.
+type Step struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Summary is one line for Slack and logs.
+func (r *Result) Summary() string {
+	loc := fmt.Sprintf("s3://%s/%s", r.CopyBucket, r.CopyKey)
+	if r.CopyVersionID != "" {
+		loc += " (version " + r.CopyVersionID + ")"
+	}
+	switch r.Outcome {
+	case SourceLocked:
+		return fmt.Sprintf("copied to %s, but the source is locked until %s (%s); it stays readable there", loc,
+			r.LockedUntil.Format(time.RFC3339), r.SkippedBecause)
+	case Released:
+		return fmt.Sprintf("restored to its original key from %s", loc)
+	}
+	return "quarantined at " + loc
+}
+
+// DestKey is where an object is quarantined: account, bucket and key kept, so the origin is
+// readable from the copy's name alone.
+func DestKey(o Object) string {
+	return o.AccountID + "/" + o.Bucket + "/" + o.Key
+}
+
+// Tag and metadata names. Metadata carries the markers idempotency relies on (HEAD returns it),
+// tags carry the same for people and lifecycle rules.
+const (
+	TagFindingID   = "macie-chatops:finding-id"
+	TagSource      = "macie-chatops:source"
+	TagDecidedBy   = "macie-chatops:decided-by"
+	TagTime        = "macie-chatops:quarantined-at"
+	MetaFindingID  = "macie-chatops-finding-id"
+	MetaSourceVer  = "macie-chatops-source-version"
+	MetaSourceETag = "macie-chatops-source-etag"
+	MetaReleasedOf = "macie-chatops-released-from"
+)
+
+var ourTags = []string{TagFindingID, TagSource, TagDecidedBy, TagTime}
+
+func isOurTag(k string) bool {
+	for _, t := range ourTags {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+func isOurMeta(k string) bool { return strings.HasPrefix(strings.ToLower(k), "macie-chatops-") }
+
+// archived storage classes cannot be copied without a restore.
+var archived = map[string]bool{"GLACIER": true, "DEEP_ARCHIVE": true}

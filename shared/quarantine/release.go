@@ -1,0 +1,139 @@
+package quarantine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// ReleaseRequest undoes a Move: the quarantined copy goes back to the original bucket and key.
+type ReleaseRequest struct {
+	FindingID string
+	// Object is the original location (its VersionID is the version that was quarantined).
+	Object Object
+	// Copy is where the Move put it.
+	CopyBucket, CopyKey, CopyVersionID string
+	// TombstoneVersion, when the Move left one in a versioned bucket, is removed after restoring.
+	TombstoneVersion string
+	By               string
+}
+
+// Release restores a quarantined object with the same guarantees as Move: the copy back is
+// verified before the quarantine version is deleted, other data at the original key is never
+// overwritten, and a repeated Release finishes or sees it is done.
+func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, error) {
+	o := req.Object
+	api, err := e.Clients.S3For(ctx, o.AccountID, o.Region, SessionName(req.FindingID))
+	if err != nil {
+		return nil, fmt.Errorf("credentials for account %s: %w", o.AccountID, err)
+	}
+	owner := e.owner(o.AccountID)
+	res := &Result{CopyBucket: req.CopyBucket, CopyKey: req.CopyKey, CopyVersionID: req.CopyVersionID}
+	tm := timer{now: e.Now, steps: &res.Steps}
+	t0 := e.Now()
+
+	// What is at the original key now: nothing, our tombstone, our earlier restore, or other data?
+	var tombstoneVersion string
+	var restored *copyInfo
+	orig, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner})
+	switch {
+	case err == nil && orig.Metadata[MetaReleasedOf] == releaseMarker(req):
+		restored = &copyInfo{versionID: aws.ToString(orig.VersionId), size: aws.ToInt64(orig.ContentLength), etag: aws.ToString(orig.ETag)}
+	case err == nil && orig.Metadata[MetaFindingID] == req.FindingID:
+		tombstoneVersion = aws.ToString(orig.VersionId)
+	case err == nil:
+		return nil, fmt.Errorf("%w: s3://%s/%s was written after the quarantine (ETag %s); the quarantined copy stays at s3://%s/%s — move or rename the new object, then Release again",
+			ErrDestinationOccupied, o.Bucket, o.Key, aws.ToString(orig.ETag), req.CopyBucket, req.CopyKey)
+	case !isNotFound(err):
+		return nil, fmt.Errorf("check original key s3://%s/%s: %w", o.Bucket, o.Key, err)
+	}
+	if req.TombstoneVersion != "" {
+		tombstoneVersion = req.TombstoneVersion
+	}
+
+	// The quarantined copy.
+	qh, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &req.CopyBucket, Key: &req.CopyKey, VersionId: nonEmpty(req.CopyVersionID), ExpectedBucketOwner: owner})
+	tm.step("check", t0)
+	if err != nil {
+		if isNotFound(err) && restored != nil {
+			res.Outcome = AlreadyDone
+			return res, e.removeTombstone(ctx, api, o, tombstoneVersion, restored.versionID, owner)
+		}
+		if isNotFound(err) {
+			return nil, fmt.Errorf("%w: the quarantined copy s3://%s/%s (version %s) no longer exists (expired by the retention rule?)",
+				ErrObjectGone, req.CopyBucket, req.CopyKey, req.CopyVersionID)
+		}
+		return nil, fmt.Errorf("check quarantined copy: %w", err)
+	}
+	src := &source{head: qh, versionID: aws.ToString(qh.VersionId), etag: aws.ToString(qh.ETag), size: aws.ToInt64(qh.ContentLength)}
+	src.versioned = src.versionID != "" && src.versionID != "null"
+
+	if restored == nil {
+		tagOut, err := api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &req.CopyBucket, Key: &req.CopyKey, VersionId: nonEmpty(src.versionID), ExpectedBucketOwner: owner})
+		if err != nil {
+			return nil, fmt.Errorf("read tags of the quarantined copy: %w", err)
+		}
+		keep := tagOut.TagSet[:0]
+		for _, t := range tagOut.TagSet {
+			if !isOurTag(aws.ToString(t.Key)) {
+				keep = append(keep, t)
+			}
+		}
+		t0 = e.Now()
+		c, err := e.transfer(ctx, api, transferSpec{
+			srcBucket: req.CopyBucket, srcKey: req.CopyKey, srcVersion: src.versionID, head: qh,
+			dstBucket: o.Bucket, dstKey: o.Key, tags: keep, owner: owner,
+			meta: map[string]string{MetaReleasedOf: releaseMarker(req)},
+		})
+		tm.step("copy", t0)
+		if err != nil {
+			return nil, fmt.Errorf("restore to s3://%s/%s: %w (the quarantined copy is untouched)", o.Bucket, o.Key, err)
+		}
+		t0 = e.Now()
+		if err := e.verify(ctx, api, c, src, o.Bucket, o.Key, owner); err != nil {
+			return nil, fmt.Errorf("verify restored s3://%s/%s: %w; the quarantined copy was kept", o.Bucket, o.Key, err)
+		}
+		tm.step("verify", t0)
+		restored = c
+	} else if err := verifyAgainst(&copyInfo{size: restored.size}, src); err != nil {
+		return nil, fmt.Errorf("%w: an earlier restore at s3://%s/%s differs from the quarantined copy: %v", ErrCopyMismatch, o.Bucket, o.Key, err)
+	}
+	res.SourceVersionID = restored.versionID
+
+	if until, why := lockOf(qh, e.Now()); why != "" {
+		res.Outcome, res.SkippedBecause, res.LockedUntil = SourceLocked, "quarantined copy kept: "+why, until
+		return res, nil
+	}
+	t0 = e.Now()
+	del := &s3.DeleteObjectInput{Bucket: &req.CopyBucket, Key: &req.CopyKey, VersionId: nonEmpty(src.versionID), ExpectedBucketOwner: owner}
+	if _, err := api.DeleteObject(ctx, del); err != nil && !isNotFound(err) {
+		return nil, fmt.Errorf("delete the quarantined copy after a verified restore: %w (Release again to finish)", err)
+	}
+	tm.step("delete", t0)
+	res.DeletedVersions = []string{src.versionID}
+	res.Outcome = Released
+	return res, e.removeTombstone(ctx, api, o, tombstoneVersion, restored.versionID, owner)
+}
+
+// releaseMarker identifies the restore of one quarantined version.
+func releaseMarker(req ReleaseRequest) string {
+	if req.CopyVersionID != "" {
+		return req.CopyVersionID
+	}
+	return req.FindingID
+}
+
+// removeTombstone deletes the tombstone version a Move left in a versioned bucket; in an
+// unversioned bucket the restore has already overwritten it.
+func (e *Engine) removeTombstone(ctx context.Context, api S3API, o Object, tombstone, restoredVersion string, owner *string) error {
+	if tombstone == "" || tombstone == "null" || tombstone == restoredVersion {
+		return nil
+	}
+	_, err := api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &o.Bucket, Key: &o.Key, VersionId: &tombstone, ExpectedBucketOwner: owner})
+	if err != nil && !isNoSuchVersion(err) {
+		return fmt.Errorf("remove the tombstone version %s of s3://%s/%s: %w (the object itself is restored)", tombstone, o.Bucket, o.Key, err)
+	}
+	return nil
+}

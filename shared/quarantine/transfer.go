@@ -1,0 +1,244 @@
+package quarantine
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// transferSpec is one server-side copy of an exact version; Move and Release both use it.
+type transferSpec struct {
+	srcBucket, srcKey, srcVersion string
+	head                          *s3.HeadObjectOutput
+	dstBucket, dstKey             string
+	tags                          []types.Tag
+	meta                          map[string]string // added to the source's user metadata
+	dropMeta                      func(string) bool // source metadata keys not to carry over
+	kmsKeyID                      string
+	owner                         *string
+}
+
+// CopySource is the x-amz-copy-source value: bucket and key URL-encoded per path segment (every
+// byte outside A-Z a-z 0-9 - . _ ~ escaped, so "+", "%", "?", "#", spaces and unicode survive,
+// and "//" stays two separators), then the version.
+func CopySource(bucket, key, versionID string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = escapeSegment(s)
+	}
+	out := escapeSegment(bucket) + "/" + strings.Join(segs, "/")
+	if versionID != "" {
+		out += "?versionId=" + url.QueryEscape(versionID)
+	}
+	return out
+}
+
+func escapeSegment(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func encodeTags(tags []types.Tag) string {
+	v := url.Values{}
+	for _, t := range tags {
+		v.Add(aws.ToString(t.Key), aws.ToString(t.Value))
+	}
+	return v.Encode()
+}
+
+func (sp transferSpec) metadata() map[string]string {
+	m := map[string]string{}
+	for k, v := range sp.head.Metadata {
+		if isOurMeta(k) || (sp.dropMeta != nil && sp.dropMeta(k)) {
+			continue
+		}
+		m[k] = v
+	}
+	for k, v := range sp.meta {
+		m[k] = v
+	}
+	return m
+}
+
+// transfer copies the version, in one CopyObject or, above the threshold, in parallel parts.
+// Content headers and user metadata are restated from the source HEAD (REPLACE is needed to add
+// our markers), tags are set explicitly.
+func (e *Engine) transfer(ctx context.Context, api S3API, sp transferSpec) (*copyInfo, error) {
+	size := aws.ToInt64(sp.head.ContentLength)
+	var sse types.ServerSideEncryption
+	if sp.kmsKeyID != "" {
+		sse = types.ServerSideEncryptionAwsKms
+	}
+	if size <= e.Options.MultipartThreshold {
+		out, err := api.CopyObject(ctx, &s3.CopyObjectInput{
+			Bucket: &sp.dstBucket, Key: &sp.dstKey,
+			CopySource:                aws.String(CopySource(sp.srcBucket, sp.srcKey, sp.srcVersion)),
+			MetadataDirective:         types.MetadataDirectiveReplace,
+			Metadata:                  sp.metadata(),
+			ContentType:               sp.head.ContentType,
+			ContentEncoding:           sp.head.ContentEncoding,
+			ContentDisposition:        sp.head.ContentDisposition,
+			ContentLanguage:           sp.head.ContentLanguage,
+			CacheControl:              sp.head.CacheControl,
+			TaggingDirective:          types.TaggingDirectiveReplace,
+			Tagging:                   aws.String(encodeTags(sp.tags)),
+			ServerSideEncryption:      sse,
+			SSEKMSKeyId:               nonEmpty(sp.kmsKeyID),
+			ExpectedBucketOwner:       sp.owner,
+			ExpectedSourceBucketOwner: sp.owner,
+			CopySourceIfMatch:         sp.head.ETag,
+		})
+		if err != nil {
+			return nil, err
+		}
+		c := &copyInfo{versionID: aws.ToString(out.VersionId), size: -1, kms: sp.kmsKeyID != ""}
+		if out.CopyObjectResult != nil {
+			c.etag = aws.ToString(out.CopyObjectResult.ETag)
+		}
+		return c, nil
+	}
+	return e.multipartCopy(ctx, api, sp, size, sse)
+}
+
+func (e *Engine) multipartCopy(ctx context.Context, api S3API, sp transferSpec, size int64, sse types.ServerSideEncryption) (*copyInfo, error) {
+	mp, err := api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &sp.dstBucket, Key: &sp.dstKey,
+		Metadata:             sp.metadata(),
+		ContentType:          sp.head.ContentType,
+		ContentEncoding:      sp.head.ContentEncoding,
+		ContentDisposition:   sp.head.ContentDisposition,
+		ContentLanguage:      sp.head.ContentLanguage,
+		CacheControl:         sp.head.CacheControl,
+		Tagging:              aws.String(encodeTags(sp.tags)),
+		ServerSideEncryption: sse,
+		SSEKMSKeyId:          nonEmpty(sp.kmsKeyID),
+		ExpectedBucketOwner:  sp.owner,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start multipart copy: %w", err)
+	}
+	abort := func() {
+		// Best effort with a fresh context: the caller's may be cancelled, and a dangling
+		// upload only costs storage until the bucket's abort-incomplete lifecycle rule runs.
+		_, _ = api.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{
+			Bucket: &sp.dstBucket, Key: &sp.dstKey, UploadId: mp.UploadId, ExpectedBucketOwner: sp.owner})
+	}
+	n := int((size + e.Options.PartSize - 1) / e.Options.PartSize)
+	parts := make([]types.CompletedPart, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, e.Options.Parallelism)
+	var wg sync.WaitGroup
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			first := int64(i) * e.Options.PartSize
+			last := min(first+e.Options.PartSize, size) - 1
+			out, err := api.UploadPartCopy(cctx, &s3.UploadPartCopyInput{
+				Bucket: &sp.dstBucket, Key: &sp.dstKey, UploadId: mp.UploadId, PartNumber: aws.Int32(int32(i + 1)),
+				CopySource:                aws.String(CopySource(sp.srcBucket, sp.srcKey, sp.srcVersion)),
+				CopySourceRange:           aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
+				CopySourceIfMatch:         sp.head.ETag,
+				ExpectedBucketOwner:       sp.owner,
+				ExpectedSourceBucketOwner: sp.owner,
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("part %d: %w", i+1, err)
+				cancel()
+				return
+			}
+			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.CopyPartResult.ETag}
+		}(i)
+	}
+	wg.Wait()
+	// Report the part that failed first, not the parts cancelled because of it.
+	var firstErr error
+	for _, err := range errs {
+		if err != nil && (firstErr == nil || errors.Is(firstErr, context.Canceled)) {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		abort()
+		return nil, firstErr
+	}
+	sort.Slice(parts, func(i, j int) bool { return aws.ToInt32(parts[i].PartNumber) < aws.ToInt32(parts[j].PartNumber) })
+	done, err := api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &sp.dstBucket, Key: &sp.dstKey, UploadId: mp.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, ExpectedBucketOwner: sp.owner,
+	})
+	if err != nil {
+		abort()
+		return nil, fmt.Errorf("complete multipart copy: %w", err)
+	}
+	c := &copyInfo{versionID: aws.ToString(done.VersionId), etag: aws.ToString(done.ETag), size: -1, multipart: true, kms: sp.kmsKeyID != ""}
+	for _, p := range parts {
+		c.partETags = append(c.partETags, aws.ToString(p.ETag))
+	}
+	return c, nil
+}
+
+// multipartETag is the ETag S3 gives a multipart object: MD5 of the parts' MD5s, dash, count.
+func multipartETag(partETags []string) string {
+	h := md5.New()
+	for _, p := range partETags {
+		b, err := hex.DecodeString(strings.Trim(p, `"`))
+		if err != nil {
+			return ""
+		}
+		h.Write(b)
+	}
+	return fmt.Sprintf("%s-%d", hex.EncodeToString(h.Sum(nil)), len(partETags))
+}
+
+// verify proves the copy before anything is deleted. A single-part copy of an object that is not
+// KMS-encrypted keeps its MD5 ETag, which proves the bytes; otherwise the copy's size is checked
+// with a HEAD, and a multipart copy's ETag must be the one its parts imply.
+func (e *Engine) verify(ctx context.Context, api S3API, c *copyInfo, src *source, bucket, key string, owner *string) error {
+	srcKMS := src.head.ServerSideEncryption == types.ServerSideEncryptionAwsKms || src.head.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse
+	comparable := !c.multipart && !c.kms && !srcKMS && !strings.Contains(src.etag, "-") && c.etag != ""
+	if comparable {
+		if !sameETag(c.etag, src.etag) {
+			return fmt.Errorf("%w: copy ETag %s, source ETag %s", ErrCopyMismatch, c.etag, src.etag)
+		}
+		return nil
+	}
+	h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(c.versionID), ExpectedBucketOwner: owner})
+	if err != nil {
+		return fmt.Errorf("read back the copy: %w", err)
+	}
+	if got := aws.ToInt64(h.ContentLength); got != src.size {
+		return fmt.Errorf("%w: copy is %d bytes, source %d", ErrCopyMismatch, got, src.size)
+	}
+	if c.multipart {
+		if want := multipartETag(c.partETags); want != "" && !sameETag(aws.ToString(h.ETag), want) {
+			return fmt.Errorf("%w: copy ETag %s, parts imply %s", ErrCopyMismatch, aws.ToString(h.ETag), want)
+		}
+	}
+	if !c.multipart && !c.kms && !srcKMS && h.ServerSideEncryption != types.ServerSideEncryptionAwsKms && !strings.Contains(src.etag, "-") &&
+		!sameETag(aws.ToString(h.ETag), src.etag) {
+		return fmt.Errorf("%w: copy ETag %s, source ETag %s", ErrCopyMismatch, aws.ToString(h.ETag), src.etag)
+	}
+	return nil
+}
