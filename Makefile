@@ -56,7 +56,9 @@ test: tools lint
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 ./...) || exit 1; done
 
 bench: tools
-	@for m in shared functions; do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+	@cd shared && go test -run '^$$' -bench 'Parse|Decide' -benchmem ./finding ./policy
+	@cd shared && go test -run '^$$' -bench Transitions -benchtime 300x ./ledger
+	@cd shared && go test -run '^$$' -bench QuarantineVsBare -benchtime 200x ./quarantine
 
 fuzz:
 	cd shared && go test -run '^$$' -fuzz FuzzParse -fuzztime 5m ./finding

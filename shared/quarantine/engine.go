@@ -143,7 +143,7 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 
 	// 2. Source still what Macie saw?
 	t0 := e.Now()
-	src, err := e.resolveSource(ctx, api, o, owner, existing)
+	src, err := e.resolveSource(ctx, api, req.FindingID, o, owner, existing)
 	tm.step("check-source", t0)
 	if err != nil {
 		if existing != nil && errors.Is(err, ErrObjectGone) {
@@ -171,10 +171,15 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 		}
 		res.DroppedTags = dropped
 		t0 = e.Now()
-		c, err := e.transfer(ctx, api, transferSpec{
+		c, err := e.transferOnce(ctx, api, transferSpec{
 			srcBucket: o.Bucket, srcKey: o.Key, srcVersion: src.versionID, head: src.head,
 			dstBucket: res.CopyBucket, dstKey: res.CopyKey, tags: tags, kmsKeyID: req.Settings.KMSKeyID, owner: owner,
 			meta: map[string]string{MetaFindingID: req.FindingID, MetaSourceVer: src.versionID, MetaSourceETag: src.etag},
+			landed: func(ctx context.Context) (*copyInfo, error) {
+				return findCopy(ctx, api, res.CopyBucket, res.CopyKey, owner, func(m map[string]string) bool {
+					return m[MetaFindingID] == req.FindingID && m[MetaSourceVer] == src.versionID
+				})
+			},
 		})
 		tm.step("copy", t0)
 		if err != nil {
@@ -222,7 +227,7 @@ func (e *Engine) owner(account string) *string {
 }
 
 // resolveSource checks the preconditions and pins the exact version to move.
-func (e *Engine) resolveSource(ctx context.Context, api S3API, o Object, owner *string, existing *copyInfo) (*source, error) {
+func (e *Engine) resolveSource(ctx context.Context, api S3API, findingID string, o Object, owner *string, existing *copyInfo) (*source, error) {
 	in := &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner}
 	if o.VersionID != "" {
 		in.VersionId = aws.String(o.VersionID)
@@ -242,6 +247,10 @@ func (e *Engine) resolveSource(ctx context.Context, api S3API, o Object, owner *
 	}
 	if aws.ToBool(head.DeleteMarker) {
 		return nil, fmt.Errorf("%w: %s is a delete marker", ErrObjectGone, o)
+	}
+	if head.Metadata[MetaFindingID] == findingID {
+		// Our own tombstone: the object was moved by an earlier run.
+		return nil, fmt.Errorf("%w: %s holds the tombstone of this finding", ErrObjectGone, o)
 	}
 	src := &source{head: head, etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength)}
 	src.versionID = aws.ToString(head.VersionId)

@@ -82,10 +82,23 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 			}
 		}
 		t0 = e.Now()
-		c, err := e.transfer(ctx, api, transferSpec{
+		c, err := e.transferOnce(ctx, api, transferSpec{
 			srcBucket: req.CopyBucket, srcKey: req.CopyKey, srcVersion: src.versionID, head: qh,
 			dstBucket: o.Bucket, dstKey: o.Key, tags: keep, owner: owner,
 			meta: map[string]string{MetaReleasedOf: releaseMarker(req)},
+			landed: func(ctx context.Context) (*copyInfo, error) {
+				h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner})
+				if err != nil {
+					if isNotFound(err) {
+						return nil, nil
+					}
+					return nil, err
+				}
+				if h.Metadata[MetaReleasedOf] != releaseMarker(req) {
+					return nil, nil
+				}
+				return &copyInfo{versionID: aws.ToString(h.VersionId), etag: aws.ToString(h.ETag), size: aws.ToInt64(h.ContentLength)}, nil
+			},
 		})
 		tm.step("copy", t0)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -26,6 +27,48 @@ type transferSpec struct {
 	dropMeta                      func(string) bool // source metadata keys not to carry over
 	kmsKeyID                      string
 	owner                         *string
+	// landed looks for a copy this transfer made, after an answer was lost: the copy may exist
+	// even though the call failed, and a blind retry would make a second one.
+	landed func(ctx context.Context) (*copyInfo, error)
+}
+
+// noRetry turns off the SDK's own retries for a call that must not run twice blindly.
+func noRetry(o *s3.Options) { o.Retryer = aws.NopRetryer{} }
+
+// definite reports whether a failed call certainly did nothing (a 4xx answer), as opposed to a
+// 5xx, a timeout or a reset, after which the work may or may not have been done.
+func definite(err error) bool {
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
+}
+
+// transferOnce is transfer with retries that never duplicate: after an ambiguous failure it
+// first looks for the copy, and retries only when none landed.
+func (e *Engine) transferOnce(ctx context.Context, api S3API, sp transferSpec) (*copyInfo, error) {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var c *copyInfo
+		c, err = e.transfer(ctx, api, sp)
+		if err == nil {
+			return c, nil
+		}
+		if definite(err) || ctx.Err() != nil || sp.landed == nil {
+			return nil, err
+		}
+		found, ferr := sp.landed(ctx)
+		if ferr != nil {
+			return nil, fmt.Errorf("%w (and could not check whether the copy landed: %v)", err, ferr)
+		}
+		if found != nil {
+			return found, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
+		}
+	}
+	return nil, err
 }
 
 // CopySource is the x-amz-copy-source value: bucket and key URL-encoded per path segment (every
@@ -105,7 +148,7 @@ func (e *Engine) transfer(ctx context.Context, api S3API, sp transferSpec) (*cop
 			ExpectedBucketOwner:       sp.owner,
 			ExpectedSourceBucketOwner: sp.owner,
 			CopySourceIfMatch:         sp.head.ETag,
-		})
+		}, noRetry)
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +230,7 @@ func (e *Engine) multipartCopy(ctx context.Context, api S3API, sp transferSpec, 
 	done, err := api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &sp.dstBucket, Key: &sp.dstKey, UploadId: mp.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, ExpectedBucketOwner: sp.owner,
-	})
+	}, noRetry)
 	if err != nil {
 		abort()
 		return nil, fmt.Errorf("complete multipart copy: %w", err)
