@@ -76,6 +76,14 @@ type Record struct {
 	FindingType string `json:"findingType" dynamodbav:"findingType"`
 	Severity    string `json:"severity" dynamodbav:"severity"`
 
+	// What the Slack messages show, kept so any later update can be rendered from the record
+	// alone (the finding itself is not stored).
+	AccountName string      `json:"accountName,omitempty" dynamodbav:"accountName,omitempty"`
+	Partition   string      `json:"partition,omitempty" dynamodbav:"partition,omitempty"`
+	Title       string      `json:"title,omitempty" dynamodbav:"title,omitempty"`
+	DetectedAt  time.Time   `json:"detectedAt,omitempty" dynamodbav:"detectedAt,omitempty"`
+	Detections  []Detection `json:"detections,omitempty" dynamodbav:"detections,omitempty"`
+
 	Action     string `json:"action,omitempty" dynamodbav:"action,omitempty"`
 	Reason     string `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
 	PolicyHash string `json:"policyHash,omitempty" dynamodbav:"policyHash,omitempty"`
@@ -99,6 +107,13 @@ type Record struct {
 	Version int64 `json:"version" dynamodbav:"version"`
 
 	History []Entry `json:"history" dynamodbav:"history"`
+}
+
+// Detection is one kind of sensitive data Macie found, and how often.
+type Detection struct {
+	Category string `json:"category,omitempty" dynamodbav:"category,omitempty"`
+	Type     string `json:"type" dynamodbav:"type"`
+	Count    int64  `json:"count" dynamodbav:"count"`
 }
 
 // Entry is one audit line: who moved the finding from what to what, when and why.
