@@ -97,6 +97,7 @@ type Record struct {
 	QuarantineBucket  string `json:"quarantineBucket,omitempty" dynamodbav:"quarantineBucket,omitempty"`
 	QuarantineKey     string `json:"quarantineKey,omitempty" dynamodbav:"quarantineKey,omitempty"`
 	QuarantineVersion string `json:"quarantineVersion,omitempty" dynamodbav:"quarantineVersion,omitempty"`
+	TombstoneVersion  string `json:"tombstoneVersion,omitempty" dynamodbav:"tombstoneVersion,omitempty"`
 	Error             string `json:"error,omitempty" dynamodbav:"error,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" dynamodbav:"createdAt"`

@@ -227,6 +227,14 @@ func Quarantined(r ledger.Record, by string) Message {
 	return finish(blocks, fallback(r, "Quarantined"))
 }
 
+// QuarantinedWithNote is Quarantined plus a note, e.g. why a Release did not complete.
+func QuarantinedWithNote(r ledger.Record, by, note string) Message {
+	m := Quarantined(r, by)
+	blocks := append([]slack.Block{}, m.Blocks[:len(m.Blocks)-1]...)
+	blocks = append(blocks, slack.NewContextBlock("note", mrkdwn("⚠️ "+Escape(note))), m.Blocks[len(m.Blocks)-1])
+	return finish(blocks, m.Text)
+}
+
 // Failed says what failed and what to do, with a Retry button. The object is intact.
 func Failed(r ledger.Record, what string) Message {
 	blocks := head(r, "❌", "Remediation failed")
@@ -290,7 +298,7 @@ func ForState(r ledger.Record) Message {
 		}
 		return InProgress(r, by, "Quarantine")
 	case ledger.Quarantined:
-		return Quarantined(r, approverOf(r))
+		return Quarantined(r, ApprovedBy(r))
 	case ledger.Failed:
 		return Failed(r, r.Error)
 	case ledger.Blocked:
@@ -305,8 +313,8 @@ func ForState(r ledger.Record) Message {
 	return Notify(r)
 }
 
-// approverOf is who queued the quarantine (the person who pressed Remediate, or the policy).
-func approverOf(r ledger.Record) string {
+// ApprovedBy is who queued the quarantine (the person who pressed Remediate, or the policy).
+func ApprovedBy(r ledger.Record) string {
 	for i := len(r.History) - 1; i >= 0; i-- {
 		if r.History[i].To == ledger.Queued {
 			return r.History[i].Actor

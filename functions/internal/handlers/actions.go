@@ -1,0 +1,241 @@
+package handlers
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
+	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
+	"github.com/macie-chatops/macie-chatops/shared/chatops"
+	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
+)
+
+// ActionsPath is the only path the interactivity endpoint serves.
+const ActionsPath = "/slack/actions"
+
+// Actions is the remediation-handler: Slack's interactivity endpoint.
+type Actions struct {
+	Policy   *policy.Policy
+	Ledger   ledger.Store
+	Jobs     jobs.Queue
+	Slack    chatops.Sender
+	Verifier chatops.Verifier
+	Authz    *chatops.Authorizer
+	Log      *slog.Logger
+	Metrics  *obs.Metrics
+	// AckTimeout bounds the "in progress" update, so Slack gets its answer within 3 s.
+	AckTimeout time.Duration
+}
+
+// Request is the transport-neutral request (API Gateway v2 in AWS, net/http locally).
+type Request struct {
+	Method    string
+	Path      string
+	Headers   http.Header
+	Body      []byte
+	RequestID string
+}
+
+// Response is what goes back to Slack.
+type Response struct {
+	Status int
+	Body   string
+}
+
+// HandleAPIGateway adapts an HTTP API (payload v2) event.
+func (h *Actions) HandleAPIGateway(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			h.Log.Warn("rejected request: body is not valid base64", "requestId", ev.RequestContext.RequestID)
+			return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusBadRequest}, nil
+		}
+		body = b
+	}
+	r := h.Handle(ctx, Request{
+		Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, Headers: chatops.HeadersFrom(ev.Headers),
+		Body: body, RequestID: ev.RequestContext.RequestID,
+	})
+	return events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Body: r.Body, Headers: map[string]string{"Content-Type": "text/plain; charset=utf-8"}}, nil
+}
+
+// ServeHTTP serves the same handler over net/http (local mode).
+func (h *Actions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := readCapped(r, chatops.MaxBody)
+	if err != nil {
+		h.Log.Warn("rejected request", "reason", err.Error())
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	resp := h.Handle(r.Context(), Request{Method: r.Method, Path: r.URL.Path, Headers: r.Header, Body: body})
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(resp.Status)
+	fmt.Fprint(w, resp.Body)
+}
+
+func readCapped(r *http.Request, max int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("%w (over %d bytes)", chatops.ErrTooLarge, max)
+	}
+	return b, nil
+}
+
+// Handle verifies before anything else, then authorizes, transitions and acknowledges.
+func (h *Actions) Handle(ctx context.Context, req Request) Response {
+	log := h.Log.With("requestId", req.RequestID)
+	if req.Path != ActionsPath {
+		return Response{Status: http.StatusNotFound, Body: "not found"}
+	}
+	if req.Method != http.MethodPost {
+		return Response{Status: http.StatusMethodNotAllowed, Body: "method not allowed"}
+	}
+	if err := h.Verifier.Verify(req.Headers, req.Body); err != nil {
+		// No detail to the caller; the reason goes to the log.
+		log.Warn("rejected unsigned or invalid Slack request", "reason", err.Error())
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "signature")
+		return Response{Status: http.StatusUnauthorized}
+	}
+	a, err := chatops.ParseAction(req.Body)
+	if err != nil {
+		log.Warn("signed request is not a usable block_actions click", "reason", err.Error())
+		return Response{Status: http.StatusBadRequest, Body: "unsupported interaction"}
+	}
+	log = log.With("user", a.UserID, "actionId", a.ActionID, "findingId", a.Value)
+	ref := chatops.Ref{Channel: a.ChannelID, TS: a.MessageTS, ResponseURL: a.ResponseURL}
+	ephemeral := func(text string) Response {
+		if err := h.Slack.Ephemeral(ctx, ref, a.UserID, text); err != nil {
+			log.Warn("ephemeral reply failed", "error", err.Error())
+		}
+		return Response{Status: http.StatusOK}
+	}
+
+	rec, err := h.Ledger.Get(ctx, a.Value)
+	if errors.Is(err, ledger.ErrNotFound) {
+		log.Warn("click for an unknown finding")
+		return ephemeral("This finding is not in the ledger (expired or from another installation). Nothing was changed.")
+	}
+	if err != nil {
+		log.Error("ledger read failed", "error", err.Error())
+		return ephemeral("The ledger could not be read, nothing was changed; try again in a minute.")
+	}
+	log = log.With("account", rec.AccountID, "status", string(rec.Status))
+
+	sl := h.Policy.SlackFor(rec.AccountID)
+	if sl.TeamID != "" && a.TeamID != sl.TeamID {
+		log.Warn("click from another Slack workspace rejected", "team", a.TeamID)
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "team")
+		return Response{Status: http.StatusForbidden}
+	}
+	if rec.Channel != "" && rec.Channel != "webhook" && a.ChannelID != "" && a.ChannelID != rec.Channel {
+		log.Warn("click from a channel other than the finding's message rejected", "channel", a.ChannelID, "want", rec.Channel)
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "channel")
+		return ephemeral("This button belongs to a message in another channel. Nothing was changed.")
+	}
+	ok, aerr := h.Authz.IsApprover(ctx, a.UserID, h.Policy.ApproversFor(rec.AccountID))
+	if !ok {
+		if aerr != nil {
+			log.Warn("approver group lookup failed; treating as not an approver", "error", aerr.Error())
+		}
+		log.Warn("click by a non-approver refused")
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "approver")
+		return ephemeral(slackmsg.NotApprover(rec.AccountID, rec.AccountName))
+	}
+
+	change, job, ack, err := plan(a, rec)
+	if err != nil {
+		log.Warn("action not possible in this state", "reason", err.Error())
+		return ephemeral(err.Error())
+	}
+	next, err := h.Ledger.Transition(ctx, rec.FindingID, change)
+	var ce *ledger.ConflictError
+	if errors.As(err, &ce) {
+		log.Info("lost the race: already handled", "current", string(ce.Current), "by", ce.By)
+		return ephemeral(slackmsg.AlreadyHandled(string(ce.Current), ce.By))
+	}
+	if err != nil {
+		log.Error("ledger transition failed", "error", err.Error())
+		return ephemeral("The ledger could not be updated, nothing was changed; try again in a minute.")
+	}
+	log.Info("action accepted", "to", string(next.Status))
+
+	if job != nil {
+		job.ResponseURL = a.ResponseURL
+		if err := h.Jobs.Send(ctx, *job); err != nil {
+			// Never leave a record QUEUED with no job: show the failure with a Retry button.
+			log.Error("could not queue the job", "error", err.Error())
+			if failed, ferr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: next.Status, To: ledger.Failed, Actor: "remediation-handler",
+				Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the remediation job: " + err.Error() }}); ferr == nil {
+				next = failed
+				ack = slackmsg.Failed(failed, failed.Error)
+			} else if next.Status == ledger.Releasing {
+				// RELEASING has no FAILED edge: put it back to QUARANTINED so Release can be pressed again.
+				if back, berr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Releasing, To: ledger.Quarantined, Actor: "remediation-handler",
+					Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the release job: " + err.Error() }}); berr == nil {
+					ack = slackmsg.Quarantined(back, slackmsg.ApprovedBy(back))
+				}
+			}
+		}
+	}
+	uctx, cancel := context.WithTimeout(ctx, h.ackTimeout())
+	defer cancel()
+	if err := h.Slack.Update(uctx, chatops.Ref{Channel: next.Channel, TS: next.MessageTS, ResponseURL: a.ResponseURL}, ack); err != nil {
+		log.Warn("could not update the message to in-progress", "error", err.Error())
+	}
+	return Response{Status: http.StatusOK}
+}
+
+func (h *Actions) ackTimeout() time.Duration {
+	if h.AckTimeout > 0 {
+		return h.AckTimeout
+	}
+	return 2 * time.Second
+}
+
+// plan maps a click to its transition, job and acknowledgement message.
+func plan(a chatops.Action, rec ledger.Record) (ledger.Change, *jobs.Job, slackmsg.Message, error) {
+	c := ledger.Change{From: rec.Status, Actor: a.UserID}
+	switch a.ActionID {
+	case slackmsg.ActionRemediate, slackmsg.ActionRetry:
+		c.To, c.Reason = ledger.Queued, "approved in Slack"
+		if a.ActionID == slackmsg.ActionRetry {
+			c.Reason = "retry requested in Slack"
+		}
+		if !ledger.CanTransition(rec.Status, ledger.Queued) {
+			return c, nil, slackmsg.Message{}, errors.New(slackmsg.AlreadyHandled(string(rec.Status), rec.LastActor()))
+		}
+		next := rec
+		next.Status = ledger.Queued
+		return c, &jobs.Job{Kind: jobs.Remediate, FindingID: rec.FindingID, By: a.UserID}, slackmsg.InProgress(next, a.UserID, "Quarantine"), nil
+	case slackmsg.ActionDismiss:
+		c.To, c.Reason = ledger.Dismissed, "dismissed in Slack"
+		if !ledger.CanTransition(rec.Status, ledger.Dismissed) {
+			return c, nil, slackmsg.Message{}, errors.New(slackmsg.AlreadyHandled(string(rec.Status), rec.LastActor()))
+		}
+		next := rec
+		next.Status = ledger.Dismissed
+		return c, nil, slackmsg.Dismissed(next, a.UserID), nil
+	case slackmsg.ActionRelease:
+		c.To, c.Reason = ledger.Releasing, "release requested in Slack"
+		if rec.Status != ledger.Quarantined {
+			return c, nil, slackmsg.Message{}, errors.New(slackmsg.AlreadyHandled(string(rec.Status), rec.LastActor()))
+		}
+		next := rec
+		next.Status = ledger.Releasing
+		return c, &jobs.Job{Kind: jobs.Release, FindingID: rec.FindingID, By: a.UserID}, slackmsg.InProgress(next, a.UserID, "Release"), nil
+	}
+	return c, nil, slackmsg.Message{}, fmt.Errorf("Unknown action %q. Nothing was changed.", a.ActionID)
+}

@@ -1,0 +1,248 @@
+// Package handlers owns what the three functions do: the finding-handler (findings in, policy
+// decision, ledger, Slack or queue out), the remediation-handler (Slack clicks in: verify,
+// authorize, transition, acknowledge), and the remediator (jobs in: quarantine engine, ledger,
+// Slack update). Each is a plain struct of its dependencies with methods of (ctx, event), so the
+// same code runs under Lambda, in local mode and in tests.
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
+	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
+	"github.com/macie-chatops/macie-chatops/shared/chatops"
+	"github.com/macie-chatops/macie-chatops/shared/finding"
+	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
+)
+
+// DeadLetters receives messages that can never be processed, with the reason.
+type DeadLetters interface {
+	Send(ctx context.Context, body, reason string) error
+}
+
+// Findings is the finding-handler.
+type Findings struct {
+	Policy  *policy.Policy
+	Ledger  ledger.Store
+	Jobs    jobs.Queue
+	DLQ     DeadLetters
+	Slack   chatops.Sender
+	Log     *slog.Logger
+	Metrics *obs.Metrics
+}
+
+// errPermanent marks a message that no retry can fix.
+type errPermanent struct{ err error }
+
+func (e errPermanent) Error() string { return e.err.Error() }
+func (e errPermanent) Unwrap() error { return e.err }
+
+// HandleSQS processes a batch from the findings queue and reports only the messages that should
+// be retried. A malformed message goes to the DLQ at once, with its reason, and never blocks
+// the batch.
+func (h *Findings) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		err := h.Process(ctx, []byte(m.Body))
+		var perm errPermanent
+		switch {
+		case err == nil:
+		case errors.As(err, &perm):
+			h.Log.Warn("malformed message sent to the dead-letter queue", "messageId", m.MessageId, "reason", err.Error())
+			h.Metrics.Count(ctx, obs.Malformed, 1)
+			if h.DLQ == nil {
+				// Without a DLQ the queue's redrive policy moves it after maxReceiveCount.
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			} else if derr := h.DLQ.Send(ctx, m.Body, err.Error()); derr != nil {
+				h.Log.Error("could not send to the dead-letter queue; the message will be retried", "messageId", m.MessageId, "error", derr.Error())
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			}
+		default:
+			h.Log.Error("finding not processed; it will be retried", "messageId", m.MessageId, "error", err.Error())
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// HandleEvent processes one EventBridge event delivered directly (a rule targeting the function).
+func (h *Findings) HandleEvent(ctx context.Context, raw json.RawMessage) error {
+	err := h.Process(ctx, raw)
+	var perm errPermanent
+	if errors.As(err, &perm) {
+		h.Log.Warn("malformed event ignored", "reason", err.Error())
+		h.Metrics.Count(ctx, obs.Malformed, 1)
+		if h.DLQ != nil {
+			return h.DLQ.Send(ctx, string(raw), err.Error())
+		}
+		return nil
+	}
+	return err
+}
+
+// Process handles one event or finding body. It is idempotent: a duplicate delivery finds the
+// ledger record and does nothing new, unless the first delivery stopped half-way.
+func (h *Findings) Process(ctx context.Context, body []byte) error {
+	f, err := finding.Parse(body)
+	if err != nil {
+		return errPermanent{err}
+	}
+	if err := f.Validate(); err != nil {
+		return errPermanent{err}
+	}
+	d := h.Policy.Decide(f)
+	log := h.Log.With("findingId", f.ID, "account", f.AccountID, "action", string(d.Action))
+
+	rec, created, err := h.Ledger.Create(ctx, NewRecord(f, d))
+	if err != nil {
+		return fmt.Errorf("ledger create %s: %w", f.ID, err)
+	}
+	if !created && !unfinished(rec) {
+		log.Info("duplicate finding: already handled", "status", string(rec.Status))
+		h.Metrics.Count(ctx, obs.Duplicates, 1)
+		return nil
+	}
+	if created {
+		h.Metrics.Count(ctx, obs.FindingsByAction, 1, "Action", string(d.Action))
+	}
+
+	switch policy.Action(rec.Action) {
+	case policy.Ignore:
+		if rec.Status == ledger.Received {
+			if _, err := h.Ledger.Transition(ctx, f.ID, ledger.Change{From: ledger.Received, To: ledger.Ignored, Actor: ledger.ActorPolicy, Reason: d.Reason}); err != nil && !errors.Is(err, ledger.ErrConflict) {
+				return err
+			}
+		}
+		log.Info("ignored", "reason", d.Reason)
+		return nil
+	case policy.Auto:
+		return h.auto(ctx, log, rec, d)
+	default: // REVIEW, NOTIFY
+		return h.notify(ctx, log, rec, d)
+	}
+}
+
+// unfinished: the record exists but an earlier delivery stopped before its message went out.
+func unfinished(r ledger.Record) bool {
+	switch r.Status {
+	case ledger.Received:
+		return true
+	case ledger.Notified, ledger.Queued:
+		return r.MessageTS == "" && r.NotifyStatus != NotifyPosted && r.NotifyStatus != NotifyDigest
+	}
+	return false
+}
+
+// Notification states kept on the record, so the ledger shows whether each finding reached Slack.
+const (
+	NotifyPosted  = "POSTED"
+	NotifyDigest  = "IN_DIGEST"
+	NotifyPending = "PENDING"
+)
+
+func (h *Findings) auto(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
+	if rec.Status == ledger.Received {
+		r, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Received, To: ledger.Queued, Actor: ledger.ActorPolicy, Reason: d.Reason})
+		if err != nil && !errors.Is(err, ledger.ErrConflict) {
+			return err
+		}
+		if err == nil {
+			rec = r
+		}
+	}
+	// Message first, then the job: the remediator then always finds the message to update.
+	if err := h.post(ctx, rec, d, slackmsg.AutoStarted); err != nil {
+		return err
+	}
+	if err := h.Jobs.Send(ctx, jobs.Job{Kind: jobs.Remediate, FindingID: rec.FindingID, By: ledger.ActorPolicy}); err != nil {
+		return err
+	}
+	log.Info("auto-remediation queued")
+	return nil
+}
+
+func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
+	if rec.Status == ledger.Received {
+		r, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Received, To: ledger.Notified, Actor: ledger.ActorPolicy, Reason: d.Reason,
+			Mutate: func(r *ledger.Record) { r.NotifyStatus = NotifyPending }})
+		if err != nil && !errors.Is(err, ledger.ErrConflict) {
+			return err
+		}
+		if err == nil {
+			rec = r
+		}
+	}
+	build := slackmsg.Notify
+	if policy.Action(rec.Action) == policy.Review {
+		build = slackmsg.Review
+	}
+	if err := h.post(ctx, rec, d, build); err != nil {
+		return err
+	}
+	log.Info("posted to Slack", "status", string(rec.Status))
+	return nil
+}
+
+// post sends the record's message and stores where it went.
+func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decision, build func(ledger.Record) slackmsg.Message) error {
+	ref, err := h.Slack.Post(ctx, d.Channel, build(rec))
+	if err != nil {
+		return fmt.Errorf("post finding %s to Slack: %w", rec.FindingID, err)
+	}
+	_, err = h.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) {
+		r.Channel, r.MessageTS, r.NotifyStatus = ref.Channel, ref.TS, NotifyPosted
+	})
+	return err
+}
+
+// NewRecord is the first ledger record of a finding and its decision.
+func NewRecord(f *finding.Finding, d policy.Decision) ledger.Record {
+	r := ledger.Record{
+		FindingID: f.ID, AccountID: f.AccountID, Region: f.Region, Partition: f.Partition,
+		Bucket: f.BucketName(), Key: f.ObjectKey(), VersionID: f.VersionID(),
+		FindingType: f.Type, Severity: finding.LevelName(f.Severity.Level()), Title: f.Title, DetectedAt: f.CreatedAt,
+		AccountName: d.Account.Name, Action: string(d.Action), Reason: d.Reason, PolicyHash: d.PolicyHash,
+	}
+	if f.Object != nil {
+		r.ETag, r.Size = strings.Trim(f.Object.ETag, `"`), f.Object.Size
+	}
+	if c := f.Classification; c != nil {
+		for _, sd := range c.SensitiveData {
+			for _, det := range sd.Detections {
+				r.Detections = append(r.Detections, ledger.Detection{Category: sd.Category, Type: det.Type, Count: det.Count})
+			}
+		}
+		for _, det := range c.CustomDataIdentifiers.Detections {
+			name := det.Name
+			if name == "" {
+				name = det.Arn
+			}
+			r.Detections = append(r.Detections, ledger.Detection{Category: "CUSTOM_IDENTIFIER", Type: name, Count: det.Count})
+		}
+	}
+	return r
+}
+
+// HandleAny accepts either an SQS batch (the normal path, with partial batch failures) or a
+// single EventBridge event (a rule targeting the function directly).
+func (h *Findings) HandleAny(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.Records != nil {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("SQS event: %w", err)
+		}
+		return h.HandleSQS(ctx, ev)
+	}
+	return nil, h.HandleEvent(ctx, raw)
+}

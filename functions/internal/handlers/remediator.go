@@ -1,0 +1,228 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
+	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
+	"github.com/macie-chatops/macie-chatops/shared/chatops"
+	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/quarantine"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
+)
+
+// Mover is the quarantine engine as the remediator uses it.
+type Mover interface {
+	Move(ctx context.Context, req quarantine.Request) (*quarantine.Result, error)
+	Release(ctx context.Context, req quarantine.ReleaseRequest) (*quarantine.Result, error)
+}
+
+// Remediator runs remediation and release jobs.
+type Remediator struct {
+	Policy  *policy.Policy
+	Ledger  ledger.Store
+	Engine  Mover
+	Slack   chatops.Sender
+	Log     *slog.Logger
+	Metrics *obs.Metrics
+}
+
+// ActorRemediator is the audit actor of the remediator's own transitions.
+const ActorRemediator = "remediator"
+
+// HandleSQS runs a batch of jobs; a job that failed in a way a retry can fix is reported back.
+func (h *Remediator) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		var j jobs.Job
+		if err := json.Unmarshal([]byte(m.Body), &j); err != nil || j.Validate() != nil {
+			h.Log.Error("malformed job dropped to the dead-letter queue", "messageId", m.MessageId, "error", fmt.Sprint(err, j.Validate()))
+			h.Metrics.Count(ctx, obs.Malformed, 1)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			continue
+		}
+		if err := h.Run(ctx, j); err != nil {
+			h.Log.Error("job will be retried", "messageId", m.MessageId, "findingId", j.FindingID, "error", err.Error())
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// Run executes one job. It returns an error only when the job should be retried as is (the
+// ledger or Slack was unreachable); an engine failure is recorded as FAILED and answered in Slack.
+func (h *Remediator) Run(ctx context.Context, j jobs.Job) error {
+	log := h.Log.With("findingId", j.FindingID, "kind", string(j.Kind))
+	rec, err := h.Ledger.Get(ctx, j.FindingID)
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			log.Warn("job for a finding not in the ledger: nothing to do")
+			return nil
+		}
+		return err
+	}
+	log = log.With("account", rec.AccountID, "status", string(rec.Status))
+	switch j.Kind {
+	case jobs.Remediate:
+		return h.remediate(ctx, log, rec, j)
+	case jobs.Release:
+		return h.release(ctx, log, rec, j)
+	}
+	return nil
+}
+
+func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger.Record, j jobs.Job) error {
+	first := true
+	switch rec.Status {
+	case ledger.Queued:
+		for _, e := range rec.History {
+			if e.To == ledger.InProgress {
+				first = false // a retry after FAILED: an earlier attempt may have copied
+			}
+		}
+		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started"})
+		if errors.Is(err, ledger.ErrConflict) {
+			log.Info("another remediator took this job")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec = next
+	case ledger.InProgress:
+		// Redelivered after a crash mid-move: resume; the engine finds what was done.
+		first = false
+		log.Info("resuming an interrupted move")
+	default:
+		log.Info("nothing to do: the finding is no longer queued")
+		return nil
+	}
+
+	q := h.Policy.QuarantineFor(rec.AccountID, rec.Region)
+	res, err := h.Engine.Move(ctx, quarantine.Request{
+		FindingID: rec.FindingID,
+		Object: quarantine.Object{AccountID: rec.AccountID, Region: rec.Region, Bucket: rec.Bucket, Key: rec.Key,
+			VersionID: rec.VersionID, ETag: rec.ETag, Size: rec.Size},
+		Settings:     quarantine.Settings{Bucket: q.Bucket, DeleteMode: q.DeleteMode, Tombstone: q.Tombstone, KMSKeyID: q.KMSKeyID},
+		DecidedBy:    slackmsg.ApprovedBy(rec),
+		FirstAttempt: first,
+	})
+	var change ledger.Change
+	switch {
+	case err == nil && res.Outcome == quarantine.SourceLocked:
+		change = ledger.Change{From: ledger.InProgress, To: ledger.Blocked, Actor: ActorRemediator, Reason: "object lock",
+			Mutate: func(r *ledger.Record) {
+				setLocation(r, res)
+				r.Error = "Copied to quarantine, but the source is under " + res.SkippedBecause + lockedUntil(res) + "; it stays readable in its bucket until the lock ends. Retry then."
+			}}
+		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", "lock")
+	case err == nil:
+		change = ledger.Change{From: ledger.InProgress, To: ledger.Quarantined, Actor: ActorRemediator, Reason: res.Summary(),
+			Mutate: func(r *ledger.Record) { setLocation(r, res); r.Error = "" }}
+		h.Metrics.Count(ctx, obs.Quarantines, 1)
+	case errors.Is(err, quarantine.ErrObjectChanged) || errors.Is(err, quarantine.ErrObjectGone):
+		reason := "object changed"
+		if errors.Is(err, quarantine.ErrObjectGone) {
+			reason = "object gone"
+		}
+		change = ledger.Change{From: ledger.InProgress, To: ledger.Blocked, Actor: ActorRemediator, Reason: reason,
+			Mutate: func(r *ledger.Record) { r.Error = err.Error() }}
+		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", reason)
+	default:
+		change = ledger.Change{From: ledger.InProgress, To: ledger.Failed, Actor: ActorRemediator, Reason: "quarantine failed",
+			Mutate: func(r *ledger.Record) { r.Error = err.Error() }}
+		h.Metrics.Count(ctx, obs.Failures, 1)
+	}
+	next, terr := h.Ledger.Transition(ctx, rec.FindingID, change)
+	if terr != nil {
+		// The move is idempotent: a retried job finishes the ledger write.
+		return fmt.Errorf("record the outcome (%s): %w", change.To, terr)
+	}
+	if err != nil {
+		log.Warn("remediation did not complete", "to", string(next.Status), "error", err.Error())
+	} else {
+		log.Info("remediation done", "to", string(next.Status), "outcome", string(res.Outcome))
+	}
+	return h.show(ctx, next, j)
+}
+
+func lockedUntil(res *quarantine.Result) string {
+	if res.LockedUntil.IsZero() {
+		return ""
+	}
+	return " until " + res.LockedUntil.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func setLocation(r *ledger.Record, res *quarantine.Result) {
+	r.QuarantineBucket, r.QuarantineKey, r.QuarantineVersion = res.CopyBucket, res.CopyKey, res.CopyVersionID
+	if res.SourceVersionID != "" && r.VersionID == "" && res.Versioned {
+		r.VersionID = res.SourceVersionID
+	}
+	r.TombstoneVersion = res.TombstoneVersion
+}
+
+func (h *Remediator) release(ctx context.Context, log *slog.Logger, rec ledger.Record, j jobs.Job) error {
+	if rec.Status != ledger.Releasing {
+		log.Info("nothing to do: the finding is not being released")
+		return nil
+	}
+	res, err := h.Engine.Release(ctx, quarantine.ReleaseRequest{
+		FindingID:  rec.FindingID,
+		Object:     quarantine.Object{AccountID: rec.AccountID, Region: rec.Region, Bucket: rec.Bucket, Key: rec.Key, VersionID: rec.VersionID},
+		CopyBucket: rec.QuarantineBucket, CopyKey: rec.QuarantineKey, CopyVersionID: rec.QuarantineVersion,
+		TombstoneVersion: rec.TombstoneVersion, By: j.By,
+	})
+	var change ledger.Change
+	if err == nil && res.Outcome != quarantine.SourceLocked {
+		change = ledger.Change{From: ledger.Releasing, To: ledger.Released, Actor: ActorRemediator, Reason: res.Summary(),
+			Mutate: func(r *ledger.Record) { r.Error = "" }}
+		h.Metrics.Count(ctx, obs.Releases, 1)
+	} else {
+		msg := "release failed"
+		if err != nil {
+			msg = err.Error()
+		} else {
+			msg = "restored, but the quarantined copy is locked: " + res.SkippedBecause
+		}
+		change = ledger.Change{From: ledger.Releasing, To: ledger.Quarantined, Actor: ActorRemediator, Reason: "release failed",
+			Mutate: func(r *ledger.Record) { r.Error = msg }}
+		h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "release")
+	}
+	next, terr := h.Ledger.Transition(ctx, rec.FindingID, change)
+	if terr != nil {
+		return fmt.Errorf("record the release outcome: %w", terr)
+	}
+	log.Info("release finished", "to", string(next.Status))
+	return h.show(ctx, next, j)
+}
+
+// show updates the finding's message to its new state: chat.update of the stored message, or
+// the click's response_url in webhook mode, or a new message when neither exists.
+func (h *Remediator) show(ctx context.Context, rec ledger.Record, j jobs.Job) error {
+	m := slackmsg.ForState(rec)
+	if rec.Status == ledger.Quarantined && rec.Error != "" {
+		m = slackmsg.QuarantinedWithNote(rec, slackmsg.ApprovedBy(rec), rec.Error)
+	}
+	ref := chatops.Ref{Channel: rec.Channel, TS: rec.MessageTS, ResponseURL: j.ResponseURL}
+	if (ref.Channel == "" || ref.TS == "" || ref.Channel == "webhook") && ref.ResponseURL == "" {
+		posted, err := h.Slack.Post(ctx, h.Policy.SlackFor(rec.AccountID).Channel, m)
+		if err != nil {
+			h.Log.Error("could not post the outcome to Slack", "findingId", rec.FindingID, "error", err.Error())
+			return nil // the ledger has the outcome; a retry must not move the object again
+		}
+		_, err = h.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) {
+			r.Channel, r.MessageTS, r.NotifyStatus = posted.Channel, posted.TS, NotifyPosted
+		})
+		return err
+	}
+	if err := h.Slack.Update(ctx, ref, m); err != nil {
+		h.Log.Error("could not update the Slack message", "findingId", rec.FindingID, "error", err.Error())
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+// Package jobs owns the remediation queue between the handlers and the remediator: the job
+// message, and the two transports (SQS in AWS, an in-process channel in local mode).
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Kind is what a job asks for.
+type Kind string
+
+// Kinds.
+const (
+	Remediate Kind = "remediate"
+	Release   Kind = "release"
+)
+
+// Job is one message on the remediation queue. It names the ledger record only; the remediator
+// reads everything else from the ledger.
+type Job struct {
+	Kind      Kind   `json:"kind"`
+	FindingID string `json:"findingId"`
+	// By is who asked: "policy" or the approving Slack user.
+	By string `json:"by"`
+	// ResponseURL lets the remediator update the message in webhook mode.
+	ResponseURL string `json:"responseUrl,omitempty"`
+}
+
+// Validate rejects a job the remediator cannot act on.
+func (j Job) Validate() error {
+	if j.Kind != Remediate && j.Kind != Release {
+		return fmt.Errorf("job kind %q: want %q or %q", j.Kind, Remediate, Release)
+	}
+	if j.FindingID == "" {
+		return errors.New("job has no findingId")
+	}
+	return nil
+}
+
+// Queue accepts jobs.
+type Queue interface {
+	Send(ctx context.Context, j Job) error
+}
+
+// SQSAPI is the part of the SQS client used.
+type SQSAPI interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// SQS sends jobs to a queue URL.
+type SQS struct {
+	API SQSAPI
+	URL string
+}
+
+func (q *SQS) Send(ctx context.Context, j Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if _, err := q.API.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &q.URL, MessageBody: aws.String(string(b))}); err != nil {
+		return fmt.Errorf("queue %s job for finding %s: %w", j.Kind, j.FindingID, err)
+	}
+	return nil
+}
+
+// DeadLetter sends a message that can never be processed to the DLQ with the reason, so it
+// stops blocking its batch and a person can look at it.
+type DeadLetter struct {
+	API SQSAPI
+	URL string
+}
+
+// Send forwards the original body with the reason as a message attribute.
+func (d *DeadLetter) Send(ctx context.Context, body, reason string) error {
+	if d == nil || d.URL == "" {
+		return errors.New("no dead-letter queue configured")
+	}
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	_, err := d.API.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: &d.URL, MessageBody: aws.String(body),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{"reason": {DataType: aws.String("String"), StringValue: aws.String(reason)}},
+	})
+	return err
+}
+
+// Chan is the in-process queue of local mode.
+type Chan chan Job
+
+func (c Chan) Send(ctx context.Context, j Job) error {
+	select {
+	case c <- j:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
