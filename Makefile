@@ -69,7 +69,9 @@ build:
 	@for f in $(FUNCTIONS); do \
 	  (cd functions && GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags lambda.norpc \
 	    -o $(BUILD_DIR)/$$f/bootstrap ./$$f) || exit 1; \
-	  rm -f $(BUILD_DIR)/$$f.zip; (cd $(BUILD_DIR)/$$f && zip -q -X ../$$f.zip bootstrap) || exit 1; \
+	  rm -f $(BUILD_DIR)/$$f.zip; \
+	  if command -v zip >/dev/null; then (cd $(BUILD_DIR)/$$f && zip -q -X ../$$f.zip bootstrap) || exit 1; \
+	  else (cd $(BUILD_DIR)/$$f && python3 -m zipfile -c ../$$f.zip bootstrap) || exit 1; fi; \
 	  printf '%-22s %s bytes\n' $$f.zip $$(stat -c %s $(BUILD_DIR)/$$f.zip); \
 	done
 

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/macie-chatops/macie-chatops/shared/testenv"
 )
 
@@ -56,15 +53,6 @@ func TestContractDynamo(t *testing.T) {
 			t.Fatal(err)
 		}
 		return d
-	})
-}
-
-// DynaliteClient is a DynamoDB client for a local endpoint with dummy credentials.
-func DynaliteClient(endpoint string) *dynamodb.Client {
-	return dynamodb.NewFromConfig(aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-		BaseEndpoint: aws.String(endpoint),
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -319,4 +320,13 @@ func OpenDynamo(ctx context.Context, table, endpoint, region string) (*Dynamo, e
 		}
 	})
 	return NewDynamo(client, table, nil), nil
+}
+
+// DynaliteClient is a DynamoDB client for a local endpoint (dynalite) with dummy credentials.
+func DynaliteClient(endpoint string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(endpoint),
+	})
 }

@@ -83,8 +83,15 @@ func (s *Server) Log() string {
 // killed when the test ends.
 func Start(t testing.TB, name string, port int, cmdPath string, args ...string) *Server {
 	t.Helper()
+	return StartEnv(t, name, port, nil, cmdPath, args...)
+}
+
+// StartEnv is Start with an explicit environment (nil = inherit).
+func StartEnv(t testing.TB, name string, port int, env []string, cmdPath string, args ...string) *Server {
+	t.Helper()
 	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	s.cmd = exec.Command(cmdPath, args...)
+	s.cmd.Env = env
 	pr, pw := io.Pipe()
 	s.cmd.Stdout, s.cmd.Stderr = pw, pw
 	go func() {

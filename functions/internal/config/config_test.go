@@ -1,0 +1,70 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestMissingSettingsAreNamed(t *testing.T) {
+	_, err := Load(env(map[string]string{EnvTable: "t"}), EnvTable, EnvJobsQueue, EnvSlackSecretARN)
+	if err == nil || !strings.Contains(err.Error(), EnvJobsQueue) || !strings.Contains(err.Error(), EnvSlackSecretARN) || !strings.Contains(err.Error(), EnvPolicyParam) {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Load(env(map[string]string{EnvPolicyFile: "p.yaml", EnvSlackMode: "carrier-pigeon"}))
+	if err == nil || !strings.Contains(err.Error(), "bot or webhook") {
+		t.Fatalf("got %v", err)
+	}
+	s, err := Load(env(map[string]string{EnvPolicyFile: "p.yaml"}))
+	if err != nil || s.SlackMode != "bot" || !s.CheckOwner {
+		t.Fatalf("defaults: %+v %v", s, err)
+	}
+}
+
+type fakeSSM struct{ value string }
+
+func (f fakeSSM) GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(f.value)}}, nil
+}
+
+func TestInvalidPolicyFailsColdStartWithTheValidationMessage(t *testing.T) {
+	_, err := LoadPolicy(context.Background(), fakeSSM{"version: 1\ndefaults:\n  minSeverity: EXTREME\n"}, "/mc/policy", "")
+	if err == nil || !strings.Contains(err.Error(), "ssm:/mc/policy:3") || !strings.Contains(err.Error(), "LOW, MEDIUM, HIGH") {
+		t.Fatalf("got %v", err)
+	}
+	p, err := LoadPolicy(context.Background(), nil, "", "../../../policies/dev.yaml")
+	if err != nil || p.Hash == "" {
+		t.Fatalf("bundled file: %v", err)
+	}
+}
+
+type fakeSecrets struct{ value string }
+
+func (f fakeSecrets) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(f.value)}, nil
+}
+
+func TestSecrets(t *testing.T) {
+	s, err := LoadSecrets(context.Background(), fakeSecrets{`{"signingSecret":"abc","botToken":"xoxb-1"}`}, "arn", "bot")
+	if err != nil || s.SigningSecret != "abc" {
+		t.Fatal(err)
+	}
+	if out := fmt.Sprintf("%v %+v %s", s, s, s); strings.Contains(out, "abc") || strings.Contains(out, "xoxb") {
+		t.Fatalf("secret printed: %s", out)
+	}
+	for mode, doc := range map[string]string{"bot": `{"signingSecret":"a"}`, "webhook": `{"signingSecret":"a","botToken":"x"}`, "x": `nope`} {
+		if _, err := LoadSecrets(context.Background(), fakeSecrets{doc}, "arn", mode); err == nil {
+			t.Errorf("%s %s accepted", mode, doc)
+		} else if strings.Contains(err.Error(), `"a"`) {
+			t.Errorf("error leaks the secret: %v", err)
+		}
+	}
+}
