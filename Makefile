@@ -30,7 +30,7 @@ help:
 	@echo "make bench      print the benchmark table"
 	@echo "make lint       gofmt check + go vet on every module"
 
-tools: tools-go tools-node
+tools: tools-go tools-node tools-browser
 
 tools-go: $(TOOLS_BIN)/versitygw $(TOOLS_BIN)/aws-lambda-rie
 
@@ -47,6 +47,18 @@ tools-node: $(NODE_DIR)/node_modules/dynalite/package.json
 $(NODE_DIR)/node_modules/dynalite/package.json:
 	@mkdir -p $(NODE_DIR)
 	cd $(NODE_DIR) && npm install --no-audit --no-fund --save-exact dynalite@$(DYNALITE_VERSION)
+
+# Debian's chromium (the machine's only browser source: no browser downloads) and the pinned
+# playwright-core that drives it. Debian serves one chromium version at a time, so it is
+# installed by name; the version in use is printed.
+tools-browser: $(NODE_DIR)/node_modules/playwright-core/package.json
+	@{ command -v chromium >/dev/null && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; } || { echo "installing Debian chromium"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-color-emoji) \
+	  || { echo "could not install chromium: run 'apt-get update && apt-get install -y chromium' as root"; exit 1; }; }
+	@chromium --version
+
+$(NODE_DIR)/node_modules/playwright-core/package.json: $(NODE_DIR)/node_modules/dynalite/package.json
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --save-exact playwright-core@$(PLAYWRIGHT_VERSION)
 
 lint:
 	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
@@ -75,11 +87,11 @@ build:
 	  printf '%-22s %s bytes\n' $$f.zip $$(stat -c %s $(BUILD_DIR)/$$f.zip); \
 	done
 
-demo:
-	@echo "make demo: local mode is not built yet (issue: local mode). Nothing was run." >&2; exit 1
+demo: tools-go
+	go run ./functions/cmd/macie-chatops local
 
-demo-headless:
-	@echo "make demo-headless: local mode is not built yet (issue: local mode). Nothing was run." >&2; exit 1
+demo-headless: tools-go
+	go run ./functions/cmd/macie-chatops local --headless
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -36,6 +36,8 @@ func commands() []command {
 		{"ledger list", "list findings by account, status and time", ledgerList},
 		{"ledger show", "what happened to a finding, and who approved it", ledgerShow},
 		{"ledger export", "export the audit trail of a time range as JSON Lines", ledgerExport},
+		{"local send", "inject findings into a running local mode", localSend},
+		{"local", "run the whole flow locally (make demo); --headless for the scripted scenario", localRun},
 	}
 }
 

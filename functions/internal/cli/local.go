@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/macie-chatops/macie-chatops/functions/internal/local"
+)
+
+func localRun(env Env, args []string) int {
+	fs := newFlags(env, "local", "")
+	policyFile := fs.String("policy", "", "policy file (default policies/dev.yaml)")
+	headless := fs.Bool("headless", false, "run the scripted scenario without a browser, print the table, exit non-zero on any difference")
+	port := fs.Int("port", 8765, "port of the Slack stand-in page on 127.0.0.1 (0 = any free port)")
+	work := fs.String("work", "", "directory for S3 data and the ledger (default: a new temp dir)")
+	verbose := fs.Bool("v", false, "print the handlers' JSON logs")
+	if fs.Parse(args) != nil {
+		return ExitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := local.Options{PolicyFile: *policyFile, WorkDir: *work, PagePort: *port}
+	if *verbose {
+		opts.Log = env.Stderr
+	}
+	if *headless && *port == 8765 {
+		opts.PagePort = 0 // a scripted run never needs the well-known port
+	}
+	fmt.Fprintln(env.Stdout, "Starting local mode: S3 server (versitygw), ledger, Slack stand-in, three handlers…")
+	e, err := local.Start(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "local mode could not start:", err)
+		return ExitProblem
+	}
+	defer e.Stop()
+	printWhere(env.Stdout, e)
+
+	if *headless {
+		if err := e.Headless(ctx, env.Stdout); err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			return ExitProblem
+		}
+		return ExitOK
+	}
+	if err := e.WriteState(); err != nil {
+		fmt.Fprintln(env.Stderr, "warning: `local send` will not find this run:", err)
+	}
+	defer os.Remove(local.StateFile())
+	if err := e.Replay(ctx); err != nil {
+		fmt.Fprintln(env.Stderr, "replaying the demo findings failed:", err)
+		return ExitProblem
+	}
+	fmt.Fprintf(env.Stdout, "\nThree findings replayed (one AUTO, one REVIEW, one below the minimum severity).\n"+
+		"Open %s, pick a user, and press the buttons. Inject more with:\n  go run ./functions/cmd/macie-chatops local send FILE\nCtrl-C stops everything.\n", e.PageURL)
+	<-ctx.Done()
+	fmt.Fprintln(env.Stdout, "\nStopping…")
+	local.PrintTable(env.Stdout, e.Table(context.Background()))
+	return ExitOK
+}
+
+func printWhere(w io.Writer, e *local.Env) {
+	fmt.Fprintf(w, "\n  Slack stand-in page   %s\n", e.PageURL)
+	fmt.Fprintf(w, "  Interactivity URL     %s (accepts only Slack-signed requests)\n", e.ActionsURL)
+	fmt.Fprintf(w, "  S3 endpoint           %s (versitygw, path-style)\n", e.S3.Endpoint)
+	for _, acct := range []string{local.AccountA, local.AccountB} {
+		c := e.Accounts[acct]
+		fmt.Fprintf(w, "    account %s  access key %s  secret %s  bucket %s\n", acct, c.AccessKeyID, c.SecretAccessKey, local.DataBucket(acct))
+	}
+	fmt.Fprintf(w, "  Ledger                %s  (macie-chatops ledger list --ledger %s)\n", e.Ledger.Path(), e.Ledger.Path())
+	fmt.Fprintf(w, "  Policy                %s\n", e.Policy.Source)
+}
+
+func localSend(env Env, args []string) int {
+	fs := newFlags(env, "local send", "FILE... (events, findings or JSON Lines; - for stdin)")
+	if fs.Parse(args) != nil || fs.NArg() == 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	raw, err := os.ReadFile(local.StateFile())
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "no local mode is running (start it with `make demo`)")
+		return ExitProblem
+	}
+	var st struct{ Page string }
+	json.Unmarshal(raw, &st)
+	code := ExitOK
+	for _, f := range fs.Args() {
+		data, err := readInput(env, f)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			code = ExitProblem
+			continue
+		}
+		c := &http.Client{Timeout: 30 * time.Second}
+		resp, err := c.Post(st.Page+"/control/send", "application/json", bytes.NewReader(data))
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "local mode unreachable:", err)
+			return ExitProblem
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(env.Stdout, "%s: %s", f, body)
+		if resp.StatusCode != http.StatusOK {
+			code = ExitProblem
+		}
+	}
+	return code
+}

@@ -1,0 +1,95 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/testenv"
+)
+
+func start(t *testing.T) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	e, err := Start(ctx, Options{WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Stop)
+	return e
+}
+
+func TestHeadlessScenario(t *testing.T) {
+	e := start(t)
+	var out bytes.Buffer
+	if err := e.Headless(testenv.Context(t), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "All findings ended as expected") || strings.Count(out.String(), "local-") != 3 {
+		t.Fatalf("table missing:\n%s", out.String())
+	}
+}
+
+// TestAccountsAreSeparate: each account's credentials reach only its own buckets, so the
+// remediator can only succeed by using the finding's account.
+func TestAccountsAreSeparate(t *testing.T) {
+	e := start(t)
+	ctx := testenv.Context(t)
+	if _, err := e.Client(AccountA).ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(BucketB)}); err == nil {
+		t.Fatal("account A can list account B's bucket")
+	}
+	if _, err := e.Client(AccountB).ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(BucketB)}); err != nil {
+		t.Fatalf("account B cannot list its own bucket: %v", err)
+	}
+}
+
+// TestBrowserEndToEnd drives the stand-in page in headless Chromium with playwright-core.
+func TestBrowserEndToEnd(t *testing.T) {
+	pw := testenv.Tool(t, "node/node_modules/playwright-core")
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is not installed: run `make tools` (it installs Debian's chromium)")
+	}
+	e := start(t)
+	ctx := testenv.Context(t)
+	if err := e.Replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	artifacts := filepath.Join(e.Repo, "artifacts")
+	os.MkdirAll(artifacts, 0o755)
+	shot := filepath.Join(artifacts, "local-mode-quarantined.png")
+	os.Remove(shot)
+	cmd := exec.CommandContext(ctx, "node", "e2e.cjs", e.PageURL, shot, t.TempDir())
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+pw, "CHROMIUM="+chromium)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("browser run failed: %v\n%s", err, out)
+	}
+	review := Seeds[1]
+	rec, err := e.WaitStatus(ctx, review.FindingID(), ledger.Quarantined, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.LastActor() != "remediator" || rec.History[len(rec.History)-3].Actor != Approver {
+		t.Fatalf("not approved by the page's approver: %+v", rec.History)
+	}
+	c := e.Client(review.Account)
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(BucketA), Key: aws.String(review.Key)}); err == nil {
+		t.Fatal("the object is still in its bucket")
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(rec.QuarantineBucket), Key: aws.String(rec.QuarantineKey), VersionId: aws.String(rec.QuarantineVersion)}); err != nil {
+		t.Fatalf("the object is not in quarantine: %v", err)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+		t.Fatalf("screenshot missing or empty: %v", err)
+	}
+	t.Logf("screenshot saved: %s", shot)
+}

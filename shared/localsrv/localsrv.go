@@ -1,0 +1,213 @@
+// Package localsrv owns starting the real local servers (versitygw, dynalite) from the pinned
+// tools that `make tools` installs into .tools/, on 127.0.0.1 only. Tests (through testenv) and
+// local mode use it alike.
+package localsrv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrMissingTool says a pinned tool is not installed.
+var ErrMissingTool = errors.New("not installed")
+
+// RepoRoot is the directory holding go.work, above dir.
+func RepoRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.work above %s: run from inside the macie-chatops repository", dir)
+		}
+	}
+}
+
+// ToolsDir is $MACIE_CHATOPS_TOOLS, or <repo>/.tools.
+func ToolsDir() (string, error) {
+	if d := os.Getenv("MACIE_CHATOPS_TOOLS"); d != "" {
+		return d, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	root, err := RepoRoot(wd)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".tools"), nil
+}
+
+// Tool is the path of an installed tool file, or an error naming the install command.
+func Tool(rel string) (string, error) {
+	dir, err := ToolsDir()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, rel)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s is %w at %s: run `make tools` in the repository", rel, ErrMissingTool, p)
+	}
+	return p, nil
+}
+
+// FreePort returns a port that was free on 127.0.0.1 a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Proc is a started server process.
+type Proc struct {
+	Name     string
+	Endpoint string
+	cmd      *exec.Cmd
+	exited   chan error
+	mu       sync.Mutex
+	log      strings.Builder
+}
+
+// Log is what the process printed so far.
+func (p *Proc) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// Stop kills the process and waits for it.
+func (p *Proc) Stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Start runs a command (env nil = inherit) and waits until port accepts connections.
+func Start(name string, port int, env []string, path string, args ...string) (*Proc, error) {
+	p := &Proc{Name: name, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan error, 1)}
+	p.cmd = exec.Command(path, args...)
+	p.cmd.Env = env
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (%s): %w", name, path, err)
+	}
+	go func() { p.exited <- p.cmd.Wait(); pw.Close() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			return nil, fmt.Errorf("%s exited before listening: %v\n%s", name, err, p.Log())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond); err == nil {
+			c.Close()
+			return p, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.Stop()
+	return nil, fmt.Errorf("%s did not listen on port %d within 30s:\n%s", name, port, p.Log())
+}
+
+// S3 is a running versitygw.
+type S3 struct {
+	*Proc
+	AccessKey, SecretKey string
+	// Admin is the admin API endpoint when the internal IAM service is on.
+	Admin string
+	bin   string
+}
+
+// VersityGW starts the pinned versitygw (posix backend, with a versioning directory so versioned
+// buckets work) with data under dir. With iam, it also runs the internal IAM service and the
+// admin API, so more accounts can be added with AddUser.
+func VersityGW(dir, accessKey, secretKey string, iam bool) (*S3, error) {
+	bin, err := Tool("bin/versitygw")
+	if err != nil {
+		return nil, err
+	}
+	root, vers := filepath.Join(dir, "data"), filepath.Join(dir, "versions")
+	for _, d := range []string{root, vers} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &S3{AccessKey: accessKey, SecretKey: secretKey, bin: bin}
+	args := []string{"--access", accessKey, "--secret", secretKey, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--quiet"}
+	if iam {
+		ap, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "iam"), 0o700); err != nil {
+			return nil, err
+		}
+		s.Admin = fmt.Sprintf("http://127.0.0.1:%d", ap)
+		args = append(args, "--iam-dir", filepath.Join(dir, "iam"), "--admin-port", fmt.Sprintf("127.0.0.1:%d", ap))
+	}
+	args = append(args, "posix", "--versioning-dir", vers, root)
+	s.Proc, err = Start("versitygw", port, nil, bin, args...)
+	return s, err
+}
+
+// AddUser creates an account on the gateway (role userplus: may create its own buckets).
+func (s *S3) AddUser(ctx context.Context, access, secret string) error {
+	if s.Admin == "" {
+		return errors.New("versitygw was started without IAM")
+	}
+	cmd := exec.CommandContext(ctx, s.bin, "admin", "--access", s.AccessKey, "--secret", s.SecretKey, "--endpoint-url", s.Admin,
+		"create-user", "--access", access, "--secret", secret, "--role", "userplus")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("create versitygw user %s: %v: %s", access, err, out)
+	}
+	return nil
+}
+
+// Dynalite starts the pinned in-memory dynalite.
+func Dynalite() (*Proc, error) {
+	cli, err := Tool("node/node_modules/dynalite/cli.js")
+	if err != nil {
+		return nil, err
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, errors.New("node is not on PATH: install Node.js 20 (apt-get install nodejs), then run `make tools`")
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return Start("dynalite", port, nil, node, cli, "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+}
