@@ -1,25 +1,10 @@
-// Command infra is the Pulumi program (Pulumi.yaml: main infra/). Until the deployment issue lands
-// it only validates the stack's policy file with the same parser the Lambdas use, so a policy
-// that this program accepts is one the functions accept.
+// Command infra is the Pulumi program (Pulumi.yaml: main infra/): `pulumi up` per environment
+// deploys the central stack and every member account from the stack's config and policy file.
 package main
 
 import (
-	"fmt"
-	"os"
-
-	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/infra/stack"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-func main() {
-	file := "policies/dev.yaml"
-	if len(os.Args) > 1 {
-		file = os.Args[1]
-	}
-	p, err := policy.LoadFile(file)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Fprintf(os.Stderr, "%s is valid; the Pulumi program itself is not written yet (see the deployment issue)\n", p)
-	os.Exit(1)
-}
+func main() { pulumi.Run(stack.Run) }

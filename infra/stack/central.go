@@ -1,0 +1,377 @@
+package stack
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/apigatewayv2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// MaciePattern is the exact event pattern of every rule: Amazon Macie findings only (not the
+// retired Macie Classic "Macie Alert").
+const MaciePattern = `{"source":["aws.macie"],"detail-type":["Macie Finding"]}`
+
+// QuarantineRoleName is the role the remediator assumes in each member account.
+const QuarantineRoleName = "macie-chatops-quarantine"
+
+// Central is the security account's stack.
+type Central struct {
+	pulumi.ResourceState
+	Bus            *cloudwatch.EventBus
+	RemediatorRole *iam.Role
+	Table          *dynamodb.Table
+	API            *apigatewayv2.Api
+	InteractURL    pulumi.StringOutput
+}
+
+type queuePair struct {
+	main, dlq *sqs.Queue
+}
+
+func newQueue(ctx *pulumi.Context, name string, visibility int, parent pulumi.Resource) (*queuePair, error) {
+	dlq, err := sqs.NewQueue(ctx, name+"-dlq", &sqs.QueueArgs{
+		MessageRetentionSeconds: pulumi.Int(14 * 24 * 3600),
+		SqsManagedSseEnabled:    pulumi.Bool(true),
+	}, pulumi.Parent(parent))
+	if err != nil {
+		return nil, err
+	}
+	q, err := sqs.NewQueue(ctx, name, &sqs.QueueArgs{
+		VisibilityTimeoutSeconds: pulumi.Int(visibility),
+		SqsManagedSseEnabled:     pulumi.Bool(true),
+		RedrivePolicy: dlq.Arn.ApplyT(func(arn string) (string, error) {
+			b, err := json.Marshal(map[string]any{"deadLetterTargetArn": arn, "maxReceiveCount": 5})
+			return string(b), err
+		}).(pulumi.StringOutput),
+	}, pulumi.Parent(parent))
+	if err != nil {
+		return nil, err
+	}
+	return &queuePair{main: q, dlq: dlq}, nil
+}
+
+// NewCentral declares the central stack.
+func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption) (*Central, error) {
+	c := &Central{}
+	if err := ctx.RegisterComponentResource("macie-chatops:central:Stack", "central", c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	prefix := "macie-chatops-" + ctx.Stack()
+
+	// Findings arrive on a bus of their own; only the organization (or the listed accounts) may
+	// put events on it.
+	bus, err := cloudwatch.NewEventBus(ctx, "findings-bus", &cloudwatch.EventBusArgs{Name: pulumi.String(prefix + "-findings")}, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Bus = bus
+	_, err = cloudwatch.NewEventBusPolicy(ctx, "findings-bus-policy", &cloudwatch.EventBusPolicyArgs{
+		EventBusName: bus.Name,
+		Policy: JSON(func(v []string) Document {
+			st := Statement{Sid: "MemberAccountsPutFindings", Effect: "Allow", Action: "events:PutEvents", Resource: v[0]}
+			if cfg.OrganizationID != "" {
+				st.Principal = "*"
+				st.Condition = map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": cfg.OrganizationID}}
+			} else {
+				var accts []string
+				for _, m := range cfg.Members {
+					accts = append(accts, fmt.Sprintf("arn:aws:iam::%s:root", m.AccountID))
+				}
+				st.Principal = map[string]any{"AWS": accts}
+			}
+			return doc(st)
+		}, bus.Arn),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	findings, err := newQueue(ctx, "findings", 120, c)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := newQueue(ctx, "jobs", 900, c)
+	if err != nil {
+		return nil, err
+	}
+	var ruleArns []pulumi.StringInput
+	for _, r := range []struct {
+		name string
+		bus  pulumi.StringPtrInput
+	}{{"findings-from-members", bus.Name}, {"findings-delegated-admin", nil}} {
+		rule, err := cloudwatch.NewEventRule(ctx, r.name, &cloudwatch.EventRuleArgs{
+			EventBusName: r.bus, EventPattern: pulumi.String(MaciePattern),
+			Description: pulumi.String("Amazon Macie findings to the macie-chatops findings queue"),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cloudwatch.NewEventTarget(ctx, r.name+"-to-queue", &cloudwatch.EventTargetArgs{
+			Rule: rule.Name, EventBusName: r.bus, Arn: findings.main.Arn,
+			DeadLetterConfig: &cloudwatch.EventTargetDeadLetterConfigArgs{Arn: findings.dlq.Arn},
+		}, parent); err != nil {
+			return nil, err
+		}
+		ruleArns = append(ruleArns, rule.Arn)
+	}
+	if _, err := sqs.NewQueuePolicy(ctx, "findings-queue-policy", &sqs.QueuePolicyArgs{
+		QueueUrl: findings.main.Url,
+		Policy: JSON(func(v []string) Document {
+			return doc(Statement{Sid: "EventBridgeRulesOnly", Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"},
+				Action: "sqs:SendMessage", Resource: v[0], Condition: map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": v[1:]}}})
+		}, append([]pulumi.StringInput{findings.main.Arn}, ruleArns...)...),
+	}, parent); err != nil {
+		return nil, err
+	}
+	if _, err := sqs.NewQueuePolicy(ctx, "findings-dlq-policy", &sqs.QueuePolicyArgs{
+		QueueUrl: findings.dlq.Url,
+		Policy: JSON(func(v []string) Document {
+			return doc(Statement{Sid: "EventBridgeDeadLetters", Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"},
+				Action: "sqs:SendMessage", Resource: v[0], Condition: map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": v[1:]}}})
+		}, append([]pulumi.StringInput{findings.dlq.Arn}, ruleArns...)...),
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	// The ledger.
+	table, err := dynamodb.NewTable(ctx, "ledger", &dynamodb.TableArgs{
+		BillingMode: pulumi.String("PAY_PER_REQUEST"),
+		HashKey:     pulumi.String("findingId"),
+		Attributes: dynamodb.TableAttributeArray{
+			&dynamodb.TableAttributeArgs{Name: pulumi.String("findingId"), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String("accountId"), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String("updatedKey"), Type: pulumi.String("S")},
+		},
+		GlobalSecondaryIndexes: dynamodb.TableGlobalSecondaryIndexArray{&dynamodb.TableGlobalSecondaryIndexArgs{
+			Name: pulumi.String("byAccount"), HashKey: pulumi.String("accountId"), RangeKey: pulumi.String("updatedKey"), ProjectionType: pulumi.String("ALL"),
+		}},
+		PointInTimeRecovery:       &dynamodb.TablePointInTimeRecoveryArgs{Enabled: pulumi.Bool(true)},
+		ServerSideEncryption:      &dynamodb.TableServerSideEncryptionArgs{Enabled: pulumi.Bool(true)},
+		Ttl:                       &dynamodb.TableTtlArgs{AttributeName: pulumi.String("expiresAt"), Enabled: pulumi.Bool(true)},
+		DeletionProtectionEnabled: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Table = table
+
+	// Secrets from Pulumi secrets, one JSON document; the policy in an SSM parameter.
+	secret, err := secretsmanager.NewSecret(ctx, "slack", &secretsmanager.SecretArgs{
+		Description: pulumi.String("macie-chatops Slack signing secret and bot token / webhook URL"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	secretDoc := pulumi.All(cfg.SigningSecret, cfg.BotToken, cfg.WebhookURL).ApplyT(func(xs []interface{}) (string, error) {
+		b, err := json.Marshal(map[string]string{"signingSecret": xs[0].(string), "botToken": xs[1].(string), "webhookUrl": xs[2].(string)})
+		return string(b), err
+	}).(pulumi.StringOutput)
+	if _, err := secretsmanager.NewSecretVersion(ctx, "slack", &secretsmanager.SecretVersionArgs{
+		SecretId: secret.ID(), SecretString: pulumi.ToSecret(secretDoc).(pulumi.StringOutput),
+	}, parent); err != nil {
+		return nil, err
+	}
+	policyText, err := os.ReadFile(cfg.PolicyFile)
+	if err != nil {
+		return nil, err
+	}
+	tier := "Standard"
+	if len(policyText) > 4096 {
+		tier = "Advanced"
+	}
+	param, err := ssm.NewParameter(ctx, "policy", &ssm.ParameterArgs{
+		Name: pulumi.String("/macie-chatops/" + ctx.Stack() + "/policy"), Type: pulumi.String("String"), Tier: pulumi.String(tier),
+		Value: pulumi.String(string(policyText)), Description: pulumi.String("macie-chatops policy " + cfg.PolicyFile + " (" + cfg.Policy.Hash + ")"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	// Alarms go to one topic.
+	topic, err := sns.NewTopic(ctx, "alarms", &sns.TopicArgs{KmsMasterKeyId: pulumi.String("alias/aws/sns")}, parent)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AlarmEmail != "" {
+		if _, err := sns.NewTopicSubscription(ctx, "alarms-email", &sns.TopicSubscriptionArgs{
+			Topic: topic.Arn, Protocol: pulumi.String("email"), Endpoint: pulumi.String(cfg.AlarmEmail)}, parent); err != nil {
+			return nil, err
+		}
+	}
+
+	common := pulumi.StringMap{
+		"LEDGER_TABLE":          table.Name,
+		"SLACK_MODE":            pulumi.String(cfg.SlackMode),
+		"SLACK_SECRET_ARN":      secret.Arn,
+		"SLACK_DEFAULT_CHANNEL": pulumi.String(cfg.SlackChannel),
+		"POLICY_PARAMETER":      param.Name,
+		"JOBS_QUEUE_URL":        jobs.main.Url,
+	}
+	baseStatements := func(v map[string]string) []Statement {
+		return []Statement{
+			{Sid: "Ledger", Effect: "Allow", Action: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DescribeTable"},
+				Resource: []string{v["table"], v["table"] + "/index/*"}},
+			{Sid: "SlackSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: v["secret"]},
+			{Sid: "Policy", Effect: "Allow", Action: "ssm:GetParameter", Resource: v["param"]},
+		}
+	}
+	type fn struct {
+		name        string
+		timeout     int
+		memory      int
+		concurrency int
+		env         pulumi.StringMap
+		extra       func(v map[string]string) []Statement
+	}
+	remediatorRoleArns := []string{}
+	for _, m := range cfg.Members {
+		remediatorRoleArns = append(remediatorRoleArns, fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, QuarantineRoleName))
+	}
+	fns := []fn{
+		// One finding-handler at a time keeps Slack posting under its per-channel limit.
+		{"finding-handler", 60, 256, 1, pulumi.StringMap{"FINDINGS_DLQ_URL": findings.dlq.Url}, func(v map[string]string) []Statement {
+			return []Statement{
+				{Sid: "ConsumeFindings", Effect: "Allow", Action: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, Resource: v["findings"]},
+				{Sid: "QueueJobsAndDeadLetters", Effect: "Allow", Action: "sqs:SendMessage", Resource: []string{v["jobs"], v["findingsDlq"]}},
+			}
+		}},
+		{"remediation-handler", 10, 256, 0, pulumi.StringMap{}, func(v map[string]string) []Statement {
+			return []Statement{{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]}}
+		}},
+		{"remediator", 900, 512, 5, pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID)},
+			func(v map[string]string) []Statement {
+				st := []Statement{{Sid: "ConsumeJobs", Effect: "Allow", Action: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, Resource: v["jobs"]}}
+				if len(remediatorRoleArns) > 0 {
+					st = append(st, Statement{Sid: "AssumeMemberQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: remediatorRoleArns})
+				}
+				return st
+			}},
+	}
+	lambdaTrust, _ := json.Marshal(doc(Statement{Effect: "Allow", Principal: map[string]string{"Service": "lambda.amazonaws.com"}, Action: "sts:AssumeRole"}))
+	funcs := map[string]*lambda.Function{}
+	for _, f := range fns {
+		f := f
+		logGroup, err := cloudwatch.NewLogGroup(ctx, f.name+"-logs", &cloudwatch.LogGroupArgs{
+			Name: pulumi.String("/aws/lambda/" + prefix + "-" + f.name), RetentionInDays: pulumi.Int(cfg.LogRetentionDays)}, parent)
+		if err != nil {
+			return nil, err
+		}
+		role, err := iam.NewRole(ctx, f.name+"-role", &iam.RoleArgs{AssumeRolePolicy: pulumi.String(string(lambdaTrust)),
+			Description: pulumi.String("macie-chatops " + f.name)}, parent)
+		if err != nil {
+			return nil, err
+		}
+		if f.name == "remediator" {
+			c.RemediatorRole = role
+		}
+		keys := []string{"table", "secret", "param", "findings", "jobs", "findingsDlq", "logs"}
+		if _, err := iam.NewRolePolicy(ctx, f.name+"-policy", &iam.RolePolicyArgs{Role: role.ID(),
+			Policy: JSON(func(vals []string) Document {
+				v := map[string]string{}
+				for i, k := range keys {
+					v[k] = vals[i]
+				}
+				st := append(baseStatements(v), f.extra(v)...)
+				st = append(st, Statement{Sid: "OwnLogs", Effect: "Allow", Action: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, Resource: v["logs"] + ":*"})
+				return doc(st...)
+			}, table.Arn, secret.Arn, param.Arn, findings.main.Arn, jobs.main.Arn, findings.dlq.Arn, logGroup.Arn),
+		}, parent); err != nil {
+			return nil, err
+		}
+		env := pulumi.StringMap{}
+		for k, v := range common {
+			env[k] = v
+		}
+		for k, v := range f.env {
+			env[k] = v
+		}
+		args := &lambda.FunctionArgs{
+			Name: pulumi.String(prefix + "-" + f.name), Role: role.Arn, Runtime: pulumi.String("provided.al2023"), Handler: pulumi.String("bootstrap"),
+			Architectures: pulumi.StringArray{pulumi.String("arm64")}, MemorySize: pulumi.Int(f.memory), Timeout: pulumi.Int(f.timeout),
+			Code:          pulumi.NewFileArchive(filepath.Join(cfg.BuildDir, f.name+".zip")),
+			Environment:   &lambda.FunctionEnvironmentArgs{Variables: env},
+			LoggingConfig: &lambda.FunctionLoggingConfigArgs{LogFormat: pulumi.String("JSON"), LogGroup: logGroup.Name},
+		}
+		if f.concurrency > 0 {
+			args.ReservedConcurrentExecutions = pulumi.Int(f.concurrency)
+		}
+		fnRes, err := lambda.NewFunction(ctx, f.name, args, parent, pulumi.DependsOn([]pulumi.Resource{logGroup}))
+		if err != nil {
+			return nil, err
+		}
+		funcs[f.name] = fnRes
+		if _, err := cloudwatch.NewMetricAlarm(ctx, f.name+"-errors", &cloudwatch.MetricAlarmArgs{
+			Namespace: pulumi.String("AWS/Lambda"), MetricName: pulumi.String("Errors"), Statistic: pulumi.String("Sum"),
+			Dimensions: pulumi.StringMap{"FunctionName": fnRes.Name}, Period: pulumi.Int(300), EvaluationPeriods: pulumi.Int(1),
+			Threshold: pulumi.Float64(0), ComparisonOperator: pulumi.String("GreaterThanThreshold"), TreatMissingData: pulumi.String("notBreaching"),
+			AlarmActions: pulumi.Array{topic.Arn}, AlarmDescription: pulumi.String(f.name + " returned errors: check its logs"),
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+	for name, src := range map[string]*queuePair{"finding-handler": findings, "remediator": jobs} {
+		if _, err := lambda.NewEventSourceMapping(ctx, name+"-source", &lambda.EventSourceMappingArgs{
+			EventSourceArn: src.main.Arn, FunctionName: funcs[name].Arn, BatchSize: pulumi.Int(10),
+			FunctionResponseTypes: pulumi.StringArray{pulumi.String("ReportBatchItemFailures")},
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+	for name, q := range map[string]*sqs.Queue{"findings-dlq": findings.dlq, "jobs-dlq": jobs.dlq} {
+		if _, err := cloudwatch.NewMetricAlarm(ctx, name+"-depth", &cloudwatch.MetricAlarmArgs{
+			Namespace: pulumi.String("AWS/SQS"), MetricName: pulumi.String("ApproximateNumberOfMessagesVisible"), Statistic: pulumi.String("Maximum"),
+			Dimensions: pulumi.StringMap{"QueueName": q.Name}, Period: pulumi.Int(300), EvaluationPeriods: pulumi.Int(1),
+			Threshold: pulumi.Float64(0), ComparisonOperator: pulumi.String("GreaterThanThreshold"), TreatMissingData: pulumi.String("notBreaching"),
+			AlarmActions: pulumi.Array{topic.Arn}, AlarmDescription: pulumi.String(name + " has messages that could not be processed"),
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := cloudwatch.NewMetricAlarm(ctx, "remediation-failures", &cloudwatch.MetricAlarmArgs{
+		Namespace: pulumi.String("MacieChatOps"), MetricName: pulumi.String("Failures"), Statistic: pulumi.String("Sum"),
+		Dimensions: pulumi.StringMap{"Function": pulumi.String("remediator")}, Period: pulumi.Int(300), EvaluationPeriods: pulumi.Int(1),
+		Threshold: pulumi.Float64(0), ComparisonOperator: pulumi.String("GreaterThanThreshold"), TreatMissingData: pulumi.String("notBreaching"),
+		AlarmActions: pulumi.Array{topic.Arn}, AlarmDescription: pulumi.String("quarantines failed: the Slack message has the error and a Retry button"),
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	// The interactivity endpoint: POST /slack/actions only, throttled.
+	api, err := apigatewayv2.NewApi(ctx, "slack-api", &apigatewayv2.ApiArgs{ProtocolType: pulumi.String("HTTP"), Name: pulumi.String(prefix + "-slack")}, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.API = api
+	integ, err := apigatewayv2.NewIntegration(ctx, "slack-actions", &apigatewayv2.IntegrationArgs{ApiId: api.ID(), IntegrationType: pulumi.String("AWS_PROXY"),
+		IntegrationUri: funcs["remediation-handler"].InvokeArn, PayloadFormatVersion: pulumi.String("2.0"), TimeoutMilliseconds: pulumi.Int(5000)}, parent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := apigatewayv2.NewRoute(ctx, "slack-actions", &apigatewayv2.RouteArgs{ApiId: api.ID(), RouteKey: pulumi.String("POST /slack/actions"),
+		Target: pulumi.Sprintf("integrations/%s", integ.ID())}, parent); err != nil {
+		return nil, err
+	}
+	if _, err := apigatewayv2.NewStage(ctx, "default", &apigatewayv2.StageArgs{ApiId: api.ID(), Name: pulumi.String("$default"), AutoDeploy: pulumi.Bool(true),
+		DefaultRouteSettings: &apigatewayv2.StageDefaultRouteSettingsArgs{ThrottlingBurstLimit: pulumi.Int(20), ThrottlingRateLimit: pulumi.Float64(10)}}, parent); err != nil {
+		return nil, err
+	}
+	if _, err := lambda.NewPermission(ctx, "slack-api-invoke", &lambda.PermissionArgs{Action: pulumi.String("lambda:InvokeFunction"),
+		Function: funcs["remediation-handler"].Name, Principal: pulumi.String("apigateway.amazonaws.com"),
+		SourceArn: pulumi.Sprintf("%s/*/POST/slack/actions", api.ExecutionArn)}, parent); err != nil {
+		return nil, err
+	}
+	c.InteractURL = pulumi.Sprintf("%s/slack/actions", api.ApiEndpoint)
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"interactivityUrl": c.InteractURL, "ledgerTable": table.Name, "findingsBusArn": bus.Arn})
+}
