@@ -175,6 +175,7 @@ type Change struct {
 // Filter selects records for List.
 type Filter struct {
 	AccountID string
+	DigestID  string
 	Status    Status
 	Since     time.Time // updated at or after
 	Until     time.Time // updated before; zero = no bound
@@ -258,6 +259,9 @@ func (f Filter) match(r *Record) bool {
 		return false
 	}
 	if f.Status != "" && r.Status != f.Status {
+		return false
+	}
+	if f.DigestID != "" && r.DigestID != f.DigestID {
 		return false
 	}
 	if !f.Since.IsZero() && r.UpdatedAt.Before(f.Since) {

@@ -123,6 +123,10 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		return Response{Status: http.StatusOK}
 	}
 
+	switch a.ActionID {
+	case slackmsg.ActionRemediateAll, slackmsg.ActionReviewEach, slackmsg.ActionDismissAll:
+		return h.digestAction(ctx, log, a, ref, ephemeral)
+	}
 	rec, err := h.Ledger.Get(ctx, a.Value)
 	if errors.Is(err, ledger.ErrNotFound) {
 		log.Warn("click for an unknown finding")
@@ -238,4 +242,84 @@ func plan(a chatops.Action, rec ledger.Record) (ledger.Change, *jobs.Job, slackm
 		return c, &jobs.Job{Kind: jobs.Release, FindingID: rec.FindingID, By: a.UserID}, slackmsg.InProgress(next, a.UserID, "Release"), nil
 	}
 	return c, nil, slackmsg.Message{}, fmt.Errorf("Unknown action %q. Nothing was changed.", a.ActionID)
+}
+
+// digestAction applies one approval to every finding of a digest still waiting for review: one
+// conditional transition and one audit entry per finding, each naming the approver.
+func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.Action, ref chatops.Ref, ephemeral func(string) Response) Response {
+	recs, err := h.Ledger.List(ctx, ledger.Filter{DigestID: a.Value})
+	if err != nil {
+		log.Error("ledger list failed", "error", err.Error())
+		return ephemeral("The ledger could not be read, nothing was changed; try again in a minute.")
+	}
+	if len(recs) == 0 {
+		return ephemeral("This digest is not in the ledger. Nothing was changed.")
+	}
+	account := recs[0].AccountID
+	if sl := h.Policy.SlackFor(account); sl.TeamID != "" && a.TeamID != sl.TeamID {
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "team")
+		return Response{Status: http.StatusForbidden}
+	}
+	ok, aerr := h.Authz.IsApprover(ctx, a.UserID, h.Policy.ApproversFor(account))
+	if !ok {
+		if aerr != nil {
+			log.Warn("approver group lookup failed; treating as not an approver", "error", aerr.Error())
+		}
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "approver")
+		return ephemeral(slackmsg.NotApprover(account, recs[0].AccountName))
+	}
+	done, lost := 0, 0
+	for _, r := range recs {
+		if r.Status != ledger.Notified || policy.Action(r.Action) != policy.Review {
+			continue
+		}
+		var c ledger.Change
+		var job *jobs.Job
+		switch a.ActionID {
+		case slackmsg.ActionRemediateAll:
+			c = ledger.Change{From: ledger.Notified, To: ledger.Queued, Actor: a.UserID, Reason: "approved in Slack (digest " + a.Value + ")"}
+			job = &jobs.Job{Kind: jobs.Remediate, FindingID: r.FindingID, By: a.UserID}
+		case slackmsg.ActionDismissAll:
+			c = ledger.Change{From: ledger.Notified, To: ledger.Dismissed, Actor: a.UserID, Reason: "dismissed in Slack (digest " + a.Value + ")"}
+		case slackmsg.ActionReviewEach:
+			job = &jobs.Job{Kind: jobs.Notify, FindingID: r.FindingID, By: a.UserID}
+		}
+		if c.To != "" {
+			if _, err := h.Ledger.Transition(ctx, r.FindingID, c); err != nil {
+				lost++ // someone else acted on it first
+				continue
+			}
+		}
+		if job != nil {
+			if err := h.Jobs.Send(ctx, *job); err != nil {
+				log.Error("could not queue a digest job", "findingId", r.FindingID, "error", err.Error())
+				if c.To == ledger.Queued {
+					h.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Queued, To: ledger.Failed, Actor: "remediation-handler",
+						Reason: "queue unavailable", Mutate: func(x *ledger.Record) { x.Error = "could not queue the remediation job: " + err.Error() }})
+				}
+				continue
+			}
+		}
+		done++
+	}
+	var outcome string
+	switch a.ActionID {
+	case slackmsg.ActionRemediateAll:
+		outcome = fmt.Sprintf("✅ %d findings queued for quarantine by %s (a few at a time).", done, slackmsg.Who(a.UserID))
+	case slackmsg.ActionDismissAll:
+		outcome = fmt.Sprintf("🚫 %d findings dismissed by %s.", done, slackmsg.Who(a.UserID))
+	case slackmsg.ActionReviewEach:
+		outcome = fmt.Sprintf("🔎 Posting %d findings one by one (paced), as %s asked.", done, slackmsg.Who(a.UserID))
+	}
+	if lost > 0 {
+		outcome += fmt.Sprintf(" %d were already being handled.", lost)
+	}
+	log.Info("digest action applied", "digestId", a.Value, "findings", done)
+	recs, _ = h.Ledger.List(ctx, ledger.Filter{DigestID: a.Value})
+	uctx, cancel := context.WithTimeout(ctx, h.ackTimeout())
+	defer cancel()
+	if err := h.Slack.Update(uctx, ref, slackmsg.Digest(DigestViewFrom(a.Value, recs, outcome))); err != nil {
+		log.Warn("could not update the digest message", "error", err.Error())
+	}
+	return Response{Status: http.StatusOK}
 }

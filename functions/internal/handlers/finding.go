@@ -37,6 +37,8 @@ type Findings struct {
 	Slack   chatops.Sender
 	Log     *slog.Logger
 	Metrics *obs.Metrics
+	// Digest, when set, collapses bursts into digest messages (see digest.go).
+	Digest *Digester
 }
 
 // errPermanent marks a message that no retry can fix.
@@ -68,6 +70,11 @@ func (h *Findings) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQ
 		default:
 			h.Log.Error("finding not processed; it will be retried", "messageId", m.MessageId, "error", err.Error())
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	if h.Digest != nil {
+		if err := h.Digest.Settle(ctx); err != nil {
+			h.Log.Warn("digest update deferred", "error", err.Error())
 		}
 	}
 	return resp, nil
@@ -191,8 +198,17 @@ func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Reco
 	return nil
 }
 
-// post sends the record's message and stores where it went.
+// post sends the record's message (or adds it to a digest) and stores where it went.
 func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decision, build func(ledger.Record) slackmsg.Message) error {
+	if h.Digest != nil {
+		absorbed, err := h.Digest.Add(ctx, rec, d)
+		if err != nil {
+			return err
+		}
+		if absorbed {
+			return nil
+		}
+	}
 	ref, err := h.Slack.Post(ctx, d.Channel, build(rec))
 	if err != nil {
 		return fmt.Errorf("post finding %s to Slack: %w", rec.FindingID, err)

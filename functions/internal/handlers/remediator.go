@@ -73,8 +73,28 @@ func (h *Remediator) Run(ctx context.Context, j jobs.Job) error {
 		return h.remediate(ctx, log, rec, j)
 	case jobs.Release:
 		return h.release(ctx, log, rec, j)
+	case jobs.Notify:
+		return h.notifyOne(ctx, log, rec)
 	}
 	return nil
+}
+
+// notifyOne posts a digest member's own message, once.
+func (h *Remediator) notifyOne(ctx context.Context, log *slog.Logger, rec ledger.Record) error {
+	if rec.MessageTS != "" || rec.Status != ledger.Notified {
+		return nil
+	}
+	build := slackmsg.Notify
+	if policy.Action(rec.Action) == policy.Review {
+		build = slackmsg.Review
+	}
+	ref, err := h.Slack.Post(ctx, h.Policy.SlackFor(rec.AccountID).Channel, build(rec))
+	if err != nil {
+		return err
+	}
+	_, err = h.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) { r.Channel, r.MessageTS, r.NotifyStatus = ref.Channel, ref.TS, NotifyPosted })
+	log.Info("posted individually from a digest")
+	return err
 }
 
 func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger.Record, j jobs.Job) error {
@@ -205,6 +225,10 @@ func (h *Remediator) release(ctx context.Context, log *slog.Logger, rec ledger.R
 // show updates the finding's message to its new state: chat.update of the stored message, or
 // the click's response_url in webhook mode, or a new message when neither exists.
 func (h *Remediator) show(ctx context.Context, rec ledger.Record, j jobs.Job) error {
+	if rec.DigestID != "" && rec.MessageTS == "" && rec.Status == ledger.Quarantined {
+		// Its digest says it; only problems get a message of their own (with a Retry button).
+		return nil
+	}
 	m := slackmsg.ForState(rec)
 	if rec.Status == ledger.Quarantined && rec.Error != "" {
 		m = slackmsg.QuarantinedWithNote(rec, slackmsg.ApprovedBy(rec), rec.Error)

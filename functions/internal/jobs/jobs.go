@@ -20,6 +20,8 @@ type Kind string
 const (
 	Remediate Kind = "remediate"
 	Release   Kind = "release"
+	// Notify posts a digest member's own message ("Review individually"), paced by the sender.
+	Notify Kind = "notify"
 )
 
 // Job is one message on the remediation queue. It names the ledger record only; the remediator
@@ -35,8 +37,8 @@ type Job struct {
 
 // Validate rejects a job the remediator cannot act on.
 func (j Job) Validate() error {
-	if j.Kind != Remediate && j.Kind != Release {
-		return fmt.Errorf("job kind %q: want %q or %q", j.Kind, Remediate, Release)
+	if j.Kind != Remediate && j.Kind != Release && j.Kind != Notify {
+		return fmt.Errorf("job kind %q: want %q, %q or %q", j.Kind, Remediate, Release, Notify)
 	}
 	if j.FindingID == "" {
 		return errors.New("job has no findingId")

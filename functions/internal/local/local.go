@@ -48,6 +48,9 @@ const (
 	Bystander = "U0VIEWER"
 )
 
+// Workers is how many jobs the local remediator runs at once.
+const Workers = 4
+
 // Options configure a local run.
 type Options struct {
 	PolicyFile string // default policies/dev.yaml
@@ -157,7 +160,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	metrics := &obs.Metrics{W: io.Discard, Function: "local"}
 	bot := chatops.NewBot("xoxb-local", e.PageURL+"/api/", Channel, nil)
 	bot.Pacer = chatops.NewPacer(time.Second)
-	e.Findings = &handlers.Findings{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "finding-handler"), Metrics: metrics}
+	e.Findings = &handlers.Findings{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "finding-handler"), Metrics: metrics,
+		Digest: &handlers.Digester{Slack: bot, Ledger: e.Ledger}}
 	e.Actions = &handlers.Actions{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "remediation-handler"), Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: signing}, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
@@ -170,21 +174,24 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	mux.HandleFunc("POST /control/send", e.serveSend)
 	e.serve(pageLn, mux)
 	e.serve(actLn, e.Actions)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case j := <-e.Jobs:
-				if err := e.Remediator.Run(runCtx, j); err != nil {
-					log.Error("job failed; retrying in 1s (as SQS would)", "findingId", j.FindingID, "error", err.Error())
-					go func() { time.Sleep(time.Second); e.Jobs.Send(runCtx, j) }()
+	// Bounded parallel quarantine, as the remediator's reserved concurrency is in AWS.
+	for w := 0; w < Workers; w++ {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case j := <-e.Jobs:
+					if err := e.Remediator.Run(runCtx, j); err != nil {
+						log.Error("job failed; retrying in 1s (as SQS would)", "findingId", j.FindingID, "error", err.Error())
+						go func() { time.Sleep(time.Second); e.Jobs.Send(runCtx, j) }()
+					}
 				}
 			}
-		}
-	}()
+		}()
+	}
 	ok = true
 	return e, nil
 }

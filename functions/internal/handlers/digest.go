@@ -1,0 +1,248 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/macie-chatops/macie-chatops/shared/chatops"
+	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
+)
+
+// Digester collapses bursts: when more than the policy's threshold of findings for one account
+// and bucket arrive within its window, the rest go into one digest message, updated as more
+// arrive (at most once per UpdateEvery), instead of one message each. Every finding keeps its
+// own ledger record, marked with the digest id and IN_DIGEST, so nothing is lost.
+//
+// The burst counters live in the finding-handler's memory: in AWS its reserved concurrency of 1
+// keeps them in one warm process; a cold start begins counting afresh (at worst a few more
+// single messages, never a lost finding).
+type Digester struct {
+	Slack       chatops.Sender
+	Ledger      ledger.Store
+	Now         func() time.Time
+	UpdateEvery time.Duration
+	// Sleep waits for the next update slot (tests inject a fake clock's).
+	Sleep func(ctx context.Context, d time.Duration) error
+
+	mu     sync.Mutex
+	bursts map[string]*burst
+}
+
+type burst struct {
+	arrivals []time.Time
+	digest   *openDigest
+}
+
+type openDigest struct {
+	view       slackmsg.DigestView
+	ref        chatops.Ref
+	lastSeen   time.Time
+	lastUpdate time.Time
+	dirty      bool
+}
+
+func (g *Digester) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// Add absorbs a finding into a digest when its burst is over the threshold. It returns false
+// when the finding should get its own message.
+func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision) (bool, error) {
+	if d.Digest.Threshold <= 0 {
+		return false, nil
+	}
+	window := time.Duration(d.Digest.WindowSeconds) * time.Second
+	key := rec.AccountID + "|" + rec.Region + "|" + rec.Bucket
+	now := g.now()
+
+	g.mu.Lock()
+	if g.bursts == nil {
+		g.bursts = map[string]*burst{}
+	}
+	b := g.bursts[key]
+	if b == nil {
+		b = &burst{}
+		g.bursts[key] = b
+	}
+	kept := b.arrivals[:0]
+	for _, t := range b.arrivals {
+		if now.Sub(t) < window {
+			kept = append(kept, t)
+		}
+	}
+	b.arrivals = append(kept, now)
+	if b.digest != nil && now.Sub(b.digest.lastSeen) >= window {
+		b.digest = nil // the burst is over; a new one starts counting from here
+	}
+	switch {
+	case b.digest != nil:
+		od := b.digest
+		addToView(&od.view, rec)
+		od.lastSeen, od.dirty = now, true
+		due := now.Sub(od.lastUpdate) >= g.every()
+		view, ref := od.view, od.ref
+		if due {
+			od.lastUpdate, od.dirty = now, false
+		}
+		g.mu.Unlock()
+		if err := g.mark(ctx, rec, view.ID); err != nil {
+			return false, err
+		}
+		if due {
+			if err := g.Slack.Update(ctx, ref, slackmsg.Digest(view)); err != nil {
+				g.setDirty(key)
+				return true, nil // the record is safe in the ledger; the next update catches up
+			}
+		}
+		return true, nil
+	case len(b.arrivals) > d.Digest.Threshold:
+		view := slackmsg.DigestView{ID: fmt.Sprintf("digest-%s-%s-%d", rec.AccountID, rec.Bucket, now.UnixMilli()),
+			AccountID: rec.AccountID, AccountName: rec.AccountName, Region: rec.Region, Bucket: rec.Bucket,
+			ByType: map[string]int{}, BySeverity: map[string]int{}}
+		addToView(&view, rec)
+		g.mu.Unlock()
+		ref, err := g.Slack.Post(ctx, d.Channel, slackmsg.Digest(view))
+		if err != nil {
+			return false, fmt.Errorf("post digest for s3://%s: %w", rec.Bucket, err)
+		}
+		g.mu.Lock()
+		b.digest = &openDigest{view: view, ref: ref, lastSeen: now, lastUpdate: now}
+		g.mu.Unlock()
+		return true, g.mark(ctx, rec, view.ID)
+	}
+	g.mu.Unlock()
+	return false, nil
+}
+
+func (g *Digester) every() time.Duration {
+	if g.UpdateEvery > 0 {
+		return g.UpdateEvery
+	}
+	return time.Second
+}
+
+func (g *Digester) setDirty(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if b := g.bursts[key]; b != nil && b.digest != nil {
+		b.digest.dirty = true
+	}
+}
+
+func (g *Digester) mark(ctx context.Context, rec ledger.Record, id string) error {
+	_, err := g.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) { r.DigestID, r.NotifyStatus = id, NotifyDigest })
+	return err
+}
+
+// Flush sends the digests whose last changes are not shown yet. With force it ignores the
+// update interval (end of a run); otherwise only digests due for an update are sent.
+func (g *Digester) Flush(ctx context.Context, force bool) error {
+	now := g.now()
+	type pending struct {
+		view slackmsg.DigestView
+		ref  chatops.Ref
+	}
+	var todo []pending
+	g.mu.Lock()
+	for _, b := range g.bursts {
+		if od := b.digest; od != nil && od.dirty && (force || now.Sub(od.lastUpdate) >= g.every()) {
+			od.dirty, od.lastUpdate = false, now
+			todo = append(todo, pending{od.view, od.ref})
+		}
+	}
+	g.mu.Unlock()
+	var firstErr error
+	for _, p := range todo {
+		if err := g.Slack.Update(ctx, p.ref, slackmsg.Digest(p.view)); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// Settle brings every digest up to date before a batch ends, waiting at most one update interval
+// for the next allowed update, so a burst's last findings are never left unshown.
+func (g *Digester) Settle(ctx context.Context) error {
+	for i := 0; i < 3; i++ {
+		if err := g.Flush(ctx, false); err != nil {
+			return err
+		}
+		wait := time.Duration(-1)
+		now := g.now()
+		g.mu.Lock()
+		for _, b := range g.bursts {
+			if od := b.digest; od != nil && od.dirty {
+				if w := g.every() - now.Sub(od.lastUpdate); wait < 0 || w < wait {
+					wait = w
+				}
+			}
+		}
+		g.mu.Unlock()
+		if wait < 0 {
+			return nil
+		}
+		sleep := g.Sleep
+		if sleep == nil {
+			sleep = func(ctx context.Context, d time.Duration) error {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(d):
+					return nil
+				}
+			}
+		}
+		if err := sleep(ctx, max(wait, 0)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addToView(v *slackmsg.DigestView, rec ledger.Record) {
+	v.Total++
+	switch policy.Action(rec.Action) {
+	case policy.Auto:
+		v.Auto++
+	case policy.Review:
+		v.Review++
+	}
+	v.ByType[shortType(rec.FindingType)]++
+	v.BySeverity[rec.Severity]++
+	v.TotalSize += rec.Size
+	if len(v.Keys) < slackmsg.MaxDigestKeys {
+		v.Keys = append(v.Keys, rec.Key)
+	}
+}
+
+func shortType(t string) string {
+	for i := len(t) - 1; i >= 0; i-- {
+		if t[i] == '/' {
+			return t[i+1:]
+		}
+	}
+	return t
+}
+
+// DigestViewFrom rebuilds a digest's view from its ledger records (after a bulk action, where
+// the digest's memory may be in another process).
+func DigestViewFrom(id string, recs []ledger.Record, outcome string) slackmsg.DigestView {
+	sort.Slice(recs, func(i, j int) bool { return recs[i].CreatedAt.Before(recs[j].CreatedAt) })
+	v := slackmsg.DigestView{ID: id, ByType: map[string]int{}, BySeverity: map[string]int{}, Outcome: outcome}
+	for _, r := range recs {
+		v.AccountID, v.AccountName, v.Region, v.Bucket = r.AccountID, r.AccountName, r.Region, r.Bucket
+		addToView(&v, r)
+		if r.Status != ledger.Notified && policy.Action(r.Action) == policy.Review {
+			v.Review--
+		}
+	}
+	return v
+}

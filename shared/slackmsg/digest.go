@@ -1,0 +1,106 @@
+package slackmsg
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/slack-go/slack"
+)
+
+// DigestView is what a digest message shows: a burst of findings for one account and bucket.
+type DigestView struct {
+	ID          string
+	AccountID   string
+	AccountName string
+	Region      string
+	Bucket      string
+	Total       int            // findings in the digest
+	Review      int            // waiting for a decision (REVIEW)
+	Auto        int            // queued for quarantine by policy (AUTO)
+	ByType      map[string]int // finding type → count
+	BySeverity  map[string]int // LOW/MEDIUM/HIGH → count
+	Keys        []string       // the first keys
+	TotalSize   int64
+	// Outcome replaces the buttons once someone acted on the whole digest.
+	Outcome string
+}
+
+// MaxDigestKeys is how many keys a digest lists.
+const MaxDigestKeys = 10
+
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s ×%d", Escape(k), m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Digest renders a burst as one message, updated as more findings arrive.
+func Digest(d DigestView) Message {
+	acct := Escape(d.AccountID)
+	if d.AccountName != "" {
+		acct += " (" + Escape(d.AccountName) + ")"
+	}
+	title := fmt.Sprintf("📦 *%d findings in bucket* %s · account %s · %s", d.Total, Code(d.Bucket), acct, Escape(d.Region))
+	var lines []string
+	if d.Auto > 0 {
+		lines = append(lines, fmt.Sprintf("⚙️ %d objects auto-quarantined by policy in bucket %s", d.Auto, Code(d.Bucket)))
+	}
+	if d.Review > 0 {
+		lines = append(lines, fmt.Sprintf("🔎 %d waiting for review", d.Review))
+	}
+	keys := make([]string, 0, len(d.Keys))
+	for _, k := range d.Keys {
+		keys = append(keys, "• "+Code(k))
+	}
+	more := ""
+	if d.Total > len(d.Keys) {
+		more = fmt.Sprintf("\n…and %d more", d.Total-len(d.Keys))
+	}
+	blocks := []slack.Block{
+		slack.NewSectionBlock(mrkdwn(title+"\n"+strings.Join(lines, "\n")), nil, nil, slack.SectionBlockOptionBlockID("summary")),
+		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
+			mrkdwn("*By type*\n" + counts(d.ByType)),
+			mrkdwn("*By severity*\n" + counts(d.BySeverity)),
+			mrkdwn("*Total size*\n" + size(d.TotalSize)),
+			mrkdwn("*Digest*\n" + Code(d.ID)),
+		}, nil, slack.SectionBlockOptionBlockID("facts")),
+		slack.NewSectionBlock(mrkdwn("*First keys*\n"+strings.Join(keys, "\n")+more), nil, nil, slack.SectionBlockOptionBlockID("keys")),
+		slack.NewContextBlock("context", mrkdwn("Findings arrived faster than one message each would be readable; each still has its own ledger record (`macie-chatops ledger list`).")),
+	}
+	if d.Outcome != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(d.Outcome), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
+	} else if d.Review > 0 {
+		confirm := slack.NewConfirmationBlockObject(plain("Quarantine all of them?"),
+			mrkdwn(fmt.Sprintf("%d objects in %s will be moved to quarantine, a few at a time. Each can be released later.", d.Review, Code(d.Bucket))),
+			plain("Quarantine all"), plain("Cancel")).WithStyle(slack.StyleDanger)
+		dismiss := slack.NewConfirmationBlockObject(plain("Dismiss all?"), mrkdwn(fmt.Sprintf("%d findings will be dismissed and their objects left in place.", d.Review)),
+			plain("Dismiss all"), plain("Cancel"))
+		blocks = append(blocks, slack.NewActionBlock("actions",
+			slack.NewButtonBlockElement(ActionRemediateAll, d.ID, plain(fmt.Sprintf("Remediate all %d", d.Review))).WithStyle(slack.StyleDanger).WithConfirm(confirm),
+			slack.NewButtonBlockElement(ActionReviewEach, d.ID, plain("Review individually")),
+			slack.NewButtonBlockElement(ActionDismissAll, d.ID, plain("Dismiss all")).WithConfirm(dismiss),
+		))
+	}
+	text := Truncate(Escape(fmt.Sprintf("%d findings in bucket %s (account %s)", d.Total, d.Bucket, d.AccountID)), 300)
+	return finish(blocks, text)
+}
