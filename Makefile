@@ -67,10 +67,8 @@ lint:
 test: tools lint
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 ./...) || exit 1; done
 
-bench: tools
-	@cd shared && go test -run '^$$' -bench 'Parse|Decide' -benchmem ./finding ./policy
-	@cd shared && go test -run '^$$' -bench Transitions -benchtime 300x ./ledger
-	@cd shared && go test -run '^$$' -bench QuarantineVsBare -benchtime 200x ./quarantine
+bench: tools build
+	go run ./functions/cmd/bench
 
 fuzz:
 	cd shared && go test -run '^$$' -fuzz FuzzParse -fuzztime 5m ./finding

@@ -145,6 +145,10 @@ type Pacer struct {
 	next map[string]time.Time
 }
 
+// DefaultInterval is Slack's "about one message per second per channel", with a margin so
+// network jitter never lets two posts land within the same second.
+const DefaultInterval = 1100 * time.Millisecond
+
 // NewPacer paces at one message per interval per channel.
 func NewPacer(interval time.Duration) *Pacer {
 	return &Pacer{Interval: interval, Now: time.Now, Sleep: sleepCtx}
@@ -189,7 +193,7 @@ func NewBot(token, apiURL, defaultChannel string, httpClient *http.Client) *Bot 
 	if httpClient != nil {
 		opts = append(opts, slack.OptionHTTPClient(httpClient))
 	}
-	return &Bot{Client: slack.New(token, opts...), DefaultChannel: defaultChannel, Pacer: NewPacer(time.Second)}
+	return &Bot{Client: slack.New(token, opts...), DefaultChannel: defaultChannel, Pacer: NewPacer(DefaultInterval)}
 }
 
 func msgOptions(m slackmsg.Message) []slack.MsgOption {

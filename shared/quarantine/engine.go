@@ -444,6 +444,7 @@ type versionInfo struct {
 
 func listVersions(ctx context.Context, api S3API, bucket, key string, owner *string) ([]versionInfo, error) {
 	var out []versionInfo
+	seen := map[string]bool{} // some servers repeat the boundary version across pages
 	in := &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, ExpectedBucketOwner: owner}
 	for {
 		page, err := api.ListObjectVersions(ctx, in)
@@ -451,12 +452,14 @@ func listVersions(ctx context.Context, api S3API, bucket, key string, owner *str
 			return nil, err
 		}
 		for _, v := range page.Versions {
-			if aws.ToString(v.Key) == key {
+			if aws.ToString(v.Key) == key && !seen[aws.ToString(v.VersionId)] {
+				seen[aws.ToString(v.VersionId)] = true
 				out = append(out, versionInfo{versionID: aws.ToString(v.VersionId), lastModified: aws.ToTime(v.LastModified)})
 			}
 		}
 		for _, m := range page.DeleteMarkers {
-			if aws.ToString(m.Key) == key {
+			if aws.ToString(m.Key) == key && !seen[aws.ToString(m.VersionId)] {
+				seen[aws.ToString(m.VersionId)] = true
 				out = append(out, versionInfo{versionID: aws.ToString(m.VersionId), deleteMarker: true, lastModified: aws.ToTime(m.LastModified)})
 			}
 		}

@@ -177,7 +177,7 @@ func coldStart(ctx context.Context, function string, need ...string) (*Env, erro
 	retry := chatops.Retry{OnRetry: func(op, reason string, _ time.Duration) { metrics.Count(ctx, obs.SlackRetries, 1, "Reason", reason) }}
 	hc := &http.Client{Timeout: 10 * time.Second}
 	if s.SlackMode == "webhook" {
-		e.Slack = &chatops.Webhook{URL: sec.WebhookURL, HTTP: hc, Pacer: chatops.NewPacer(time.Second), Retry: retry}
+		e.Slack = &chatops.Webhook{URL: sec.WebhookURL, HTTP: hc, Pacer: chatops.NewPacer(chatops.DefaultInterval), Retry: retry}
 	} else {
 		bot := chatops.NewBot(sec.BotToken, s.SlackAPIURL, s.SlackChannel, hc)
 		bot.Retry = retry

@@ -84,25 +84,14 @@ func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision
 	}
 	switch {
 	case b.digest != nil:
+		// Absorbed; the message is updated by Flush (end of batch, or the background loop),
+		// never inline, so a burst is not slowed to Slack's pace.
 		od := b.digest
 		addToView(&od.view, rec)
 		od.lastSeen, od.dirty = now, true
-		due := now.Sub(od.lastUpdate) >= g.every()
-		view, ref := od.view, od.ref
-		if due {
-			od.lastUpdate, od.dirty = now, false
-		}
+		id := od.view.ID
 		g.mu.Unlock()
-		if err := g.mark(ctx, rec, view.ID); err != nil {
-			return false, err
-		}
-		if due {
-			if err := g.Slack.Update(ctx, ref, slackmsg.Digest(view)); err != nil {
-				g.setDirty(key)
-				return true, nil // the record is safe in the ledger; the next update catches up
-			}
-		}
-		return true, nil
+		return true, g.mark(ctx, rec, id)
 	case len(b.arrivals) > d.Digest.Threshold:
 		view := slackmsg.DigestView{ID: fmt.Sprintf("digest-%s-%s-%d", rec.AccountID, rec.Bucket, now.UnixMilli()),
 			AccountID: rec.AccountID, AccountName: rec.AccountName, Region: rec.Region, Bucket: rec.Bucket,
@@ -129,11 +118,18 @@ func (g *Digester) every() time.Duration {
 	return time.Second
 }
 
-func (g *Digester) setDirty(key string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if b := g.bursts[key]; b != nil && b.digest != nil {
-		b.digest.dirty = true
+// Run flushes due digests every update interval until ctx ends (local mode; in Lambda the
+// finding-handler flushes at the end of each batch).
+func (g *Digester) Run(ctx context.Context) {
+	t := time.NewTicker(g.every())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.Flush(ctx, false)
+		}
 	}
 }
 
@@ -161,8 +157,11 @@ func (g *Digester) Flush(ctx context.Context, force bool) error {
 	g.mu.Unlock()
 	var firstErr error
 	for _, p := range todo {
-		if err := g.Slack.Update(ctx, p.ref, slackmsg.Digest(p.view)); err != nil && firstErr == nil {
-			firstErr = err
+		if err := g.Slack.Update(ctx, p.ref, slackmsg.Digest(p.view)); err != nil {
+			g.redirty(p.view.ID)
+			if firstErr == nil {
+				firstErr = err
+			}
 		}
 	}
 	return firstErr
@@ -245,4 +244,14 @@ func DigestViewFrom(id string, recs []ledger.Record, outcome string) slackmsg.Di
 		}
 	}
 	return v
+}
+
+func (g *Digester) redirty(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range g.bursts {
+		if b.digest != nil && b.digest.view.ID == id {
+			b.digest.dirty = true
+		}
+	}
 }

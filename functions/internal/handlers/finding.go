@@ -39,7 +39,12 @@ type Findings struct {
 	Metrics *obs.Metrics
 	// Digest, when set, collapses bursts into digest messages (see digest.go).
 	Digest *Digester
+	// DigestInBackground: a Digester.Run loop updates digests, so batches do not wait for it.
+	DigestInBackground bool
 }
+
+// FullBatch is the findings queue's batch size (the event source mapping's).
+const FullBatch = 10
 
 // errPermanent marks a message that no retry can fix.
 type errPermanent struct{ err error }
@@ -72,8 +77,14 @@ func (h *Findings) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQ
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
-	if h.Digest != nil {
-		if err := h.Digest.Settle(ctx); err != nil {
+	if h.Digest != nil && !h.DigestInBackground {
+		// A full batch means more are coming: update what is due and go on. A short batch means
+		// the queue is draining: wait (at most one update interval) so the digest shows all.
+		settle := h.Digest.Flush
+		if len(ev.Records) < FullBatch {
+			settle = func(ctx context.Context, _ bool) error { return h.Digest.Settle(ctx) }
+		}
+		if err := settle(ctx, false); err != nil {
 			h.Log.Warn("digest update deferred", "error", err.Error())
 		}
 	}

@@ -159,9 +159,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	log := obs.NewLogger(opts.Log, "local")
 	metrics := &obs.Metrics{W: io.Discard, Function: "local"}
 	bot := chatops.NewBot("xoxb-local", e.PageURL+"/api/", Channel, nil)
-	bot.Pacer = chatops.NewPacer(time.Second)
+	bot.Pacer = chatops.NewPacer(chatops.DefaultInterval)
 	e.Findings = &handlers.Findings{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "finding-handler"), Metrics: metrics,
-		Digest: &handlers.Digester{Slack: bot, Ledger: e.Ledger}}
+		Digest: &handlers.Digester{Slack: bot, Ledger: e.Ledger}, DigestInBackground: true}
 	e.Actions = &handlers.Actions{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "remediation-handler"), Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: signing}, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
@@ -174,6 +174,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	mux.HandleFunc("POST /control/send", e.serveSend)
 	e.serve(pageLn, mux)
 	e.serve(actLn, e.Actions)
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.Findings.Digest.Run(runCtx) }()
 	// Bounded parallel quarantine, as the remediator's reserved concurrency is in AWS.
 	for w := 0; w < Workers; w++ {
 		e.wg.Add(1)

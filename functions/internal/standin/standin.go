@@ -40,6 +40,7 @@ type Message struct {
 	Text       string            `json:"text"`
 	Blocks     []json.RawMessage `json:"blocks"`
 	Updated    int               `json:"updated"`
+	PostedAt   time.Time         `json:"postedAt"`
 	Ephemerals []Ephemeral       `json:"ephemerals,omitempty"`
 }
 
@@ -162,7 +163,8 @@ func (s *Server) add(channel string, v url.Values) *Message {
 	if channel == "" || channel == "webhook" || strings.HasPrefix(channel, "#") {
 		channel = s.Channel
 	}
-	m := &Message{ID: strconv.Itoa(s.seq), Channel: channel, TS: fmt.Sprintf("%d.%06d", time.Now().Unix(), s.seq), Text: v.Get("text"), Blocks: blocksOf(v)}
+	now := time.Now()
+	m := &Message{ID: strconv.Itoa(s.seq), Channel: channel, TS: fmt.Sprintf("%d.%06d", now.Unix(), s.seq), Text: v.Get("text"), Blocks: blocksOf(v), PostedAt: now}
 	s.msgs = append(s.msgs, m)
 	s.touch()
 	return m
