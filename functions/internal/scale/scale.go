@@ -29,7 +29,7 @@ import (
 // Report is what one run measured.
 type Report struct {
 	N, Unique, Duplicates, Auto int
-	Setup, Findings, Quarantine  time.Duration
+	Setup, Findings, Quarantine time.Duration
 	Total                       time.Duration // findings in → last quarantine done
 	FindingsPerSec              float64
 	QuarantinesPerSec           float64
@@ -317,7 +317,6 @@ func peakRSS() float64 {
 	}
 	return 0
 }
-
 
 func debugLog() io.Writer {
 	if os.Getenv("MACIE_CHATOPS_SCALE_DEBUG") != "" {
