@@ -52,3 +52,17 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 		}
 	}
 }
+
+// FuzzUnescapeForm holds the fast form decoder equal to url.QueryUnescape.
+func FuzzUnescapeForm(f *testing.F) {
+	for _, s := range []string{"a+b%20c", "%zz", "%", "%4", "plain", "%E6%97%A5", "+%2B+"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, werr := url.QueryUnescape(s)
+		got, gerr := unescapeForm([]byte(s))
+		if (werr == nil) != (gerr == nil) || (werr == nil && string(got) != want) {
+			t.Fatalf("%q: got %q %v, want %q %v", s, got, gerr, want, werr)
+		}
+	})
+}

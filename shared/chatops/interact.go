@@ -1,13 +1,14 @@
 package chatops
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -136,25 +137,25 @@ type blockActions struct {
 // ParseAction reads a block_actions click from the raw form body (payload=<json>). Call it only
 // after Verify.
 func ParseAction(body []byte) (Action, error) {
-	var payload string
-	if rest, ok := strings.CutPrefix(string(body), "payload="); ok && !strings.Contains(rest, "&") {
-		p, err := url.QueryUnescape(rest)
+	var raw []byte
+	if rest, ok := bytes.CutPrefix(body, []byte("payload=")); ok && bytes.IndexByte(rest, '&') < 0 {
+		p, err := unescapeForm(rest)
 		if err != nil {
 			return Action{}, fmt.Errorf("body is not form-encoded: %w", err)
 		}
-		payload = p
+		raw = p
 	} else {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return Action{}, fmt.Errorf("body is not form-encoded: %w", err)
 		}
-		payload = form.Get("payload")
+		raw = []byte(form.Get("payload"))
 	}
-	if payload == "" {
+	if len(raw) == 0 {
 		return Action{}, errors.New("body has no payload field")
 	}
 	var cb blockActions
-	if err := json.Unmarshal([]byte(payload), &cb); err != nil {
+	if err := json.Unmarshal(raw, &cb); err != nil {
 		return Action{}, fmt.Errorf("payload is not a Slack interaction: %w", err)
 	}
 	if cb.Type != slack.InteractionTypeBlockActions {
@@ -261,6 +262,45 @@ func (a *Authorizer) members(ctx context.Context, group string) (map[string]bool
 	a.cache[group] = groupEntry{members: m, at: now()}
 	a.mu.Unlock()
 	return m, nil
+}
+
+// unescapeForm decodes one application/x-www-form-urlencoded value ("+" is a space) in a
+// single pass; it accepts exactly what url.QueryUnescape accepts (a test holds them equal) at a
+// fraction of its cost on the few KiB Slack sends per click.
+func unescapeForm(s []byte) ([]byte, error) {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '+':
+			out = append(out, ' ')
+		case '%':
+			if i+2 >= len(s) {
+				return nil, url.EscapeError(string(s[i:]))
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return nil, url.EscapeError(string(s[i : i+3]))
+			}
+			out = append(out, hi<<4|lo)
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // HeadersFrom builds canonical headers from a lower-cased map (API Gateway's shape).

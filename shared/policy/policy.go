@@ -234,7 +234,7 @@ func (p *Policy) DigestFor(accountID string) DigestSettings {
 }
 
 func renderBucket(tmpl, account, region string) string {
-	return strings.NewReplacer("{account}", account, "{region}", region).Replace(tmpl)
+	return strings.ReplaceAll(strings.ReplaceAll(tmpl, "{account}", account), "{region}", region)
 }
 
 // ApproversFor returns the effective approvers of an account: the override's list when it sets
