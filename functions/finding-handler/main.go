@@ -3,19 +3,8 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/macie-chatops/macie-chatops/functions/internal/config"
 )
 
-func main() {
-	h, err := config.FindingHandler(context.Background())
-	if err != nil {
-		slog.Error("finding-handler cannot start", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.HandleAny)
-}
+func main() { lambda.Start(config.Must("finding-handler", config.FindingHandler).HandleAny) }

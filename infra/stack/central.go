@@ -126,23 +126,17 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		}
 		ruleArns = append(ruleArns, rule.Arn)
 	}
-	if _, err := sqs.NewQueuePolicy(ctx, "findings-queue-policy", &sqs.QueuePolicyArgs{
-		QueueUrl: findings.main.Url,
-		Policy: JSON(func(v []string) Document {
-			return doc(Statement{Sid: "EventBridgeRulesOnly", Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"},
-				Action: "sqs:SendMessage", Resource: v[0], Condition: map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": v[1:]}}})
-		}, append([]pulumi.StringInput{findings.main.Arn}, ruleArns...)...),
-	}, parent); err != nil {
-		return nil, err
-	}
-	if _, err := sqs.NewQueuePolicy(ctx, "findings-dlq-policy", &sqs.QueuePolicyArgs{
-		QueueUrl: findings.dlq.Url,
-		Policy: JSON(func(v []string) Document {
-			return doc(Statement{Sid: "EventBridgeDeadLetters", Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"},
-				Action: "sqs:SendMessage", Resource: v[0], Condition: map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": v[1:]}}})
-		}, append([]pulumi.StringInput{findings.dlq.Arn}, ruleArns...)...),
-	}, parent); err != nil {
-		return nil, err
+	// Only these rules may send to the findings queue (and dead-letter into its DLQ).
+	for name, q := range map[string]*sqs.Queue{"findings-queue-policy": findings.main, "findings-dlq-policy": findings.dlq} {
+		if _, err := sqs.NewQueuePolicy(ctx, name, &sqs.QueuePolicyArgs{
+			QueueUrl: q.Url,
+			Policy: JSON(func(v []string) Document {
+				return doc(Statement{Sid: "EventBridgeRulesOnly", Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"},
+					Action: "sqs:SendMessage", Resource: v[0], Condition: map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": v[1:]}}})
+			}, append([]pulumi.StringInput{q.Arn}, ruleArns...)...),
+		}, parent); err != nil {
+			return nil, err
+		}
 	}
 
 	// The ledger.

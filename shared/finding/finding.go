@@ -9,6 +9,7 @@ package finding
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -272,18 +273,20 @@ func (f *Finding) Validate() error {
 }
 
 // ConsoleURL links to the finding in the Macie console of its region.
-func (f *Finding) ConsoleURL() string {
+func (f *Finding) ConsoleURL() string { return ConsoleURL(f.Partition, f.Region, f.ID) }
+
+// ConsoleURL links to a finding, by id, in the Macie console of its partition and region.
+func ConsoleURL(partition, region, id string) string {
 	host := "console.aws.amazon.com"
-	switch f.Partition {
+	switch partition {
 	case "aws-us-gov":
 		host = "console.amazonaws-us-gov.com"
 	case "aws-cn":
 		host = "console.amazonaws.cn"
 	}
-	region := f.Region
 	if region == "" {
 		region = "us-east-1"
 	}
-	return fmt.Sprintf("https://%s/macie/home?region=%s#findings?search=id%%3D%s&macros=current&itemId=%s",
-		host, region, f.ID, f.ID)
+	id, region = url.QueryEscape(id), url.QueryEscape(region)
+	return fmt.Sprintf("https://%s/macie/home?region=%s#findings?search=id%%3D%s&macros=current&itemId=%s", host, region, id, id)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/slack-go/slack"
 )
@@ -93,34 +94,9 @@ func DateToken(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-// ConsoleURL links to the finding in the Macie console of its region.
+// ConsoleURL links to the record's finding in the Macie console.
 func ConsoleURL(r ledger.Record) string {
-	host := "console.aws.amazon.com"
-	switch r.Partition {
-	case "aws-us-gov":
-		host = "console.amazonaws-us-gov.com"
-	case "aws-cn":
-		host = "console.amazonaws.cn"
-	}
-	region := r.Region
-	if region == "" {
-		region = "us-east-1"
-	}
-	id := escapeURL(r.FindingID)
-	return fmt.Sprintf("https://%s/macie/home?region=%s#findings?search=id%%3D%s&macros=current&itemId=%s", host, escapeURL(region), id, id)
-}
-
-func escapeURL(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
+	return finding.ConsoleURL(r.Partition, r.Region, r.FindingID)
 }
 
 // detections summarizes what Macie found: "FINANCIAL_INFORMATION: CREDIT_CARD_NUMBER ×30".

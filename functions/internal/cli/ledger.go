@@ -36,6 +36,16 @@ func (s *storeFlags) open(ctx context.Context) (ledger.Store, error) {
 	return nil, errors.New("no ledger given: pass --ledger FILE (local mode) or --table NAME (DynamoDB)")
 }
 
+// openOrSay opens the selected store, or prints why not.
+func (s *storeFlags) openOrSay(env Env) (ledger.Store, bool) {
+	st, err := s.open(context.Background())
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return nil, false
+	}
+	return st, true
+}
+
 func parseTime(name, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -64,9 +74,8 @@ func ledgerList(env Env, args []string) int {
 		return ExitUsage
 	}
 	ctx := context.Background()
-	st, err := sf.open(ctx)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
+	st, ok := sf.openOrSay(env)
+	if !ok {
 		return ExitUsage
 	}
 	defer st.Close()
@@ -117,9 +126,8 @@ func ledgerShow(env Env, args []string) int {
 		return ExitUsage
 	}
 	ctx := context.Background()
-	st, err := sf.open(ctx)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
+	st, ok := sf.openOrSay(env)
+	if !ok {
 		return ExitUsage
 	}
 	defer st.Close()
@@ -182,9 +190,8 @@ func ledgerExport(env Env, args []string) int {
 		return ExitUsage
 	}
 	ctx := context.Background()
-	st, err := sf.open(ctx)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
+	st, ok := sf.openOrSay(env)
+	if !ok {
 		return ExitUsage
 	}
 	defer st.Close()

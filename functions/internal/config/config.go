@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -242,4 +243,15 @@ type staticCreds aws.Credentials
 
 func (c staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
 	return aws.Credentials(c), nil
+}
+
+// Must finishes a cold start: a function that cannot be configured logs why, naming the
+// setting, and exits, so Lambda reports an init error instead of answering wrongly.
+func Must[T any](function string, build func(context.Context) (T, error)) T {
+	h, err := build(context.Background())
+	if err != nil {
+		slog.Error(function+" cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	return h
 }
