@@ -86,10 +86,12 @@ build:
 	done
 
 demo: tools-go
-	go run ./functions/cmd/macie-chatops local
+	@go build -o $(TOOLS_BIN)/macie-chatops ./functions/cmd/macie-chatops
+	$(TOOLS_BIN)/macie-chatops local
 
 demo-headless: tools-go
-	go run ./functions/cmd/macie-chatops local --headless
+	@go build -o $(TOOLS_BIN)/macie-chatops ./functions/cmd/macie-chatops
+	$(TOOLS_BIN)/macie-chatops local --headless
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -103,6 +104,9 @@ func Start(name string, port int, env []string, path string, args ...string) (*P
 	p := &Proc{Name: name, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan error, 1)}
 	p.cmd = exec.Command(path, args...)
 	p.cmd.Env = env
+	// Its own process group: a Ctrl-C at the terminal stops local mode, which then stops the
+	// server itself after its last reads (the final table), instead of the server dying first.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	go func() {
