@@ -29,6 +29,8 @@ help:
 	@echo "make build      build build/<function>.zip (linux/arm64 bootstraps)"
 	@echo "make bench      print the benchmark table"
 	@echo "make lint       gofmt check + go vet on every module"
+	@echo "make fuzz       5 minutes on each fuzz target"
+	@echo "make demo-headless  the scripted local scenario, exits non-zero on any difference"
 
 tools: tools-go tools-node tools-browser
 
@@ -71,8 +73,9 @@ bench: tools build
 	go run ./functions/cmd/bench
 
 fuzz:
-	cd shared && go test -run '^$$' -fuzz FuzzParse -fuzztime 5m ./finding
-	cd shared && go test -run '^$$' -fuzz FuzzLoad -fuzztime 5m ./policy
+	cd shared && go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5m ./finding
+	cd shared && go test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 5m ./policy
+	cd shared && go test -run '^$$' -fuzz '^FuzzParseAction$$' -fuzztime 5m ./chatops
 
 build:
 	@mkdir -p $(BUILD_DIR)

@@ -79,7 +79,6 @@ type Env struct {
 	servers []*http.Server
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
-	logs    io.Writer
 	ownWork bool // a temp dir we made, removed at Stop
 }
 
@@ -112,7 +111,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, err
 		}
 	}
-	e := &Env{Opts: opts, Repo: repo, Work: work, Policy: pol, Jobs: make(jobs.Chan, 1024), logs: opts.Log, ownWork: opts.WorkDir == ""}
+	e := &Env{Opts: opts, Repo: repo, Work: work, Policy: pol, Jobs: make(jobs.Chan, 1024), ownWork: opts.WorkDir == ""}
 	ok := false
 	defer func() {
 		if !ok {
