@@ -98,7 +98,9 @@ type Record struct {
 	QuarantineKey     string `json:"quarantineKey,omitempty" dynamodbav:"quarantineKey,omitempty"`
 	QuarantineVersion string `json:"quarantineVersion,omitempty" dynamodbav:"quarantineVersion,omitempty"`
 	TombstoneVersion  string `json:"tombstoneVersion,omitempty" dynamodbav:"tombstoneVersion,omitempty"`
-	Error             string `json:"error,omitempty" dynamodbav:"error,omitempty"`
+	// DroppedTags are source tags that did not fit on the quarantine copy; Release restores them.
+	DroppedTags []string `json:"droppedTags,omitempty" dynamodbav:"droppedTags,omitempty"`
+	Error       string   `json:"error,omitempty" dynamodbav:"error,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" dynamodbav:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt" dynamodbav:"updatedAt"`

@@ -254,3 +254,35 @@ func TestMoveTwiceIsIdempotent(t *testing.T) {
 		t.Fatalf("second copy made: %v", vs)
 	}
 }
+
+// TestTagsBeyondTheLimitAreKeptAcrossMoveAndRelease: S3 allows 10 tags; a source with 9 leaves
+// room for only 6 next to our 4 markers. The other 3 are reported and restored by Release.
+func TestTagsBeyondTheLimitAreKeptAcrossMoveAndRelease(t *testing.T) {
+	e := newEnv(t)
+	e.bucket("data", true)
+	e.bucket("quarantine", true)
+	tags := "a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9"
+	v, etag := e.put("data", "tagged.csv", csvBody, tags)
+	r := req("f-tags", "data", "tagged.csv", v, etag, int64(len(csvBody)))
+	res, err := e.eng.Move(e.ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.tags("quarantine", res.CopyKey, res.CopyVersionID); len(got) != 10 || got[TagFindingID] != "f-tags" {
+		t.Fatalf("copy tags %v", got)
+	}
+	if len(res.DroppedTags) != 3 {
+		t.Fatalf("dropped %v", res.DroppedTags)
+	}
+	if _, err := e.eng.Release(e.ctx, ReleaseRequest{FindingID: "f-tags", Object: r.Object, CopyBucket: res.CopyBucket, CopyKey: res.CopyKey,
+		CopyVersionID: res.CopyVersionID, DroppedTags: res.DroppedTags}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.tags("data", "tagged.csv", "")
+	for _, kv := range strings.Split(tags, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if got[k] != v {
+			t.Errorf("tag %s lost across move and release: %v", k, got)
+		}
+	}
+}

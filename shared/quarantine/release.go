@@ -3,9 +3,11 @@ package quarantine
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // ReleaseRequest undoes a Move: the quarantined copy goes back to the original bucket and key.
@@ -17,7 +19,10 @@ type ReleaseRequest struct {
 	CopyBucket, CopyKey, CopyVersionID string
 	// TombstoneVersion, when the Move left one in a versioned bucket, is removed after restoring.
 	TombstoneVersion string
-	By               string
+	// DroppedTags are the source tags ("key=value") that did not fit on the quarantine copy
+	// (S3's limit is 10); they are put back on the restored object.
+	DroppedTags []string
+	By          string
 }
 
 // Release restores a quarantined object with the same guarantees as Move: the copy back is
@@ -79,6 +84,11 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 		for _, t := range tagOut.TagSet {
 			if !isOurTag(aws.ToString(t.Key)) {
 				keep = append(keep, t)
+			}
+		}
+		for _, kv := range req.DroppedTags {
+			if k, v, ok := strings.Cut(kv, "="); ok && len(keep) < 10 {
+				keep = append(keep, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 			}
 		}
 		t0 = e.Now()

@@ -185,6 +185,7 @@ func setLocation(r *ledger.Record, res *quarantine.Result) {
 		r.VersionID = res.SourceVersionID
 	}
 	r.TombstoneVersion = res.TombstoneVersion
+	r.DroppedTags = res.DroppedTags
 }
 
 func (h *Remediator) release(ctx context.Context, log *slog.Logger, rec ledger.Record, j jobs.Job) error {
@@ -196,7 +197,7 @@ func (h *Remediator) release(ctx context.Context, log *slog.Logger, rec ledger.R
 		FindingID:  rec.FindingID,
 		Object:     quarantine.Object{AccountID: rec.AccountID, Region: rec.Region, Bucket: rec.Bucket, Key: rec.Key, VersionID: rec.VersionID},
 		CopyBucket: rec.QuarantineBucket, CopyKey: rec.QuarantineKey, CopyVersionID: rec.QuarantineVersion,
-		TombstoneVersion: rec.TombstoneVersion, By: j.By,
+		TombstoneVersion: rec.TombstoneVersion, DroppedTags: rec.DroppedTags, By: j.By,
 	})
 	var change ledger.Change
 	if err == nil && res.Outcome != quarantine.SourceLocked {
