@@ -246,7 +246,11 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		}},
 		{"remediator", 900, 512, 5, pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID)},
 			func(v map[string]string) []Statement {
-				st := []Statement{{Sid: "ConsumeJobs", Effect: "Allow", Action: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, Resource: v["jobs"]}}
+				st := []Statement{
+					{Sid: "ConsumeJobs", Effect: "Allow", Action: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, Resource: v["jobs"]},
+					// A digest job fans out into one job per finding.
+					{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]},
+				}
 				if len(remediatorRoleArns) > 0 {
 					st = append(st, Statement{Sid: "AssumeMemberQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: remediatorRoleArns})
 				}

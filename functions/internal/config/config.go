@@ -221,7 +221,7 @@ func RemediationHandler(ctx context.Context) (*handlers.Actions, error) {
 // Remediator wires the remediator: the quarantine engine acts through the role it assumes in
 // each finding's account.
 func Remediator(ctx context.Context) (*handlers.Remediator, error) {
-	e, err := coldStart(ctx, "remediator", EnvRoleName, EnvExternalID)
+	e, err := coldStart(ctx, "remediator", EnvRoleName, EnvExternalID, EnvJobsQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,8 @@ func Remediator(ctx context.Context) (*handlers.Remediator, error) {
 		}}
 	eng := quarantine.New(clients, quarantine.Options{CheckBucketOwner: e.Settings.CheckOwner})
 	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack,
-		Log: obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
+		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
+		Log:  obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
 }
 
 type staticCreds aws.Credentials

@@ -8,12 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
+	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
@@ -244,18 +246,25 @@ func plan(a chatops.Action, rec ledger.Record) (ledger.Change, *jobs.Job, slackm
 	return c, nil, slackmsg.Message{}, fmt.Errorf("Unknown action %q. Nothing was changed.", a.ActionID)
 }
 
-// digestAction applies one approval to every finding of a digest still waiting for review: one
-// conditional transition and one audit entry per finding, each naming the approver.
+// DigestAccount reads the account out of a digest id ("digest-<account>-<bucket>-<ms>"), so a
+// click can be authorized without listing the digest's findings.
+func DigestAccount(id string) (string, bool) {
+	rest, ok := strings.CutPrefix(id, "digest-")
+	if !ok || len(rest) < 13 || rest[12] != '-' || !finding.IsAccountID(rest[:12]) {
+		return "", false
+	}
+	return rest[:12], true
+}
+
+// digestAction authorizes a click on a digest and queues one digest job: applying the decision
+// to thousands of findings cannot fit in Slack's 3 seconds, so the remediator does it, writing
+// one audit entry per finding that names the approver.
 func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.Action, ref chatops.Ref, ephemeral func(string) Response) Response {
-	recs, err := h.Ledger.List(ctx, ledger.Filter{DigestID: a.Value})
-	if err != nil {
-		log.Error("ledger list failed", "error", err.Error())
-		return ephemeral("The ledger could not be read, nothing was changed; try again in a minute.")
+	account, ok := DigestAccount(a.Value)
+	if !ok {
+		log.Warn("click on a malformed digest id")
+		return ephemeral("This digest is not one of ours. Nothing was changed.")
 	}
-	if len(recs) == 0 {
-		return ephemeral("This digest is not in the ledger. Nothing was changed.")
-	}
-	account := recs[0].AccountID
 	if sl := h.Policy.SlackFor(account); sl.TeamID != "" && a.TeamID != sl.TeamID {
 		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "team")
 		return Response{Status: http.StatusForbidden}
@@ -266,59 +275,23 @@ func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.
 			log.Warn("approver group lookup failed; treating as not an approver", "error", aerr.Error())
 		}
 		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "approver")
-		return ephemeral(slackmsg.NotApprover(account, recs[0].AccountName))
+		return ephemeral(slackmsg.NotApprover(account, h.Policy.AccountName(account)))
 	}
-	done, lost := 0, 0
-	for _, r := range recs {
-		if r.Status != ledger.Notified || policy.Action(r.Action) != policy.Review {
-			continue
-		}
-		var c ledger.Change
-		var job *jobs.Job
-		switch a.ActionID {
-		case slackmsg.ActionRemediateAll:
-			c = ledger.Change{From: ledger.Notified, To: ledger.Queued, Actor: a.UserID, Reason: "approved in Slack (digest " + a.Value + ")"}
-			job = &jobs.Job{Kind: jobs.Remediate, FindingID: r.FindingID, By: a.UserID}
-		case slackmsg.ActionDismissAll:
-			c = ledger.Change{From: ledger.Notified, To: ledger.Dismissed, Actor: a.UserID, Reason: "dismissed in Slack (digest " + a.Value + ")"}
-		case slackmsg.ActionReviewEach:
-			job = &jobs.Job{Kind: jobs.Notify, FindingID: r.FindingID, By: a.UserID}
-		}
-		if c.To != "" {
-			if _, err := h.Ledger.Transition(ctx, r.FindingID, c); err != nil {
-				lost++ // someone else acted on it first
-				continue
-			}
-		}
-		if job != nil {
-			if err := h.Jobs.Send(ctx, *job); err != nil {
-				log.Error("could not queue a digest job", "findingId", r.FindingID, "error", err.Error())
-				if c.To == ledger.Queued {
-					h.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Queued, To: ledger.Failed, Actor: "remediation-handler",
-						Reason: "queue unavailable", Mutate: func(x *ledger.Record) { x.Error = "could not queue the remediation job: " + err.Error() }})
-				}
-				continue
-			}
-		}
-		done++
+	job := jobs.Job{Kind: jobs.Digest, DigestID: a.Value, Action: a.ActionID, By: a.UserID, ResponseURL: a.ResponseURL, Channel: ref.Channel, TS: ref.TS}
+	if err := h.Jobs.Send(ctx, job); err != nil {
+		log.Error("could not queue the digest job", "error", err.Error())
+		return ephemeral("The job queue is unavailable, nothing was changed; press the button again in a minute.")
 	}
-	var outcome string
-	switch a.ActionID {
-	case slackmsg.ActionRemediateAll:
-		outcome = fmt.Sprintf("✅ %d findings queued for quarantine by %s (a few at a time).", done, slackmsg.Who(a.UserID))
-	case slackmsg.ActionDismissAll:
-		outcome = fmt.Sprintf("🚫 %d findings dismissed by %s.", done, slackmsg.Who(a.UserID))
-	case slackmsg.ActionReviewEach:
-		outcome = fmt.Sprintf("🔎 Posting %d findings one by one (paced), as %s asked.", done, slackmsg.Who(a.UserID))
-	}
-	if lost > 0 {
-		outcome += fmt.Sprintf(" %d were already being handled.", lost)
-	}
-	log.Info("digest action applied", "digestId", a.Value, "findings", done)
-	recs, _ = h.Ledger.List(ctx, ledger.Filter{DigestID: a.Value})
+	log.Info("digest action queued", "digestId", a.Value)
 	uctx, cancel := context.WithTimeout(ctx, h.ackTimeout())
 	defer cancel()
-	if err := h.Slack.Update(uctx, ref, slackmsg.Digest(DigestViewFrom(a.Value, recs, outcome))); err != nil {
+	note := slackmsg.DigestView{ID: a.Value, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{},
+		Outcome: "⏳ " + map[string]string{slackmsg.ActionRemediateAll: "Quarantining all", slackmsg.ActionDismissAll: "Dismissing all",
+			slackmsg.ActionReviewEach: "Posting each finding"}[a.ActionID] + " — in progress by " + slackmsg.Who(a.UserID)}
+	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: a.Value, AccountID: account, Limit: 0}); err == nil && len(recs) > 0 {
+		note = DigestViewFrom(a.Value, recs, note.Outcome)
+	}
+	if err := h.Slack.Update(uctx, ref, slackmsg.Digest(note)); err != nil {
 		log.Warn("could not update the digest message", "error", err.Error())
 	}
 	return Response{Status: http.StatusOK}

@@ -126,13 +126,16 @@ func TestDigestBulkApproveAndDismiss(t *testing.T) {
 		t.Fatal("non-approver bulk approval not refused")
 	}
 	st.click("U0ALICE", slackmsg.ActionRemediateAll, id, d.Channel, d.TS)
-	if n := len(st.queue); n != 5 {
-		t.Fatalf("%d jobs, want 5 (the digest's findings)", n)
+	// The click only queues one digest job (Slack's 3 s), and says so at once.
+	if n := len(st.queue); n != 1 || !strings.Contains(st.slackText(d), "in progress by") {
+		t.Fatalf("%d jobs, want 1 digest job; message %s", n, st.slackText(d))
+	}
+	if n := st.drain(); n != 6 {
+		t.Fatalf("%d jobs run, want the digest job and one per finding (5)", n)
 	}
 	if !strings.Contains(st.slackText(d), "5 findings queued for quarantine by") {
 		t.Fatalf("digest not updated: %s", st.slackText(d))
 	}
-	st.drain()
 	recs, _ := st.ledger.List(st.ctx, ledger.Filter{DigestID: id})
 	for _, r := range recs {
 		if r.Status != ledger.Quarantined {
@@ -173,6 +176,7 @@ func TestDigestBulkApproveAndDismiss(t *testing.T) {
 	}
 	id2, _ := d2.button(slackmsg.ActionDismissAll)
 	st.click("U0ALICE", slackmsg.ActionDismissAll, id2, d2.Channel, d2.TS)
+	st.drain()
 	recs, _ = st.ledger.List(st.ctx, ledger.Filter{DigestID: id2})
 	if len(recs) != 3 {
 		t.Fatalf("%d records in digest 2", len(recs))
@@ -187,14 +191,25 @@ func TestDigestBulkApproveAndDismiss(t *testing.T) {
 	}
 }
 
+func TestDigestAccountFromID(t *testing.T) {
+	if a, ok := DigestAccount("digest-555555555555-my-bucket-1700000000000"); !ok || a != "555555555555" {
+		t.Fatal(a, ok)
+	}
+	for _, bad := range []string{"", "digest-", "digest-55555-b-1", "finding-555555555555-b-1", "digest-55555555555x-b-1"} {
+		if _, ok := DigestAccount(bad); ok {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestDigestReviewIndividually(t *testing.T) {
 	st, clk, _ := digestStack(t)
 	st.burst(6, "each", "SensitiveData:S3Object/Multiple", clk, 100*time.Millisecond)
 	d := st.slack.find("findings in bucket data-bucket")
 	id, _ := d.button(slackmsg.ActionReviewEach)
 	st.click("U0ALICE", slackmsg.ActionReviewEach, id, d.Channel, d.TS)
-	if n := st.drain(); n != 3 {
-		t.Fatalf("%d notify jobs", n)
+	if n := st.drain(); n != 4 {
+		t.Fatalf("%d jobs, want the digest job and 3 notify jobs", n)
 	}
 	recs, _ := st.ledger.List(st.ctx, ledger.Filter{DigestID: id})
 	for _, r := range recs {

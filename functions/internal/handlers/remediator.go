@@ -25,8 +25,10 @@ type Mover interface {
 
 // Remediator runs remediation and release jobs.
 type Remediator struct {
-	Policy  *policy.Policy
-	Ledger  ledger.Store
+	Policy *policy.Policy
+	Ledger ledger.Store
+	// Jobs receives the per-finding jobs a digest job fans out to.
+	Jobs    jobs.Queue
 	Engine  Mover
 	Slack   chatops.Sender
 	Log     *slog.Logger
@@ -58,6 +60,9 @@ func (h *Remediator) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.
 // Run executes one job. It returns an error only when the job should be retried as is (the
 // ledger or Slack was unreachable); an engine failure is recorded as FAILED and answered in Slack.
 func (h *Remediator) Run(ctx context.Context, j jobs.Job) error {
+	if j.Kind == jobs.Digest {
+		return h.digest(ctx, j)
+	}
 	log := h.Log.With("findingId", j.FindingID, "kind", string(j.Kind))
 	rec, err := h.Ledger.Get(ctx, j.FindingID)
 	if err != nil {
@@ -248,6 +253,77 @@ func (h *Remediator) show(ctx context.Context, rec ledger.Record, j jobs.Job) er
 	}
 	if err := h.Slack.Update(ctx, ref, m); err != nil {
 		h.Log.Error("could not update the Slack message", "findingId", rec.FindingID, "error", err.Error())
+	}
+	return nil
+}
+
+// digest applies one approver's decision to every finding of a digest still waiting for review:
+// one conditional transition (and audit entry naming the approver) per finding, then per-finding
+// jobs, a few at a time through the queue. A redelivered digest job finds the work done and
+// only re-counts.
+func (h *Remediator) digest(ctx context.Context, j jobs.Job) error {
+	log := h.Log.With("digestId", j.DigestID, "action", j.Action, "by", j.By)
+	recs, err := h.Ledger.List(ctx, ledger.Filter{DigestID: j.DigestID})
+	if err != nil {
+		return err
+	}
+	done, lost := 0, 0
+	for _, r := range recs {
+		if r.Status != ledger.Notified || policy.Action(r.Action) != policy.Review {
+			continue
+		}
+		var c ledger.Change
+		next := jobs.Job{FindingID: r.FindingID, By: j.By}
+		switch j.Action {
+		case slackmsg.ActionRemediateAll:
+			c = ledger.Change{From: ledger.Notified, To: ledger.Queued, Actor: j.By, Reason: "approved in Slack (digest " + j.DigestID + ")"}
+			next.Kind = jobs.Remediate
+		case slackmsg.ActionDismissAll:
+			c = ledger.Change{From: ledger.Notified, To: ledger.Dismissed, Actor: j.By, Reason: "dismissed in Slack (digest " + j.DigestID + ")"}
+		case slackmsg.ActionReviewEach:
+			next.Kind = jobs.Notify
+		default:
+			log.Warn("unknown digest action: nothing done")
+			return nil
+		}
+		if c.To != "" {
+			if _, err := h.Ledger.Transition(ctx, r.FindingID, c); err != nil {
+				if errors.Is(err, ledger.ErrConflict) {
+					lost++
+					continue
+				}
+				return err
+			}
+		}
+		if next.Kind != "" {
+			if err := h.Jobs.Send(ctx, next); err != nil {
+				if c.To == ledger.Queued {
+					// Never leave a QUEUED record without a job: show it as failed, with Retry.
+					h.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Queued, To: ledger.Failed, Actor: ActorRemediator,
+						Reason: "queue unavailable", Mutate: func(x *ledger.Record) { x.Error = "could not queue the remediation job: " + err.Error() }})
+				}
+				return err
+			}
+		}
+		done++
+	}
+	var outcome string
+	switch j.Action {
+	case slackmsg.ActionRemediateAll:
+		outcome = fmt.Sprintf("✅ %d findings queued for quarantine by %s (a few at a time).", done, slackmsg.Who(j.By))
+	case slackmsg.ActionDismissAll:
+		outcome = fmt.Sprintf("🚫 %d findings dismissed by %s.", done, slackmsg.Who(j.By))
+	case slackmsg.ActionReviewEach:
+		outcome = fmt.Sprintf("🔎 Posting %d findings one by one (paced), as %s asked.", done, slackmsg.Who(j.By))
+	}
+	if lost > 0 {
+		outcome += fmt.Sprintf(" %d were already being handled.", lost)
+	}
+	log.Info("digest action applied", "findings", done)
+	recs, _ = h.Ledger.List(ctx, ledger.Filter{DigestID: j.DigestID})
+	ref := chatops.Ref{Channel: j.Channel, TS: j.TS, ResponseURL: j.ResponseURL}
+	if err := h.Slack.Update(ctx, ref, slackmsg.Digest(DigestViewFrom(j.DigestID, recs, outcome))); err != nil {
+		log.Warn("could not update the digest message", "error", err.Error())
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ const (
 	Release   Kind = "release"
 	// Notify posts a digest member's own message ("Review individually"), paced by the sender.
 	Notify Kind = "notify"
+	// Digest applies one approver's decision to every finding of a digest (Action says which),
+	// outside Slack's 3-second window, however many findings the digest holds.
+	Digest Kind = "digest"
 )
 
 // Job is one message on the remediation queue. It names the ledger record only; the remediator
@@ -33,15 +36,26 @@ type Job struct {
 	By string `json:"by"`
 	// ResponseURL lets the remediator update the message in webhook mode.
 	ResponseURL string `json:"responseUrl,omitempty"`
+	// For digest jobs: which digest, which button, and where its message is.
+	DigestID string `json:"digestId,omitempty"`
+	Action   string `json:"action,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	TS       string `json:"ts,omitempty"`
 }
 
 // Validate rejects a job the remediator cannot act on.
 func (j Job) Validate() error {
-	if j.Kind != Remediate && j.Kind != Release && j.Kind != Notify {
-		return fmt.Errorf("job kind %q: want %q, %q or %q", j.Kind, Remediate, Release, Notify)
-	}
-	if j.FindingID == "" {
-		return errors.New("job has no findingId")
+	switch j.Kind {
+	case Remediate, Release, Notify:
+		if j.FindingID == "" {
+			return errors.New("job has no findingId")
+		}
+	case Digest:
+		if j.DigestID == "" || j.Action == "" || j.By == "" {
+			return errors.New("digest job needs digestId, action and by")
+		}
+	default:
+		return fmt.Errorf("job kind %q: want %q, %q, %q or %q", j.Kind, Remediate, Release, Notify, Digest)
 	}
 	return nil
 }

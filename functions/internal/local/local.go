@@ -164,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.Actions = &handlers.Actions{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "remediation-handler"), Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: signing}, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
-	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Log: log.With("function", "remediator"), Metrics: metrics}
+	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
