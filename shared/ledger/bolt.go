@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -135,28 +133,4 @@ func (b *Bolt) List(_ context.Context, f Filter) ([]Record, error) {
 
 func (b *Bolt) Close() error {
 	return b.db.Close()
-}
-
-// sortRecords orders by last update, newest first, then id.
-func sortRecords(rs []Record) {
-	sort.Slice(rs, func(i, j int) bool {
-		if !rs[i].UpdatedAt.Equal(rs[j].UpdatedAt) {
-			return rs[i].UpdatedAt.After(rs[j].UpdatedAt)
-		}
-		return rs[i].FindingID < rs[j].FindingID
-	})
-}
-
-func sortEntries(es []Entry) {
-	sort.SliceStable(es, func(i, j int) bool { return es[i].At.Before(es[j].At) })
-}
-
-func writeJSONLines(w io.Writer, v []Entry) error {
-	enc := json.NewEncoder(w)
-	for _, e := range v {
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -10,9 +10,11 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 )
 
@@ -294,4 +296,28 @@ func ExportAudit(ctx context.Context, s Store, since, until time.Time, w io.Writ
 	}
 	sortEntries(entries)
 	return len(entries), writeJSONLines(w, entries)
+}
+
+// sortRecords orders by last update, newest first, then id.
+func sortRecords(rs []Record) {
+	sort.Slice(rs, func(i, j int) bool {
+		if !rs[i].UpdatedAt.Equal(rs[j].UpdatedAt) {
+			return rs[i].UpdatedAt.After(rs[j].UpdatedAt)
+		}
+		return rs[i].FindingID < rs[j].FindingID
+	})
+}
+
+func sortEntries(es []Entry) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].At.Before(es[j].At) })
+}
+
+func writeJSONLines(w io.Writer, v []Entry) error {
+	enc := json.NewEncoder(w)
+	for _, e := range v {
+		if err := enc.Encode(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

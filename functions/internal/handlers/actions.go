@@ -288,7 +288,7 @@ func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.
 	note := slackmsg.DigestView{ID: a.Value, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{},
 		Outcome: "⏳ " + map[string]string{slackmsg.ActionRemediateAll: "Quarantining all", slackmsg.ActionDismissAll: "Dismissing all",
 			slackmsg.ActionReviewEach: "Posting each finding"}[a.ActionID] + " — in progress by " + slackmsg.Who(a.UserID)}
-	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: a.Value, AccountID: account, Limit: 0}); err == nil && len(recs) > 0 {
+	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: a.Value, AccountID: account}); err == nil && len(recs) > 0 {
 		note = DigestViewFrom(a.Value, recs, note.Outcome)
 	}
 	if err := h.Slack.Update(uctx, ref, slackmsg.Digest(note)); err != nil {

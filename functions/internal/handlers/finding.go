@@ -134,10 +134,8 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 
 	switch policy.Action(rec.Action) {
 	case policy.Ignore:
-		if rec.Status == ledger.Received {
-			if _, err := h.Ledger.Transition(ctx, f.ID, ledger.Change{From: ledger.Received, To: ledger.Ignored, Actor: ledger.ActorPolicy, Reason: d.Reason}); err != nil && !errors.Is(err, ledger.ErrConflict) {
-				return err
-			}
+		if _, err := h.decided(ctx, rec, ledger.Ignored, d.Reason, nil); err != nil {
+			return err
 		}
 		log.Info("ignored", "reason", d.Reason)
 		return nil
@@ -146,6 +144,22 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 	default: // REVIEW, NOTIFY
 		return h.notify(ctx, log, rec, d)
 	}
+}
+
+// decided records the policy's decision on a RECEIVED record; a record already past RECEIVED
+// (a resumed delivery, or a lost race with a duplicate) is returned as it is.
+func (h *Findings) decided(ctx context.Context, rec ledger.Record, to ledger.Status, reason string, mutate func(*ledger.Record)) (ledger.Record, error) {
+	if rec.Status != ledger.Received {
+		return rec, nil
+	}
+	next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Received, To: to, Actor: ledger.ActorPolicy, Reason: reason, Mutate: mutate})
+	switch {
+	case err == nil:
+		return next, nil
+	case errors.Is(err, ledger.ErrConflict):
+		return rec, nil
+	}
+	return rec, err
 }
 
 // unfinished: the record exists but an earlier delivery stopped before its message went out.
@@ -167,14 +181,9 @@ const (
 )
 
 func (h *Findings) auto(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
-	if rec.Status == ledger.Received {
-		r, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Received, To: ledger.Queued, Actor: ledger.ActorPolicy, Reason: d.Reason})
-		if err != nil && !errors.Is(err, ledger.ErrConflict) {
-			return err
-		}
-		if err == nil {
-			rec = r
-		}
+	rec, err := h.decided(ctx, rec, ledger.Queued, d.Reason, nil)
+	if err != nil {
+		return err
 	}
 	// Message first, then the job: the remediator then always finds the message to update.
 	if err := h.post(ctx, rec, d, slackmsg.AutoStarted); err != nil {
@@ -188,15 +197,9 @@ func (h *Findings) auto(ctx context.Context, log *slog.Logger, rec ledger.Record
 }
 
 func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
-	if rec.Status == ledger.Received {
-		r, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Received, To: ledger.Notified, Actor: ledger.ActorPolicy, Reason: d.Reason,
-			Mutate: func(r *ledger.Record) { r.NotifyStatus = NotifyPending }})
-		if err != nil && !errors.Is(err, ledger.ErrConflict) {
-			return err
-		}
-		if err == nil {
-			rec = r
-		}
+	rec, err := h.decided(ctx, rec, ledger.Notified, d.Reason, func(r *ledger.Record) { r.NotifyStatus = NotifyPending })
+	if err != nil {
+		return err
 	}
 	build := slackmsg.Notify
 	if policy.Action(rec.Action) == policy.Review {
@@ -261,12 +264,10 @@ func NewRecord(f *finding.Finding, d policy.Decision) ledger.Record {
 // HandleAny accepts either an SQS batch (the normal path, with partial batch failures) or a
 // single EventBridge event (a rule targeting the function directly).
 func (h *Findings) HandleAny(ctx context.Context, raw json.RawMessage) (any, error) {
-	var probe struct {
-		Records []json.RawMessage `json:"Records"`
-	}
-	if json.Unmarshal(raw, &probe) == nil && probe.Records != nil {
-		var ev events.SQSEvent
-		if err := json.Unmarshal(raw, &ev); err != nil {
+	var ev events.SQSEvent
+	err := json.Unmarshal(raw, &ev) // one decode: an EventBridge event has no "Records"
+	if ev.Records != nil {
+		if err != nil {
 			return nil, fmt.Errorf("SQS event: %w", err)
 		}
 		return h.HandleSQS(ctx, ev)

@@ -61,7 +61,6 @@ type Options struct {
 
 // Env is a running local stack.
 type Env struct {
-	Opts       Options
 	Repo       string
 	Work       string
 	Policy     *policy.Policy
@@ -111,7 +110,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, err
 		}
 	}
-	e := &Env{Opts: opts, Repo: repo, Work: work, Policy: pol, Jobs: make(jobs.Chan, 1024), ownWork: opts.WorkDir == ""}
+	e := &Env{Repo: repo, Work: work, Policy: pol, Jobs: make(jobs.Chan, 1024), ownWork: opts.WorkDir == ""}
 	ok := false
 	defer func() {
 		if !ok {
