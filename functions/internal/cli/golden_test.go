@@ -11,10 +11,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// explainInputs covers every input shape explain accepts (single events and bare findings,
+// goldenInputs covers every input shape explain accepts (single events and bare findings,
 // arrays, GetFindings responses, JSON Lines with bad lines, non-JSON files, a missing file), so
 // the streaming reader is held to the exact output of the whole-file reader it replaced.
-func explainInputs(t *testing.T) []string {
+func goldenInputs(t *testing.T) []string {
 	t.Helper()
 	files, _ := filepath.Glob(fixtures + "/*")
 	extra, _ := filepath.Glob("testdata/explain/*")
@@ -23,7 +23,7 @@ func explainInputs(t *testing.T) []string {
 }
 
 func TestExplainGolden(t *testing.T) {
-	inputs := explainInputs(t)
+	inputs := goldenInputs(t)
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			args := append([]string{"policy", "explain", "--policy", repo + "/policies/example-org.yaml", "--output", format}, inputs...)
