@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,4 +235,31 @@ func oldReadArray(arr []json.RawMessage, line int) []Item {
 		items = append(items, Item{Line: line, Finding: f, Err: err})
 	}
 	return items
+}
+
+// TestValidIsEncodingJSONValid: the Reader's validity check must agree with encoding/json's on
+// real findings mutated at random (truncated, bytes replaced by JSON punctuation, control
+// characters, invalid UTF-8), and on the grammar's corner cases.
+func TestValidIsEncodingJSONValid(t *testing.T) {
+	d := []byte(strings.Join(strings.Fields(string(readFixture(t, "event-eventbridge-csv.json"))), " "))
+	r := rand.New(rand.NewSource(1))
+	alpha := []byte("{}[]\",:0123456789.eE+-tfnrul \\/\x00\x1f\x7f\xff\xc3\xa9ab")
+	for range 20000 {
+		m := append([]byte(nil), d...)
+		if r.Intn(3) == 0 {
+			m = m[:1+r.Intn(len(m)-1)]
+		}
+		for k := r.Intn(3); k >= 0; k-- {
+			m[r.Intn(len(m))] = alpha[r.Intn(len(alpha))]
+		}
+		if json.Valid(m) != valid(m) {
+			t.Fatalf("encoding/json says %v, valid says %v: %q", json.Valid(m), valid(m), m)
+		}
+	}
+	for _, s := range []string{"", " ", "1", "-", "01", "1.", "1e", "-0", "1e+2", `"\u12"`, `"\u00e9"`, "\"\xff\"", "\"a\tb\"", "[1,]",
+		`{"a":1,}`, "nul", "truex", "[1] ", "1 2", `"\x"`, `{"a" 1}`, "[\"\x7f\"]", "{}", "[]", "[[[]]]", `{"a":{"b":[null,true,false]}}`} {
+		if json.Valid([]byte(s)) != valid([]byte(s)) {
+			t.Errorf("%q: encoding/json says %v", s, json.Valid([]byte(s)))
+		}
+	}
 }
