@@ -2,8 +2,8 @@ package cli
 
 // policy explain streams: a reader goroutine cuts the inputs into chunks (finding.Reader), a
 // worker per core decodes, validates and decides them, and the caller's goroutine writes the
-// rows in input order. Memory is bounded by the batches in flight, not by the input: at most
-// inFlight batches of batchSize chunks exist at any time.
+// rows in input order. Memory is bounded by the batches in flight, not by the input: the ordered
+// queue holds 2×workers batches of batchSize chunks, plus one being filled and one being written.
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 )
 
-const batchSize = 256
+const batchSize = 64
 
 type explainBatch struct {
 	source string
