@@ -90,6 +90,9 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 	in := func(p *aws.Provider) []pulumi.ResourceOption {
 		return []pulumi.ResourceOption{pulumi.Parent(ma), pulumi.Provider(p)}
 	}
+	// The quarantine bucket holds the only copy of quarantined objects: `pulumi destroy` leaves
+	// it, its key and every setting that protects it (README "Removing it").
+	kept := func(p *aws.Provider) []pulumi.ResourceOption { return append(in(p), pulumi.RetainOnDelete(true)) }
 
 	// The quarantine role: only the central remediator may assume it, with the ExternalId and
 	// from inside the organization.
@@ -135,12 +138,12 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 				}
 				return doc(st...)
 			}, role.Arn),
-		}, in(p)...)
+		}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
 		keyArns = append(keyArns, key.Arn)
-		bucket, err := s3.NewBucketV2(ctx, rn+"-quarantine", &s3.BucketV2Args{Bucket: pulumi.String(q.Bucket), ObjectLockEnabled: pulumi.Bool(false)}, in(p)...)
+		bucket, err := s3.NewBucketV2(ctx, rn+"-quarantine", &s3.BucketV2Args{Bucket: pulumi.String(q.Bucket), ObjectLockEnabled: pulumi.Bool(false)}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
@@ -149,19 +152,19 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		// Every setting of the bucket is applied before its policy (below depends on them all).
 		var settings []pulumi.Resource
 		pab, err := s3.NewBucketPublicAccessBlock(ctx, rn+"-quarantine-pab", &s3.BucketPublicAccessBlockArgs{Bucket: bucket.ID(),
-			BlockPublicAcls: pulumi.Bool(true), BlockPublicPolicy: pulumi.Bool(true), IgnorePublicAcls: pulumi.Bool(true), RestrictPublicBuckets: pulumi.Bool(true)}, in(p)...)
+			BlockPublicAcls: pulumi.Bool(true), BlockPublicPolicy: pulumi.Bool(true), IgnorePublicAcls: pulumi.Bool(true), RestrictPublicBuckets: pulumi.Bool(true)}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
 		settings = append(settings, pab)
 		own, err := s3.NewBucketOwnershipControls(ctx, rn+"-quarantine-ownership", &s3.BucketOwnershipControlsArgs{Bucket: bucket.ID(),
-			Rule: &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")}}, in(p)...)
+			Rule: &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")}}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
 		settings = append(settings, own)
 		ver, err := s3.NewBucketVersioningV2(ctx, rn+"-quarantine-versioning", &s3.BucketVersioningV2Args{Bucket: bucket.ID(),
-			VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")}}, in(p)...)
+			VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")}}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +173,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 			Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
 				ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
 					SseAlgorithm: pulumi.String("aws:kms"), KmsMasterKeyId: key.Arn},
-				BucketKeyEnabled: pulumi.Bool(true)}}}, in(p)...)
+				BucketKeyEnabled: pulumi.Bool(true)}}}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +185,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 				Expiration:                     &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(q.RetentionDays)},
 				NoncurrentVersionExpiration:    &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(q.RetentionDays)},
 				AbortIncompleteMultipartUpload: &s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(7)},
-			}}}, in(p)...)
+			}}}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +193,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		if _, err := s3.NewBucketPolicy(ctx, rn+"-quarantine-policy", &s3.BucketPolicyArgs{Bucket: bucket.ID(),
 			Policy: JSON(func(v []string) Document {
 				return QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, DeployRoleArn(m))
-			}, bucket.Arn, role.Arn)}, append(in(p), pulumi.DependsOn(settings))...); err != nil {
+			}, bucket.Arn, role.Arn)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
 			return nil, err
 		}
 	}
@@ -389,6 +392,7 @@ func Run(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	runHook(cfg)
 	for _, w := range Warnings(cfg) {
 		if err := ctx.Log.Warn(w, nil); err != nil {
 			return err
@@ -425,6 +429,9 @@ func Run(ctx *pulumi.Context) error {
 	ctx.Export("policyHash", pulumi.String(cfg.Policy.Hash))
 	return nil
 }
+
+// runHook lets tests see the loaded config.
+var runHook = func(*Config) {}
 
 // newSecurityForwarders declares the forwarders the topology puts in the security account in
 // regions it is not a member in (a member's own regions get theirs in NewMemberAccount).

@@ -25,6 +25,7 @@ type res struct {
 	inputs          resource.PropertyMap
 	outputs         resource.PropertyMap
 	deps            []string // URNs it depends on
+	retain          bool     // RetainOnDelete: `pulumi destroy` leaves it
 }
 
 type providerInfo struct{ account, region string }
@@ -112,10 +113,12 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 		}
 	}
 	var deps []string
+	retain := false
 	if a.RegisterRPC != nil {
 		deps = a.RegisterRPC.GetDependencies()
+		retain = a.RegisterRPC.GetRetainOnDelete()
 	}
-	m.all = append(m.all, res{typ: a.TypeToken, name: a.Name, provider: a.Provider, account: acct, region: region, inputs: a.Inputs, outputs: out, deps: deps})
+	m.all = append(m.all, res{typ: a.TypeToken, name: a.Name, provider: a.Provider, account: acct, region: region, inputs: a.Inputs, outputs: out, deps: deps, retain: retain})
 	return id, out, nil
 }
 
