@@ -46,7 +46,7 @@ const (
 	outsider  = "777788889999"
 	dataBkt   = "customer-uploads"
 	logBkt    = "cloudtrail-logs-111122223333"
-	otherBkt  = "partner-exchange" // in 444455556666, trusting the organization
+	otherBkt  = "partner-exchange"                                             // in 444455556666, trusting the organization
 	adminRole = "arn:aws:iam::111122223333:role/OrganizationAccountAccessRole" // defaultMembers[0].deployRole
 )
 
@@ -194,7 +194,7 @@ func decisions(t *testing.T, w *world) []decision {
 			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}}},
 		{who: "quarantine role", principal: quarantineRole, action: "s3:DeleteObjectVersion", resource: "arn:aws:s3:::" + otherBkt + "/x.csv", account: "444455556666", context: objCtx(quarantineRole, "444455556666"), identity: qRole,
 			resourcePolicy: ptr(doc(Statement{Sid: "OrgMayWrite", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: "arn:aws:s3:::" + otherBkt + "/*", Condition: map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": orgID}}})),
-			want: "Denied", guard: []mut{{"identity", "DataObjects", "dropCondition"}}},
+			want:           "Denied", guard: []mut{{"identity", "DataObjects", "dropCondition"}}},
 		{who: "quarantine role", principal: quarantineRole, action: "s3:DeleteObjectVersion", resource: "arn:aws:s3:::" + logBkt + "/AWSLogs/111122223333/CloudTrail/x.json.gz", account: member, context: objCtx(quarantineRole, member), identity: qRole,
 			want: "Denied", guard: []mut{{"identity", "NeverLogOrSecurityBuckets", "drop"}}},
 
