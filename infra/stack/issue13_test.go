@@ -207,7 +207,7 @@ func TestQuarantineRoleStaysInItsAccountAndOutOfLogBuckets(t *testing.T) {
 			continue
 		}
 		acct := strings.Split(name, "-")[1]
-		denyLogs := false
+		denyLogs, checked := false, 0
 		for _, st := range d.Statement {
 			for _, a := range list(st.Action) {
 				if a == "s3:ListBucketMultipartUploads" || a == "s3:ListMultipartUploadParts" || a == "kms:Encrypt" {
@@ -215,6 +215,7 @@ func TestQuarantineRoleStaysInItsAccountAndOutOfLogBuckets(t *testing.T) {
 				}
 			}
 			if st.Effect == "Allow" && (strings.HasPrefix(st.Sid, "Data")) {
+				checked++
 				eq, _ := st.Condition["StringEquals"].(map[string]any)
 				if eq["s3:ResourceAccount"] != acct {
 					t.Errorf("%s %s: no s3:ResourceAccount = %s condition: %v", name, st.Sid, acct, st.Condition)
@@ -223,6 +224,9 @@ func TestQuarantineRoleStaysInItsAccountAndOutOfLogBuckets(t *testing.T) {
 			if st.Effect == "Deny" && slices.Contains(list(st.Resource), "arn:aws:s3:::*cloudtrail*/*") && slices.Contains(list(st.Resource), "arn:aws:s3:::cloudtrail-*/*") {
 				denyLogs = true
 			}
+		}
+		if checked != 2 {
+			t.Errorf("%s: %d data statements checked, want 2", name, checked)
 		}
 		scoped := acct == "444455556666" // the member with dataBuckets
 		if denyLogs == scoped {

@@ -319,6 +319,7 @@ func policies(t *testing.T, m *mocks) map[string]Document {
 			}
 			var d struct {
 				Statement []struct {
+					Sid       string
 					Effect    string
 					Principal any
 					Action    any
@@ -335,7 +336,7 @@ func policies(t *testing.T, m *mocks) map[string]Document {
 				for op, kv := range st.Condition {
 					cond[op] = kv
 				}
-				doc.Statement = append(doc.Statement, Statement{Effect: st.Effect, Principal: st.Principal, Action: st.Action, Resource: st.Resource, Condition: cond})
+				doc.Statement = append(doc.Statement, Statement{Sid: st.Sid, Effect: st.Effect, Principal: st.Principal, Action: st.Action, Resource: st.Resource, Condition: cond})
 			}
 			out[r.name+"."+k] = doc
 		}
