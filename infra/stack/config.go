@@ -1,8 +1,10 @@
 // Package stack owns the Pulumi program: the stack configuration (validated before any resource
-// is declared, so `pulumi preview` fails on a bad account id or policy), the central security
-// stack and, per member account and region, the finding forwarder, the quarantine role and the
-// quarantine bucket. Everything that differs between organizations comes from the stack's policy
-// file, loaded with the same package the Lambdas use.
+// is declared, so `pulumi preview` fails on a bad account id, policy, name or missing secret),
+// the central security stack behind a provider pinned to the security account, and, per member
+// account and region, the quarantine role and bucket and, where the Macie mode needs one, the
+// finding forwarder (Forwarders). It also owns the one-time bootstrap stack that gives each
+// member a deploy role (bootstrap.go). Everything that differs between organizations comes from
+// the stack's policy file, loaded with the same package the Lambdas use.
 package stack
 
 import (
