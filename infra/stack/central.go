@@ -228,9 +228,11 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		Description: pulumi.String("macie-chatops " + cfg.Slug + " alarm topic"), EnableKeyRotation: pulumi.Bool(true), DeletionWindowInDays: pulumi.Int(30),
 		Policy: pulumi.String(mustJSON(doc(
 			accountAdministersKey(cfg.SecurityAccountID),
+			// As AWS documents it for alarms to an encrypted topic: no condition, because the
+			// request CloudWatch makes to KMS is not documented to carry aws:SourceAccount, and a
+			// condition it lacks would silence every alarm again.
 			Statement{Sid: "CloudWatchAlarmsPublish", Effect: "Allow", Principal: map[string]string{"Service": "cloudwatch.amazonaws.com"},
-				Action: []string{"kms:Decrypt", "kms:GenerateDataKey*"}, Resource: "*",
-				Condition: map[string]any{"StringEquals": map[string]string{"aws:SourceAccount": cfg.SecurityAccountID}}},
+				Action: []string{"kms:Decrypt", "kms:GenerateDataKey*"}, Resource: "*"},
 		))),
 	}, parent)
 	if err != nil {
