@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -31,6 +32,28 @@ type Bootstrap struct {
 	// RoleName is the deploy role's name (default macie-chatops-deploy).
 	RoleName string `json:"roleName"`
 	Region   string `json:"-"`
+}
+
+// UnmarshalJSON accepts account ids as strings or numbers, like Member.
+func (b *Bootstrap) UnmarshalJSON(data []byte) error {
+	type plain Bootstrap
+	var raw struct {
+		plain
+		Accounts []json.RawMessage `json:"accounts"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*b = Bootstrap(raw.plain)
+	b.Accounts = nil
+	for _, a := range raw.Accounts {
+		id, err := accountIDFromJSON(a)
+		if err != nil {
+			return err
+		}
+		b.Accounts = append(b.Accounts, id)
+	}
+	return nil
 }
 
 var principalArn = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):(role|user)/[\w+=,.@/-]+$`)

@@ -424,7 +424,7 @@ func TestBootstrapGivesEachMemberADeployRoleTrustingTheDeployer(t *testing.T) {
 	boot := func(v string) (*mocks, error) {
 		return deployRaw(t, "bootstrap", map[string]string{"macie-chatops:deployRoles": v, "macie-chatops:policyFile": "", "macie-chatops:externalId": ""}, "[]")
 	}
-	m, err := boot(`{"deployerArn":"` + deployer + `","accounts":["444455556666","111122223333"]}`)
+	m, err := boot(`{"deployerArn":"` + deployer + `","accounts":["444455556666",111122223333]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
