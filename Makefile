@@ -15,12 +15,14 @@ VERSITYGW_VERSION   := v1.8.0
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
 DYNALITE_VERSION    := 4.0.0
 PLAYWRIGHT_VERSION  := 1.64.1
+# AGPL-3.0: a test tool only (infra/stack IAM decision table), never bundled or imported by shipped code.
+IAM_SIMULATE_VERSION := 0.1.173
 
 # Tests find the tools here; a missing tool fails with "run: make tools".
 export MACIE_CHATOPS_TOOLS := $(TOOLS)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help tools tools-go tools-node tools-browser build test test-unit bench lint demo demo-headless fuzz clean
+.PHONY: help tools tools-go tools-node tools-browser tools-iam build test test-unit bench lint demo demo-headless fuzz clean
 
 help:
 	@echo "make demo       run the whole flow locally (see README)"
@@ -32,7 +34,7 @@ help:
 	@echo "make fuzz       5 minutes on each fuzz target"
 	@echo "make demo-headless  the scripted local scenario, exits non-zero on any difference"
 
-tools: tools-go tools-node tools-browser
+tools: tools-go tools-node tools-browser tools-iam
 
 tools-go: $(TOOLS_BIN)/versitygw $(TOOLS_BIN)/aws-lambda-rie
 
@@ -49,6 +51,12 @@ tools-node: $(NODE_DIR)/node_modules/dynalite/package.json
 $(NODE_DIR)/node_modules/dynalite/package.json:
 	@mkdir -p $(NODE_DIR)
 	cd $(NODE_DIR) && npm install --no-audit --no-fund --save-exact dynalite@$(DYNALITE_VERSION)
+
+# The independent IAM evaluator behind infra/stack's decision table (TestIAMDecisions).
+tools-iam: $(NODE_DIR)/node_modules/@cloud-copilot/iam-simulate/package.json
+
+$(NODE_DIR)/node_modules/@cloud-copilot/iam-simulate/package.json: $(NODE_DIR)/node_modules/dynalite/package.json
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --save-exact @cloud-copilot/iam-simulate@$(IAM_SIMULATE_VERSION)
 
 # Debian's chromium (the machine's only browser source: no browser downloads) and the pinned
 # playwright-core that drives it. Debian serves one chromium version at a time, so it is

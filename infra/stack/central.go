@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/apigatewayv2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
@@ -22,8 +25,20 @@ import (
 // retired Macie Classic "Macie Alert").
 const MaciePattern = `{"source":["aws.macie"],"detail-type":["Macie Finding"]}`
 
-// QuarantineRoleName is the role the remediator assumes in each member account.
-const QuarantineRoleName = "macie-chatops-quarantine"
+// QuarantineRoleName is the role the remediator assumes in each member account. It carries the
+// stack's name: two stacks in one account (dev and prod) each have their own.
+func QuarantineRoleName(slug string) string { return AWSName(64, "macie-chatops", slug, "quarantine") }
+
+// FunctionName is a function's name in AWS (at most 64 characters).
+func FunctionName(slug, fn string) string { return AWSName(64, "macie-chatops", slug, fn) }
+
+// Queue settings, from Lambda's guidance for SQS event sources: the visibility timeout at least
+// six times the function's timeout, and enough receives that throttled batches (each throttle
+// burns a receive) do not dead-letter a burst.
+const (
+	visibilityPerTimeout = 6
+	maxReceiveCount      = 10
+)
 
 // Central is the security account's stack.
 type Central struct {
@@ -39,7 +54,7 @@ type queuePair struct {
 	main, dlq *sqs.Queue
 }
 
-func newQueue(ctx *pulumi.Context, name string, visibility int, parent pulumi.Resource) (*queuePair, error) {
+func newQueue(ctx *pulumi.Context, name string, functionTimeout int, parent pulumi.Resource) (*queuePair, error) {
 	dlq, err := sqs.NewQueue(ctx, name+"-dlq", &sqs.QueueArgs{
 		MessageRetentionSeconds: pulumi.Int(14 * 24 * 3600),
 		SqsManagedSseEnabled:    pulumi.Bool(true),
@@ -48,10 +63,10 @@ func newQueue(ctx *pulumi.Context, name string, visibility int, parent pulumi.Re
 		return nil, err
 	}
 	q, err := sqs.NewQueue(ctx, name, &sqs.QueueArgs{
-		VisibilityTimeoutSeconds: pulumi.Int(visibility),
+		VisibilityTimeoutSeconds: pulumi.Int(visibilityPerTimeout * functionTimeout),
 		SqsManagedSseEnabled:     pulumi.Bool(true),
 		RedrivePolicy: dlq.Arn.ApplyT(func(arn string) (string, error) {
-			b, err := json.Marshal(map[string]any{"deadLetterTargetArn": arn, "maxReceiveCount": 5})
+			b, err := json.Marshal(map[string]any{"deadLetterTargetArn": arn, "maxReceiveCount": maxReceiveCount})
 			return string(b), err
 		}).(pulumi.StringOutput),
 	}, pulumi.Parent(parent))
@@ -68,7 +83,7 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	prefix := "macie-chatops-" + ctx.Stack()
+	prefix := "macie-chatops-" + cfg.Slug
 
 	// Findings arrive on a bus of their own; only the organization (or the listed accounts) may
 	// put events on it.
@@ -98,19 +113,27 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		return nil, err
 	}
 
-	findings, err := newQueue(ctx, "findings", 120, c)
+	findings, err := newQueue(ctx, "findings", findingHandlerTimeout, c)
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := newQueue(ctx, "jobs", 900, c)
+	jobs, err := newQueue(ctx, "jobs", remediatorTimeout, c)
 	if err != nil {
 		return nil, err
 	}
+	// Where findings arrive depends on the Macie mode (see Topology): the security account's
+	// default bus always (its own findings; in delegated-admin mode every finding of the
+	// organization in this region), the central bus from forwarders.
 	var ruleArns []pulumi.StringInput
-	for _, r := range []struct {
+	type ruleOn struct {
 		name string
 		bus  pulumi.StringPtrInput
-	}{{"findings-from-members", bus.Name}, {"findings-delegated-admin", nil}} {
+	}
+	rules := []ruleOn{{"findings-default-bus", nil}}
+	if len(Forwarders(cfg)) > 0 {
+		rules = append(rules, ruleOn{"findings-from-forwarders", bus.Name})
+	}
+	for _, r := range rules {
 		rule, err := cloudwatch.NewEventRule(ctx, r.name, &cloudwatch.EventRuleArgs{
 			EventBusName: r.bus, EventPattern: pulumi.String(MaciePattern),
 			Description: pulumi.String("Amazon Macie findings to the macie-chatops findings queue"),
@@ -127,7 +150,11 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		ruleArns = append(ruleArns, rule.Arn)
 	}
 	// Only these rules may send to the findings queue (and dead-letter into its DLQ).
-	for name, q := range map[string]*sqs.Queue{"findings-queue-policy": findings.main, "findings-dlq-policy": findings.dlq} {
+	for _, qp := range []struct {
+		name string
+		q    *sqs.Queue
+	}{{"findings-queue-policy", findings.main}, {"findings-dlq-policy", findings.dlq}} {
+		name, q := qp.name, qp.q
 		if _, err := sqs.NewQueuePolicy(ctx, name, &sqs.QueuePolicyArgs{
 			QueueUrl: q.Url,
 			Policy: JSON(func(v []string) Document {
@@ -155,7 +182,8 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		ServerSideEncryption:      &dynamodb.TableServerSideEncryptionArgs{Enabled: pulumi.Bool(true)},
 		Ttl:                       &dynamodb.TableTtlArgs{AttributeName: pulumi.String("expiresAt"), Enabled: pulumi.Bool(true)},
 		DeletionProtectionEnabled: pulumi.Bool(true),
-	}, parent)
+		// The record of who approved what outlives the stack: `pulumi destroy` leaves it.
+	}, parent, pulumi.RetainOnDelete(true))
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +222,23 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 	}
 
 	// Alarms go to one topic.
-	topic, err := sns.NewTopic(ctx, "alarms", &sns.TopicArgs{KmsMasterKeyId: pulumi.String("alias/aws/sns")}, parent)
+	// CloudWatch alarms cannot publish to a topic under the AWS-managed alias/aws/sns key: the
+	// topic has a key of its own whose policy lets CloudWatch use it.
+	alarmKey, err := kms.NewKey(ctx, "alarms-key", &kms.KeyArgs{
+		Description: pulumi.String("macie-chatops " + cfg.Slug + " alarm topic"), EnableKeyRotation: pulumi.Bool(true), DeletionWindowInDays: pulumi.Int(30),
+		Policy: pulumi.String(mustJSON(doc(
+			accountAdministersKey(cfg.SecurityAccountID),
+			// As AWS documents it for alarms to an encrypted topic: no condition, because the
+			// request CloudWatch makes to KMS is not documented to carry aws:SourceAccount, and a
+			// condition it lacks would silence every alarm again.
+			Statement{Sid: "CloudWatchAlarmsPublish", Effect: "Allow", Principal: map[string]string{"Service": "cloudwatch.amazonaws.com"},
+				Action: []string{"kms:Decrypt", "kms:GenerateDataKey*"}, Resource: "*"},
+		))),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	topic, err := sns.NewTopic(ctx, "alarms", &sns.TopicArgs{KmsMasterKeyId: alarmKey.Arn}, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -222,32 +266,33 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		}
 	}
 	type fn struct {
-		name        string
-		timeout     int
-		memory      int
-		concurrency int
-		env         pulumi.StringMap
-		extra       func(v map[string]string) []Statement
+		name    string
+		timeout int
+		memory  int
+		// queueConcurrency caps the SQS event source (0: not fed by a queue).
+		queueConcurrency int
+		env              pulumi.StringMap
+		extra            func(v map[string]string) []Statement
 	}
 	remediatorRoleArns := []string{}
 	for _, m := range cfg.Members {
-		remediatorRoleArns = append(remediatorRoleArns, fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, QuarantineRoleName))
+		remediatorRoleArns = append(remediatorRoleArns, fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, QuarantineRoleName(cfg.Slug)))
 	}
+	consume := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 	fns := []fn{
-		// One finding-handler at a time keeps Slack posting under its per-channel limit.
-		{"finding-handler", 60, 256, 1, pulumi.StringMap{"FINDINGS_DLQ_URL": findings.dlq.Url}, func(v map[string]string) []Statement {
+		{"finding-handler", findingHandlerTimeout, 256, cfg.FindingHandlerConcurrency, pulumi.StringMap{"FINDINGS_DLQ_URL": findings.dlq.Url}, func(v map[string]string) []Statement {
 			return []Statement{
-				{Sid: "ConsumeFindings", Effect: "Allow", Action: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, Resource: v["findings"]},
+				{Sid: "ConsumeFindings", Effect: "Allow", Action: consume, Resource: v["findings"]},
 				{Sid: "QueueJobsAndDeadLetters", Effect: "Allow", Action: "sqs:SendMessage", Resource: []string{v["jobs"], v["findingsDlq"]}},
 			}
 		}},
 		{"remediation-handler", 10, 256, 0, pulumi.StringMap{}, func(v map[string]string) []Statement {
 			return []Statement{{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]}}
 		}},
-		{"remediator", 900, 512, 5, pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID)},
+		{"remediator", remediatorTimeout, 512, cfg.RemediatorConcurrency, pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName(cfg.Slug)), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID)},
 			func(v map[string]string) []Statement {
 				st := []Statement{
-					{Sid: "ConsumeJobs", Effect: "Allow", Action: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, Resource: v["jobs"]},
+					{Sid: "ConsumeJobs", Effect: "Allow", Action: consume, Resource: v["jobs"]},
 					// A digest job fans out into one job per finding.
 					{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]},
 				}
@@ -256,13 +301,18 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 				}
 				return st
 			}},
+		// The sweeper (scheduled) re-drives stuck records through the jobs queue and re-renders
+		// Slack messages from the ledger.
+		{"sweeper", 300, 256, 0, pulumi.StringMap{}, func(v map[string]string) []Statement {
+			return []Statement{{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]}}
+		}},
 	}
 	lambdaTrust, _ := json.Marshal(doc(Statement{Effect: "Allow", Principal: map[string]string{"Service": "lambda.amazonaws.com"}, Action: "sts:AssumeRole"}))
 	funcs := map[string]*lambda.Function{}
 	for _, f := range fns {
 		f := f
 		logGroup, err := cloudwatch.NewLogGroup(ctx, f.name+"-logs", &cloudwatch.LogGroupArgs{
-			Name: pulumi.String("/aws/lambda/" + prefix + "-" + f.name), RetentionInDays: pulumi.Int(cfg.LogRetentionDays)}, parent)
+			Name: pulumi.String("/aws/lambda/" + FunctionName(cfg.Slug, f.name)), RetentionInDays: pulumi.Int(cfg.LogRetentionDays)}, parent)
 		if err != nil {
 			return nil, err
 		}
@@ -296,14 +346,14 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 			env[k] = v
 		}
 		args := &lambda.FunctionArgs{
-			Name: pulumi.String(prefix + "-" + f.name), Role: role.Arn, Runtime: pulumi.String("provided.al2023"), Handler: pulumi.String("bootstrap"),
+			Name: pulumi.String(FunctionName(cfg.Slug, f.name)), Role: role.Arn, Runtime: pulumi.String("provided.al2023"), Handler: pulumi.String("bootstrap"),
 			Architectures: pulumi.StringArray{pulumi.String("arm64")}, MemorySize: pulumi.Int(f.memory), Timeout: pulumi.Int(f.timeout),
 			Code:          pulumi.NewFileArchive(filepath.Join(cfg.BuildDir, f.name+".zip")),
 			Environment:   &lambda.FunctionEnvironmentArgs{Variables: env},
 			LoggingConfig: &lambda.FunctionLoggingConfigArgs{LogFormat: pulumi.String("JSON"), LogGroup: logGroup.Name},
 		}
-		if f.concurrency > 0 {
-			args.ReservedConcurrentExecutions = pulumi.Int(f.concurrency)
+		if f.queueConcurrency > 0 && cfg.ReserveConcurrency {
+			args.ReservedConcurrentExecutions = pulumi.Int(f.queueConcurrency)
 		}
 		fnRes, err := lambda.NewFunction(ctx, f.name, args, parent, pulumi.DependsOn([]pulumi.Resource{logGroup}))
 		if err != nil {
@@ -319,15 +369,29 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 			return nil, err
 		}
 	}
-	for name, src := range map[string]*queuePair{"finding-handler": findings, "remediator": jobs} {
-		if _, err := lambda.NewEventSourceMapping(ctx, name+"-source", &lambda.EventSourceMappingArgs{
-			EventSourceArn: src.main.Arn, FunctionName: funcs[name].Arn, BatchSize: pulumi.Int(10),
+	for _, src := range []struct {
+		fn string
+		q  *queuePair
+		n  int
+	}{{"finding-handler", findings, cfg.FindingHandlerConcurrency}, {"remediator", jobs, cfg.RemediatorConcurrency}} {
+		if _, err := lambda.NewEventSourceMapping(ctx, src.fn+"-source", &lambda.EventSourceMappingArgs{
+			EventSourceArn: src.q.main.Arn, FunctionName: funcs[src.fn].Arn, BatchSize: pulumi.Int(10),
 			FunctionResponseTypes: pulumi.StringArray{pulumi.String("ReportBatchItemFailures")},
+			// The cap that keeps a burst from throttling (and burning receives): at most this many
+			// concurrent invocations from the queue.
+			ScalingConfig: &lambda.EventSourceMappingScalingConfigArgs{MaximumConcurrency: pulumi.Int(src.n)},
 		}, parent); err != nil {
 			return nil, err
 		}
 	}
-	for name, q := range map[string]*sqs.Queue{"findings-dlq": findings.dlq, "jobs-dlq": jobs.dlq} {
+	if err := sweeperSchedule(ctx, cfg, funcs["sweeper"], parent); err != nil {
+		return nil, err
+	}
+	for _, d := range []struct {
+		name string
+		q    *sqs.Queue
+	}{{"findings-dlq", findings.dlq}, {"jobs-dlq", jobs.dlq}} {
+		name, q := d.name, d.q
 		if _, err := cloudwatch.NewMetricAlarm(ctx, name+"-depth", &cloudwatch.MetricAlarmArgs{
 			Namespace: pulumi.String("AWS/SQS"), MetricName: pulumi.String("ApproximateNumberOfMessagesVisible"), Statistic: pulumi.String("Maximum"),
 			Dimensions: pulumi.StringMap{"QueueName": q.Name}, Period: pulumi.Int(300), EvaluationPeriods: pulumi.Int(1),
@@ -337,11 +401,27 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 			return nil, err
 		}
 	}
+	// The remediator emits Failures (namespace MacieChatOps) with the dimension sets of
+	// RemediatorFailureDimensions: a failed move under {Function}, a failed release under
+	// {Function, Kind}. CloudWatch matches dimension sets exactly, so the alarm sums both.
+	queries := cloudwatch.MetricAlarmMetricQueryArray{}
+	var ids []string
+	for i, dims := range RemediatorFailureDimensions {
+		id := fmt.Sprintf("f%d", i)
+		ids = append(ids, id)
+		dm := pulumi.StringMap{}
+		for _, k := range sortedKeys(dims) {
+			dm[k] = pulumi.String(dims[k])
+		}
+		queries = append(queries, &cloudwatch.MetricAlarmMetricQueryArgs{Id: pulumi.String(id), Metric: &cloudwatch.MetricAlarmMetricQueryMetricArgs{
+			Namespace: pulumi.String("MacieChatOps"), MetricName: pulumi.String("Failures"), Stat: pulumi.String("Sum"), Period: pulumi.Int(300), Dimensions: dm}})
+	}
+	queries = append(queries, &cloudwatch.MetricAlarmMetricQueryArgs{Id: pulumi.String("failures"), Expression: pulumi.String("SUM([" + strings.Join(ids, ",") + "])"),
+		Label: pulumi.String("remediation failures"), ReturnData: pulumi.Bool(true)})
 	if _, err := cloudwatch.NewMetricAlarm(ctx, "remediation-failures", &cloudwatch.MetricAlarmArgs{
-		Namespace: pulumi.String("MacieChatOps"), MetricName: pulumi.String("Failures"), Statistic: pulumi.String("Sum"),
-		Dimensions: pulumi.StringMap{"Function": pulumi.String("remediator")}, Period: pulumi.Int(300), EvaluationPeriods: pulumi.Int(1),
+		MetricQueries: queries, EvaluationPeriods: pulumi.Int(1),
 		Threshold: pulumi.Float64(0), ComparisonOperator: pulumi.String("GreaterThanThreshold"), TreatMissingData: pulumi.String("notBreaching"),
-		AlarmActions: pulumi.Array{topic.Arn}, AlarmDescription: pulumi.String("quarantines failed: the Slack message has the error and a Retry button"),
+		AlarmActions: pulumi.Array{topic.Arn}, AlarmDescription: pulumi.String("quarantines or releases failed: the Slack message has the error and a Retry button"),
 	}, parent); err != nil {
 		return nil, err
 	}
@@ -372,4 +452,54 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 	}
 	c.InteractURL = pulumi.Sprintf("%s/slack/actions", api.ApiEndpoint)
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"interactivityUrl": c.InteractURL, "ledgerTable": table.Name, "findingsBusArn": bus.Arn})
+}
+
+// Function timeouts, in seconds; the queue visibility timeouts derive from them.
+const (
+	findingHandlerTimeout = 60
+	remediatorTimeout     = 900
+)
+
+// RemediatorFailureDimensions are the dimension sets under which the remediator emits its
+// Failures metric (functions/internal/handlers/remediator.go, obs.Metrics: Function is always a
+// dimension, Kind is added for releases).
+var RemediatorFailureDimensions = []map[string]string{
+	{"Function": "remediator"},
+	{"Function": "remediator", "Kind": "release"},
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// accountAdministersKey is the key-policy statement that keeps a key manageable by the account's
+// IAM (the deploy role included), so no key can lock its own administrators out.
+func accountAdministersKey(account string) Statement {
+	return Statement{Sid: "AccountAdministers", Effect: "Allow", Principal: map[string]string{"AWS": fmt.Sprintf("arn:aws:iam::%s:root", account)},
+		Action:   []string{"kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"},
+		Resource: "*"}
+}
+
+// sweeperSchedule invokes the sweeper on the configured schedule with an empty event.
+func sweeperSchedule(ctx *pulumi.Context, cfg *Config, sweeper *lambda.Function, parent pulumi.ResourceOption) error {
+	rule, err := cloudwatch.NewEventRule(ctx, "sweeper-schedule", &cloudwatch.EventRuleArgs{
+		ScheduleExpression: pulumi.String(cfg.SweeperSchedule),
+		Description:        pulumi.String("macie-chatops sweeper: re-drive stuck findings, re-render stale Slack messages"),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	if _, err := cloudwatch.NewEventTarget(ctx, "sweeper-schedule-target", &cloudwatch.EventTargetArgs{
+		Rule: rule.Name, Arn: sweeper.Arn, Input: pulumi.String("{}"),
+	}, parent); err != nil {
+		return err
+	}
+	_, err = lambda.NewPermission(ctx, "sweeper-schedule-invoke", &lambda.PermissionArgs{Action: pulumi.String("lambda:InvokeFunction"),
+		Function: sweeper.Name, Principal: pulumi.String("events.amazonaws.com"), SourceArn: rule.Arn}, parent)
+	return err
 }

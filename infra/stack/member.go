@@ -3,6 +3,8 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
@@ -12,8 +14,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// MemberAccount is what one member account gets: per region a forwarder and a quarantine
-// bucket; once per account the quarantine role.
+// MemberAccount is what one member account gets: per region a quarantine bucket (and, when the
+// topology needs one, a forwarder); once per account the quarantine role.
 type MemberAccount struct {
 	pulumi.ResourceState
 	Role    *iam.Role
@@ -24,10 +26,49 @@ type MemberAccount struct {
 var (
 	dataBucketActions       = []string{"s3:ListBucket", "s3:ListBucketVersions"}
 	dataObjectActions       = []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion"}
-	quarantineBucketActions = []string{"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}
-	quarantineObjectActions = []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
-	kmsActions              = []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"}
+	quarantineBucketActions = []string{"s3:ListBucket", "s3:ListBucketVersions"}
+	quarantineObjectActions = []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"}
+	kmsActions              = []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+
+	// What break-glass may do with quarantined objects: list, read, decrypt. Nothing else.
+	breakGlassBucketActions = []string{"s3:ListBucket", "s3:ListBucketVersions"}
+	breakGlassObjectActions = []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
+	breakGlassKeyActions    = []string{"kms:Decrypt", "kms:DescribeKey"}
+
+	// What the quarantine bucket policy denies to everyone but the named roles. Bucket
+	// administration (encryption, versioning, lifecycle, public access block, the policy itself)
+	// is never denied, so the deploy role can always refresh, update and destroy.
+	objectReadActions  = []string{"s3:GetObject*", "s3:ListBucket", "s3:ListBucketVersions"}
+	objectWriteActions = []string{"s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject", "s3:ReplicateObject", "s3:ReplicateDelete", "s3:AbortMultipartUpload"}
+
+	// Buckets the quarantine role never touches when the member names no dataBuckets: logs and
+	// the security tooling's own buckets (Macie never needs to remediate them; moving a log
+	// object would destroy evidence). The policy's excluded buckets are added.
+	protectedBuckets = []string{"*cloudtrail*", "*access-log*", "aws-controltower-*", "aws-config-*", "config-bucket-*", "aws-logs-*", "*-macie-*-results*"}
 )
+
+// iamPattern is a bucket pattern IAM can express (its wildcards are * and ?).
+var iamPattern = regexp.MustCompile(`^[a-z0-9.*?-]+$`)
+
+// DeployRoleArn is the role Pulumi assumes in a member, or "" when the member is deployed with
+// the stack's own credentials (the security account).
+func DeployRoleArn(m Member) string {
+	if m.DeployRole == "" {
+		return ""
+	}
+	return fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, m.DeployRole)
+}
+
+// ProviderArgs is the provider of an account and region: assuming the deploy role when the
+// member has one, and pinned to the account, so a wrong credential fails instead of deploying
+// into the wrong account.
+func ProviderArgs(account, deployRoleArn, region string) *aws.ProviderArgs {
+	args := &aws.ProviderArgs{Region: pulumi.String(region), AllowedAccountIds: pulumi.StringArray{pulumi.String(account)}}
+	if deployRoleArn != "" {
+		args.AssumeRole = &aws.ProviderAssumeRoleArgs{RoleArn: pulumi.String(deployRoleArn), SessionName: pulumi.String("macie-chatops-pulumi")}
+	}
+	return args
+}
 
 // NewMemberAccount declares one member account's resources, each through that account's
 // provider (AssumeRole of its deploy role), one provider per region.
@@ -39,14 +80,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 	}
 	providers := map[string]*aws.Provider{}
 	for _, region := range m.Regions {
-		args := &aws.ProviderArgs{Region: pulumi.String(region), AllowedAccountIds: pulumi.StringArray{pulumi.String(m.AccountID)}}
-		if m.DeployRole != "" {
-			args.AssumeRole = &aws.ProviderAssumeRoleArgs{
-				RoleArn:     pulumi.String(fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, m.DeployRole)),
-				SessionName: pulumi.String("macie-chatops-pulumi"),
-			}
-		}
-		p, err := aws.NewProvider(ctx, fmt.Sprintf("%s-%s", name, region), args, pulumi.Parent(ma))
+		p, err := aws.NewProvider(ctx, fmt.Sprintf("%s-%s", name, region), ProviderArgs(m.AccountID, DeployRoleArn(m), region), pulumi.Parent(ma))
 		if err != nil {
 			return nil, err
 		}
@@ -56,6 +90,9 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 	in := func(p *aws.Provider) []pulumi.ResourceOption {
 		return []pulumi.ResourceOption{pulumi.Parent(ma), pulumi.Provider(p)}
 	}
+	// The quarantine bucket holds the only copy of quarantined objects: `pulumi destroy` leaves
+	// it, its key and every setting that protects it (README "Removing it").
+	kept := func(p *aws.Provider) []pulumi.ResourceOption { return append(in(p), pulumi.RetainOnDelete(true)) }
 
 	// The quarantine role: only the central remediator may assume it, with the ExternalId and
 	// from inside the organization.
@@ -67,8 +104,8 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		return doc(Statement{Sid: "CentralRemediatorOnly", Effect: "Allow", Principal: map[string]any{"AWS": v[0]}, Action: "sts:AssumeRole", Condition: cond})
 	}, remediatorRole)
 	role, err := iam.NewRole(ctx, name+"-quarantine-role", &iam.RoleArgs{
-		Name: pulumi.String(QuarantineRoleName), AssumeRolePolicy: trust, MaxSessionDuration: pulumi.Int(3600),
-		Description: pulumi.String("macie-chatops: moves objects found by Macie to the quarantine bucket"),
+		Name: pulumi.String(QuarantineRoleName(cfg.Slug)), AssumeRolePolicy: trust, MaxSessionDuration: pulumi.Int(3600),
+		Description: pulumi.String("macie-chatops " + cfg.Slug + ": moves objects found by Macie to the quarantine bucket"),
 	}, in(first)...)
 	if err != nil {
 		return nil, err
@@ -82,130 +119,258 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		q := cfg.Policy.QuarantineFor(m.AccountID, region)
 		rn := fmt.Sprintf("%s-%s", name, region)
 
-		// Forwarder: the default bus's Macie findings go to the central bus.
-		fwdRole, err := iam.NewRole(ctx, rn+"-forwarder-role", &iam.RoleArgs{
-			AssumeRolePolicy: pulumi.String(mustJSON(doc(Statement{Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"}, Action: "sts:AssumeRole"}))),
-		}, in(p)...)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := iam.NewRolePolicy(ctx, rn+"-forwarder-policy", &iam.RolePolicyArgs{Role: fwdRole.ID(),
-			Policy: JSON(func(v []string) Document {
-				return doc(Statement{Sid: "PutToCentralBus", Effect: "Allow", Action: "events:PutEvents", Resource: v[0]})
-			}, centralBus)}, in(p)...); err != nil {
-			return nil, err
-		}
-		rule, err := cloudwatch.NewEventRule(ctx, rn+"-forwarder", &cloudwatch.EventRuleArgs{EventPattern: pulumi.String(MaciePattern),
-			Description: pulumi.String("Amazon Macie findings to the macie-chatops central bus")}, in(p)...)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := cloudwatch.NewEventTarget(ctx, rn+"-forwarder-target", &cloudwatch.EventTargetArgs{Rule: rule.Name, Arn: centralBus, RoleArn: fwdRole.Arn}, in(p)...); err != nil {
-			return nil, err
+		if needsForwarder(cfg, m.AccountID, region) {
+			if err := newForwarder(ctx, rn, centralBus, in(p)...); err != nil {
+				return nil, err
+			}
 		}
 
 		// Quarantine bucket with a key of its own.
 		key, err := kms.NewKey(ctx, rn+"-quarantine-key", &kms.KeyArgs{
 			Description: pulumi.String("macie-chatops quarantine bucket " + q.Bucket), EnableKeyRotation: pulumi.Bool(true), DeletionWindowInDays: pulumi.Int(30),
 			Policy: JSON(func(v []string) Document {
-				return doc(
-					Statement{Sid: "AccountAdministers", Effect: "Allow", Principal: map[string]string{"AWS": fmt.Sprintf("arn:aws:iam::%s:root", m.AccountID)},
-						Action:   []string{"kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"},
-						Resource: "*"},
-					Statement{Sid: "QuarantineRoleUses", Effect: "Allow", Principal: map[string]string{"AWS": v[0]}, Action: kmsActions, Resource: "*"},
-				)
+				st := []Statement{
+					accountAdministersKey(m.AccountID),
+					{Sid: "QuarantineRoleUses", Effect: "Allow", Principal: map[string]string{"AWS": v[0]}, Action: kmsActions, Resource: "*"},
+				}
+				if cfg.BreakGlassRoleArn != "" {
+					st = append(st, Statement{Sid: "BreakGlassDecrypts", Effect: "Allow", Principal: map[string]string{"AWS": cfg.BreakGlassRoleArn}, Action: breakGlassKeyActions, Resource: "*"})
+				}
+				return doc(st...)
 			}, role.Arn),
-		}, in(p)...)
+		}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
 		keyArns = append(keyArns, key.Arn)
-		bucket, err := s3.NewBucketV2(ctx, rn+"-quarantine", &s3.BucketV2Args{Bucket: pulumi.String(q.Bucket), ObjectLockEnabled: pulumi.Bool(false)}, in(p)...)
+		bucket, err := s3.NewBucketV2(ctx, rn+"-quarantine", &s3.BucketV2Args{Bucket: pulumi.String(q.Bucket), ObjectLockEnabled: pulumi.Bool(false)}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
 		ma.Buckets[region] = bucket
 		bucketArns = append(bucketArns, bucket.Arn)
-		if _, err := s3.NewBucketPublicAccessBlock(ctx, rn+"-quarantine-pab", &s3.BucketPublicAccessBlockArgs{Bucket: bucket.ID(),
-			BlockPublicAcls: pulumi.Bool(true), BlockPublicPolicy: pulumi.Bool(true), IgnorePublicAcls: pulumi.Bool(true), RestrictPublicBuckets: pulumi.Bool(true)}, in(p)...); err != nil {
+		// Every setting of the bucket is applied before its policy (below depends on them all).
+		var settings []pulumi.Resource
+		pab, err := s3.NewBucketPublicAccessBlock(ctx, rn+"-quarantine-pab", &s3.BucketPublicAccessBlockArgs{Bucket: bucket.ID(),
+			BlockPublicAcls: pulumi.Bool(true), BlockPublicPolicy: pulumi.Bool(true), IgnorePublicAcls: pulumi.Bool(true), RestrictPublicBuckets: pulumi.Bool(true)}, kept(p)...)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := s3.NewBucketOwnershipControls(ctx, rn+"-quarantine-ownership", &s3.BucketOwnershipControlsArgs{Bucket: bucket.ID(),
-			Rule: &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")}}, in(p)...); err != nil {
+		settings = append(settings, pab)
+		own, err := s3.NewBucketOwnershipControls(ctx, rn+"-quarantine-ownership", &s3.BucketOwnershipControlsArgs{Bucket: bucket.ID(),
+			Rule: &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")}}, kept(p)...)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := s3.NewBucketVersioningV2(ctx, rn+"-quarantine-versioning", &s3.BucketVersioningV2Args{Bucket: bucket.ID(),
-			VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")}}, in(p)...); err != nil {
+		settings = append(settings, own)
+		ver, err := s3.NewBucketVersioningV2(ctx, rn+"-quarantine-versioning", &s3.BucketVersioningV2Args{Bucket: bucket.ID(),
+			VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")}}, kept(p)...)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, rn+"-quarantine-sse", &s3.BucketServerSideEncryptionConfigurationV2Args{Bucket: bucket.ID(),
+		settings = append(settings, ver)
+		sse, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, rn+"-quarantine-sse", &s3.BucketServerSideEncryptionConfigurationV2Args{Bucket: bucket.ID(),
 			Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
 				ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
 					SseAlgorithm: pulumi.String("aws:kms"), KmsMasterKeyId: key.Arn},
-				BucketKeyEnabled: pulumi.Bool(true)}}}, in(p)...); err != nil {
+				BucketKeyEnabled: pulumi.Bool(true)}}}, kept(p)...)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, rn+"-quarantine-lifecycle", &s3.BucketLifecycleConfigurationV2Args{Bucket: bucket.ID(),
+		settings = append(settings, sse)
+		lc, err := s3.NewBucketLifecycleConfigurationV2(ctx, rn+"-quarantine-lifecycle", &s3.BucketLifecycleConfigurationV2Args{Bucket: bucket.ID(),
 			Rules: s3.BucketLifecycleConfigurationV2RuleArray{&s3.BucketLifecycleConfigurationV2RuleArgs{
 				Id: pulumi.String("retention"), Status: pulumi.String("Enabled"),
 				Filter:                         &s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String("")},
 				Expiration:                     &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(q.RetentionDays)},
 				NoncurrentVersionExpiration:    &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(q.RetentionDays)},
 				AbortIncompleteMultipartUpload: &s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(7)},
-			}}}, in(p)...); err != nil {
+			}}}, kept(p)...)
+		if err != nil {
 			return nil, err
 		}
-		allowed := []pulumi.StringInput{role.Arn}
-		if cfg.BreakGlassRoleArn != "" {
-			allowed = append(allowed, pulumi.String(cfg.BreakGlassRoleArn))
-		}
+		settings = append(settings, lc)
 		if _, err := s3.NewBucketPolicy(ctx, rn+"-quarantine-policy", &s3.BucketPolicyArgs{Bucket: bucket.ID(),
 			Policy: JSON(func(v []string) Document {
-				arn := v[0]
-				return doc(
-					Statement{Sid: "DenyInsecureTransport", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: []string{arn, arn + "/*"},
-						Condition: map[string]any{"Bool": map[string]string{"aws:SecureTransport": "false"}}},
-					Statement{Sid: "DenyEveryoneButQuarantineAndBreakGlass", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: []string{arn, arn + "/*"},
-						Condition: map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": v[1:]}}},
-				)
-			}, append([]pulumi.StringInput{bucket.Arn}, allowed...)...)}, in(p)...); err != nil {
+				return QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, DeployRoleArn(m))
+			}, bucket.Arn, role.Arn)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
 			return nil, err
 		}
 	}
 
-	// What the role may do: the move's actions on the data buckets (all of them unless the
-	// member config names them) and on its quarantine buckets; the keys to read and write.
-	dataBuckets := []string{"arn:aws:s3:::*"}
-	if len(m.DataBuckets) > 0 {
-		dataBuckets = nil
-		for _, b := range m.DataBuckets {
-			dataBuckets = append(dataBuckets, "arn:aws:s3:::"+b)
-		}
-	}
+	// What the role may do: the move's actions on the data buckets of its own account (the
+	// named ones, or all but the protected ones) and on its quarantine buckets; the keys.
 	n := len(bucketArns)
 	inputs := append(append([]pulumi.StringInput{}, bucketArns...), keyArns...)
 	if _, err := iam.NewRolePolicy(ctx, name+"-quarantine-policy", &iam.RolePolicyArgs{Role: role.ID(),
 		Policy: JSON(func(v []string) Document {
-			qb, keys := v[:n], v[n:]
-			var qObjects, dObjects []string
-			for _, b := range qb {
-				qObjects = append(qObjects, b+"/*")
-			}
-			for _, b := range dataBuckets {
-				dObjects = append(dObjects, b+"/*")
-			}
-			keys = append(keys, m.KMSKeyArns...)
-			return doc(
-				Statement{Sid: "DataBuckets", Effect: "Allow", Action: dataBucketActions, Resource: dataBuckets},
-				Statement{Sid: "DataObjects", Effect: "Allow", Action: dataObjectActions, Resource: dObjects},
-				Statement{Sid: "QuarantineBuckets", Effect: "Allow", Action: quarantineBucketActions, Resource: qb},
-				Statement{Sid: "QuarantineObjects", Effect: "Allow", Action: quarantineObjectActions, Resource: qObjects},
-				Statement{Sid: "Keys", Effect: "Allow", Action: kmsActions, Resource: keys},
-			)
+			return QuarantineRolePolicy(cfg, m, v[:n], v[n:])
 		}, inputs...)}, in(first)...); err != nil {
 		return nil, err
 	}
 	return ma, ctx.RegisterResourceOutputs(ma, pulumi.Map{"quarantineRoleArn": role.Arn})
+}
+
+// QuarantineBucketPolicy: TLS only; object reads only by the quarantine role, break-glass and the
+// deploy role; object writes only by the quarantine and deploy roles; break-glass may list and
+// read. Bucket administration is left to IAM.
+func QuarantineBucketPolicy(bucketArn, quarantineRole, breakGlass, deployRole string) Document {
+	objects := bucketArn + "/*"
+	readers := []string{quarantineRole}
+	writers := []string{quarantineRole}
+	if breakGlass != "" {
+		readers = append(readers, breakGlass)
+	}
+	if deployRole != "" {
+		readers = append(readers, deployRole)
+		writers = append(writers, deployRole)
+	}
+	st := []Statement{
+		{Sid: "DenyInsecureTransport", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: []string{bucketArn, objects},
+			Condition: map[string]any{"Bool": map[string]string{"aws:SecureTransport": "false"}}},
+		{Sid: "DenyObjectReadsToOthers", Effect: "Deny", Principal: "*", Action: objectReadActions, Resource: []string{bucketArn, objects},
+			Condition: map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": readers}}},
+		{Sid: "DenyObjectWritesToOthers", Effect: "Deny", Principal: "*", Action: objectWriteActions, Resource: objects,
+			Condition: map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": writers}}},
+	}
+	if breakGlass != "" {
+		st = append(st,
+			Statement{Sid: "BreakGlassLists", Effect: "Allow", Principal: map[string]string{"AWS": breakGlass}, Action: breakGlassBucketActions, Resource: bucketArn},
+			Statement{Sid: "BreakGlassReads", Effect: "Allow", Principal: map[string]string{"AWS": breakGlass}, Action: breakGlassObjectActions, Resource: objects},
+		)
+	}
+	return doc(st...)
+}
+
+// Warnings are what preview says about a valid but risky configuration.
+func Warnings(cfg *Config) []string {
+	var out []string
+	for _, m := range cfg.Members {
+		if len(m.DataBuckets) == 0 {
+			out = append(out, fmt.Sprintf("member %s has no dataBuckets: its quarantine role may move objects in every bucket of account %s except log and security buckets (%s); set macie-chatops:members[].dataBuckets to narrow it", m.AccountID, m.AccountID, strings.Join(protectedPatterns(cfg), ", ")))
+		}
+	}
+	return out
+}
+
+func protectedPatterns(cfg *Config) []string {
+	out := append([]string{}, protectedBuckets...)
+	if ex := cfg.Policy.Defaults.Exclusions; ex != nil {
+		for _, b := range ex.Buckets {
+			if iamPattern.MatchString(b) {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+// QuarantineRolePolicy is the quarantine role's identity policy.
+func QuarantineRolePolicy(cfg *Config, m Member, quarantineBuckets, keys []string) Document {
+	ownAccount := map[string]any{"StringEquals": map[string]string{"s3:ResourceAccount": m.AccountID}}
+	var dataBuckets []string
+	if len(m.DataBuckets) > 0 {
+		for _, b := range m.DataBuckets {
+			dataBuckets = append(dataBuckets, "arn:aws:s3:::"+b)
+		}
+	} else {
+		dataBuckets = []string{"arn:aws:s3:::*"}
+	}
+	var qObjects, dObjects []string
+	for _, b := range quarantineBuckets {
+		qObjects = append(qObjects, b+"/*")
+	}
+	for _, b := range dataBuckets {
+		dObjects = append(dObjects, b+"/*")
+	}
+	st := []Statement{
+		{Sid: "DataBuckets", Effect: "Allow", Action: dataBucketActions, Resource: dataBuckets, Condition: ownAccount},
+		{Sid: "DataObjects", Effect: "Allow", Action: dataObjectActions, Resource: dObjects, Condition: ownAccount},
+	}
+	if len(m.DataBuckets) == 0 {
+		var prot []string
+		for _, p := range protectedPatterns(cfg) {
+			prot = append(prot, "arn:aws:s3:::"+p, "arn:aws:s3:::"+p+"/*")
+		}
+		st = append(st, Statement{Sid: "NeverLogOrSecurityBuckets", Effect: "Deny", Action: append(append([]string{}, dataBucketActions...), dataObjectActions...), Resource: prot})
+	}
+	st = append(st,
+		Statement{Sid: "QuarantineBuckets", Effect: "Allow", Action: quarantineBucketActions, Resource: quarantineBuckets},
+		Statement{Sid: "QuarantineObjects", Effect: "Allow", Action: quarantineObjectActions, Resource: qObjects},
+		Statement{Sid: "Keys", Effect: "Allow", Action: kmsActions, Resource: append(append([]string{}, keys...), m.KMSKeyArns...)},
+	)
+	return doc(st...)
+}
+
+// newForwarder sends the default bus's Macie findings in one account and region to the
+// central bus.
+func newForwarder(ctx *pulumi.Context, rn string, centralBus pulumi.StringInput, opts ...pulumi.ResourceOption) error {
+	fwdRole, err := iam.NewRole(ctx, rn+"-forwarder-role", &iam.RoleArgs{
+		AssumeRolePolicy: pulumi.String(mustJSON(doc(Statement{Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"}, Action: "sts:AssumeRole"}))),
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	if _, err := iam.NewRolePolicy(ctx, rn+"-forwarder-policy", &iam.RolePolicyArgs{Role: fwdRole.ID(),
+		Policy: JSON(func(v []string) Document {
+			return doc(Statement{Sid: "PutToCentralBus", Effect: "Allow", Action: "events:PutEvents", Resource: v[0]})
+		}, centralBus)}, opts...); err != nil {
+		return err
+	}
+	rule, err := cloudwatch.NewEventRule(ctx, rn+"-forwarder", &cloudwatch.EventRuleArgs{EventPattern: pulumi.String(MaciePattern),
+		Description: pulumi.String("Amazon Macie findings to the macie-chatops central bus")}, opts...)
+	if err != nil {
+		return err
+	}
+	_, err = cloudwatch.NewEventTarget(ctx, rn+"-forwarder-target", &cloudwatch.EventTargetArgs{Rule: rule.Name, Arn: centralBus, RoleArn: fwdRole.Arn}, opts...)
+	return err
+}
+
+// Forwarder is one account and region whose default bus forwards Macie findings to the central
+// bus.
+type Forwarder struct{ Account, Region string }
+
+// Forwarders is the topology (README "Deploy", Topology). A finding must reach the central queue
+// exactly once:
+//   - delegated-admin: Macie publishes every finding of the organization (sensitive-data
+//     findings of the administrator's jobs, and policy findings) to the administrator's
+//     default bus, in the region Macie runs in. Members' own buses also carry policy
+//     findings, so forwarding from members would duplicate them: only the security account
+//     forwards, from its other regions; its home region is read by the central rule itself.
+//   - standalone: each member's findings exist only in that member: every member region
+//     forwards, except the security account's home region (the central rule reads it).
+func Forwarders(cfg *Config) []Forwarder {
+	var out []Forwarder
+	switch cfg.MacieMode {
+	case MacieStandalone:
+		for _, m := range cfg.Members {
+			for _, r := range m.Regions {
+				if !(m.AccountID == cfg.SecurityAccountID && r == cfg.Region) {
+					out = append(out, Forwarder{m.AccountID, r})
+				}
+			}
+		}
+	default:
+		var regions []string
+		for _, m := range cfg.Members {
+			regions = append(regions, m.Regions...)
+		}
+		for _, r := range sortedUnique(regions) {
+			if r != cfg.Region {
+				out = append(out, Forwarder{cfg.SecurityAccountID, r})
+			}
+		}
+	}
+	return out
+}
+
+func needsForwarder(cfg *Config, account, region string) bool {
+	for _, f := range Forwarders(cfg) {
+		if f.Account == account && f.Region == region {
+			return true
+		}
+	}
+	return false
 }
 
 func mustJSON(v any) string {
@@ -213,29 +378,82 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// Run is the whole program.
+// Run is the whole program: with macie-chatops:deployRoles set, the bootstrap stack that gives
+// each member a deploy role (run once, from the management account); otherwise the central
+// stack and every member.
 func Run(ctx *pulumi.Context) error {
+	if boot, err := LoadBootstrapConfig(ctx); err != nil || boot != nil {
+		if err != nil {
+			return err
+		}
+		return NewDeployRoles(ctx, boot)
+	}
 	cfg, err := LoadConfig(ctx)
 	if err != nil {
 		return err
 	}
-	central, err := NewCentral(ctx, cfg)
+	runHook(cfg)
+	for _, w := range Warnings(cfg) {
+		if err := ctx.Log.Warn(w, nil); err != nil {
+			return err
+		}
+	}
+	// The central stack goes through an explicit provider pinned to the security account:
+	// credentials of any other account fail at preview instead of deploying there.
+	central, err := aws.NewProvider(ctx, "central", ProviderArgs(cfg.SecurityAccountID, cfg.CentralDeployRoleArn(), cfg.Region))
+	if err != nil {
+		return err
+	}
+	c, err := NewCentral(ctx, cfg, pulumi.Providers(central))
 	if err != nil {
 		return err
 	}
 	roles := pulumi.StringMap{}
 	for _, m := range cfg.Members {
-		ma, err := NewMemberAccount(ctx, cfg, m, central.RemediatorRole.Arn, central.Bus.Arn)
+		ma, err := NewMemberAccount(ctx, cfg, m, c.RemediatorRole.Arn, c.Bus.Arn)
 		if err != nil {
 			return err
 		}
 		roles[m.AccountID] = ma.Role.Arn
 	}
-	ctx.Export("slackInteractivityUrl", central.InteractURL)
-	ctx.Export("slackAppSetup", pulumi.Sprintf("In your Slack app (functions/slack-app-manifest.yaml): Interactivity & Shortcuts → Request URL → %s", central.InteractURL))
-	ctx.Export("ledgerTable", central.Table.Name)
-	ctx.Export("findingsBusArn", central.Bus.Arn)
+	// Forwarders of the security account in regions where it is not (or not as a member) a
+	// member region: delegated-admin mode in a region other than the central one.
+	if err := newSecurityForwarders(ctx, cfg, c.Bus.Arn); err != nil {
+		return err
+	}
+	ctx.Export("slackInteractivityUrl", c.InteractURL)
+	ctx.Export("slackAppSetup", pulumi.Sprintf("In your Slack app (functions/slack-app-manifest.yaml): Interactivity & Shortcuts → Request URL → %s", c.InteractURL))
+	ctx.Export("ledgerTable", c.Table.Name)
+	ctx.Export("findingsBusArn", c.Bus.Arn)
 	ctx.Export("quarantineRoles", roles)
 	ctx.Export("policyHash", pulumi.String(cfg.Policy.Hash))
+	return nil
+}
+
+// runHook lets tests see the loaded config.
+var runHook = func(*Config) {}
+
+// newSecurityForwarders declares the forwarders the topology puts in the security account in
+// regions it is not a member in (a member's own regions get theirs in NewMemberAccount).
+func newSecurityForwarders(ctx *pulumi.Context, cfg *Config, centralBus pulumi.StringInput) error {
+	memberRegion := map[string]bool{}
+	for _, m := range cfg.Members {
+		for _, r := range m.Regions {
+			memberRegion[m.AccountID+"/"+r] = true
+		}
+	}
+	for _, f := range Forwarders(cfg) {
+		if memberRegion[f.Account+"/"+f.Region] {
+			continue
+		}
+		name := fmt.Sprintf("security-%s-%s", f.Account, f.Region)
+		p, err := aws.NewProvider(ctx, name, ProviderArgs(f.Account, cfg.CentralDeployRoleArn(), f.Region))
+		if err != nil {
+			return err
+		}
+		if err := newForwarder(ctx, name, centralBus, pulumi.Provider(p)); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,30 +20,106 @@ import (
 // res is one declared resource as the mock saw it.
 type res struct {
 	typ, name, provider string
-	inputs              resource.PropertyMap
+	// account and region the resource lands in (from its provider's allowedAccountIds).
+	account, region string
+	inputs          resource.PropertyMap
+	outputs         resource.PropertyMap
+	deps            []string // URNs it depends on
+	retain          bool     // RetainOnDelete: `pulumi destroy` leaves it
 }
 
+type providerInfo struct{ account, region string }
+
+// mocks answers like AWS would: each resource gets ARNs in the account and region of the
+// provider it is declared through, bucket and key ARNs from their names.
 type mocks struct {
-	mu  sync.Mutex
-	all []res
+	mu        sync.Mutex
+	all       []res
+	providers map[string]providerInfo // by provider id
+}
+
+func physicalName(a pulumi.MockResourceArgs) string {
+	for _, k := range []string{"name", "bucket"} {
+		if v := a.Inputs[resource.PropertyKey(k)]; v.IsString() && v.StringValue() != "" {
+			return v.StringValue()
+		}
+	}
+	return a.Name
 }
 
 func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	out := a.Inputs.Copy()
-	arn := fmt.Sprintf("arn:aws:mock:::%s/%s", a.TypeToken, a.Name)
-	if a.TypeToken == "aws:iam/role:Role" {
-		arn = "arn:aws:iam::000000000000:role/" + a.Name
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.providers == nil {
+		m.providers = map[string]providerInfo{}
 	}
-	for k, v := range map[string]string{"arn": arn, "url": "https://sqs.mock/" + a.Name, "invokeArn": arn + "/invocations",
-		"apiEndpoint": "https://api.mock", "executionArn": arn, "name": a.Name} {
-		if _, ok := out[resource.PropertyKey(k)]; !ok {
+	id := a.Name + "-id"
+	out := a.Inputs.Copy()
+	if a.TypeToken == "pulumi:providers:aws" {
+		pi := providerInfo{account: "UNPINNED", region: str(a.Inputs["region"])}
+		if ids := a.Inputs["allowedAccountIds"]; ids.IsArray() && len(ids.ArrayValue()) == 1 {
+			pi.account = str(ids.ArrayValue()[0])
+		}
+		m.providers[id] = pi
+		m.all = append(m.all, res{typ: a.TypeToken, name: a.Name, account: pi.account, region: pi.region, inputs: a.Inputs, outputs: out})
+		return id, out, nil
+	}
+	pi := providerInfo{account: "DEFAULT-PROVIDER", region: "DEFAULT-REGION"}
+	if i := strings.LastIndex(a.Provider, "::"); i >= 0 {
+		if p, ok := m.providers[a.Provider[i+2:]]; ok {
+			pi = p
+		}
+	}
+	acct, region, name := pi.account, pi.region, physicalName(a)
+	svc := strings.SplitN(strings.TrimPrefix(a.TypeToken, "aws:"), "/", 2)[0]
+	arn := fmt.Sprintf("arn:aws:%s:%s:%s:%s", svc, region, acct, name)
+	url := ""
+	switch a.TypeToken {
+	case "aws:iam/role:Role":
+		arn = fmt.Sprintf("arn:aws:iam::%s:role/%s", acct, name)
+	case "aws:s3/bucketV2:BucketV2":
+		arn = "arn:aws:s3:::" + name
+		id = name
+	case "aws:kms/key:Key":
+		arn = fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", region, acct, a.Name)
+	case "aws:sqs/queue:Queue":
+		arn = fmt.Sprintf("arn:aws:sqs:%s:%s:%s", region, acct, name)
+		url = fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", region, acct, name)
+	case "aws:cloudwatch/eventBus:EventBus":
+		arn = fmt.Sprintf("arn:aws:events:%s:%s:event-bus/%s", region, acct, name)
+	case "aws:cloudwatch/eventRule:EventRule":
+		bus := str(a.Inputs["eventBusName"])
+		if bus != "" {
+			name = bus + "/" + name
+		}
+		arn = fmt.Sprintf("arn:aws:events:%s:%s:rule/%s", region, acct, name)
+	case "aws:lambda/function:Function":
+		arn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, acct, name)
+	case "aws:dynamodb/table:Table":
+		arn = fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", region, acct, name)
+	case "aws:secretsmanager/secret:Secret":
+		arn = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-AbCdEf", region, acct, name)
+	case "aws:ssm/parameter:Parameter":
+		arn = fmt.Sprintf("arn:aws:ssm:%s:%s:parameter%s", region, acct, name)
+	case "aws:cloudwatch/logGroup:LogGroup":
+		arn = fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, acct, name)
+	case "aws:sns/topic:Topic":
+		arn = fmt.Sprintf("arn:aws:sns:%s:%s:%s", region, acct, name)
+	}
+	for k, v := range map[string]string{"arn": arn, "url": url, "invokeArn": arn + "/invocations",
+		"apiEndpoint": "https://" + a.Name + ".execute-api." + region + ".amazonaws.com", "executionArn": fmt.Sprintf("arn:aws:execute-api:%s:%s:%s", region, acct, a.Name), "name": name} {
+		if _, ok := out[resource.PropertyKey(k)]; !ok && v != "" {
 			out[resource.PropertyKey(k)] = resource.NewStringProperty(v)
 		}
 	}
-	m.mu.Lock()
-	m.all = append(m.all, res{typ: a.TypeToken, name: a.Name, provider: a.Provider, inputs: a.Inputs})
-	m.mu.Unlock()
-	return a.Name + "-id", out, nil
+	var deps []string
+	retain := false
+	if a.RegisterRPC != nil {
+		deps = a.RegisterRPC.GetDependencies()
+		retain = a.RegisterRPC.GetRetainOnDelete()
+	}
+	m.all = append(m.all, res{typ: a.TypeToken, name: a.Name, provider: a.Provider, account: acct, region: region, inputs: a.Inputs, outputs: out, deps: deps, retain: retain})
+	return id, out, nil
 }
 
 func (m *mocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) { return a.Args, nil }
@@ -59,6 +138,7 @@ const (
 	signingSecret = "SIGNING-SECRET-VALUE-1"
 	botToken      = "xoxb-BOT-TOKEN-VALUE-2"
 	externalID    = "ext-id-9f8e7d6c"
+	breakGlassArn = "arn:aws:iam::999988887777:role/break-glass"
 )
 
 var defaultMembers = []Member{
@@ -67,22 +147,48 @@ var defaultMembers = []Member{
 	{AccountID: "999988887777"}, // the security account is a member too
 }
 
-// deploy runs the program with mocks and the given config overrides.
+// deploy runs the program with mocks and the given config overrides, as stack "dev".
 func deploy(t *testing.T, over map[string]string, members []Member) (*mocks, error) {
 	t.Helper()
 	mb, _ := json.Marshal(members)
+	return deployRaw(t, "dev", over, string(mb))
+}
+
+// exampleOrgFor is policies/example-org.yaml with quarantine buckets named for the stack, as
+// the README tells whoever copies it to do.
+func exampleOrgFor(t *testing.T, stack string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "policies", "example-org.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "example-org.yaml")
+	s := strings.ReplaceAll(string(raw), "bucket: macie-quarantine-", "bucket: macie-chatops-"+stack+"-q-")
+	if s == string(raw) {
+		t.Fatal("example-org.yaml has no quarantine bucket template to rename")
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// deployRaw runs the program as the given stack, with members as raw JSON (what Pulumi passes
+// for `pulumi config set --path`).
+func deployRaw(t *testing.T, stack string, over map[string]string, members string) (*mocks, error) {
+	t.Helper()
 	cfg := map[string]string{
 		"aws:region":                       "us-east-1",
 		"macie-chatops:securityAccountId":  "999988887777",
 		"macie-chatops:organizationId":     "o-a1b2c3d4e5",
-		"macie-chatops:policyFile":         "policies/example-org.yaml",
+		"macie-chatops:policyFile":         exampleOrgFor(t, stack),
 		"macie-chatops:slackMode":          "bot",
 		"macie-chatops:slackChannel":       "#security-findings",
 		"macie-chatops:externalId":         externalID,
 		"macie-chatops:slackSigningSecret": signingSecret,
 		"macie-chatops:slackBotToken":      botToken,
-		"macie-chatops:breakGlassRoleArn":  "arn:aws:iam::999988887777:role/break-glass",
-		"macie-chatops:members":            string(mb),
+		"macie-chatops:breakGlassRoleArn":  breakGlassArn,
+		"macie-chatops:members":            members,
 	}
 	for k, v := range over {
 		if v == "" {
@@ -93,9 +199,9 @@ func deploy(t *testing.T, over map[string]string, members []Member) (*mocks, err
 	}
 	raw, _ := json.Marshal(cfg)
 	t.Setenv("PULUMI_CONFIG", string(raw))
-	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", `["macie-chatops:slackSigningSecret","macie-chatops:slackBotToken"]`)
+	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", `["macie-chatops:slackSigningSecret","macie-chatops:slackBotToken","macie-chatops:slackWebhookUrl"]`)
 	m := &mocks{}
-	err := pulumi.RunErr(Run, pulumi.WithMocks("macie-chatops", "dev", m))
+	err := pulumi.RunErr(Run, pulumi.WithMocks("macie-chatops", stack, m))
 	return m, err
 }
 
@@ -137,8 +243,13 @@ func TestResourcesLandInTheRightAccountThroughTheRightProvider(t *testing.T) {
 					t.Errorf("%s (%s) is deployed through %q, not account %s's %s provider", r.name, r.typ, r.provider, mem.AccountID, region)
 				}
 			}
-			if n != 12 {
-				t.Errorf("account %s %s: %d resources, want 12 (forwarder role+policy+rule+target, key, bucket and its 6 settings)", mem.AccountID, region, n)
+			if n != 8 {
+				t.Errorf("account %s %s: %d resources, want 8 (key, bucket and its 6 settings; no forwarder in delegated-admin mode)", mem.AccountID, region, n)
+			}
+			for _, r := range m.all {
+				if strings.HasPrefix(r.name, prefix) && r.account != mem.AccountID {
+					t.Errorf("%s lands in account %s, want %s", r.name, r.account, mem.AccountID)
+				}
 			}
 		}
 	}
@@ -146,7 +257,7 @@ func TestResourcesLandInTheRightAccountThroughTheRightProvider(t *testing.T) {
 	// account itself), pinned to the account.
 	for _, p := range m.of("pulumi:providers:aws") {
 		ar := p.inputs["assumeRole"]
-		self := strings.Contains(p.name, "999988887777")
+		self := strings.Contains(p.name, "999988887777") || p.name == "central"
 		if self != ar.IsNull() && !(self && !p.inputs.HasValue("assumeRole")) {
 			t.Errorf("provider %s: assumeRole %v", p.name, ar)
 		}
@@ -154,13 +265,25 @@ func TestResourcesLandInTheRightAccountThroughTheRightProvider(t *testing.T) {
 			t.Errorf("provider %s does not assume the deploy role", p.name)
 		}
 	}
-	if n := len(m.of("pulumi:providers:aws")); n != 4 {
-		t.Errorf("%d member providers, want 4", n)
+	// 4 member providers, the central one, and the security account's forwarder in eu-west-1
+	// (delegated-admin: that region's findings reach the administrator's bus there).
+	if n := len(m.of("pulumi:providers:aws")); n != 6 {
+		t.Errorf("%d providers, want 6", n)
 	}
-	// Central resources use the default provider.
-	for _, r := range m.of("aws:lambda/function:Function") {
-		if r.provider != "" && strings.Contains(r.provider, "member-") {
-			t.Errorf("lambda %s deployed through a member provider", r.name)
+	// Every resource goes through an explicit provider pinned to one account; the central
+	// stack's through the one pinned to the security account.
+	for _, r := range m.all {
+		if r.typ == "pulumi:providers:aws" || strings.HasPrefix(r.typ, "macie-chatops:") {
+			if r.typ == "pulumi:providers:aws" && r.account == "UNPINNED" {
+				t.Errorf("provider %s is not pinned with allowedAccountIds", r.name)
+			}
+			continue
+		}
+		if r.account == "DEFAULT-PROVIDER" {
+			t.Errorf("%s (%s) uses the default provider: it would land in whatever account the credentials are for", r.name, r.typ)
+		}
+		if !strings.HasPrefix(r.name, "member-") && !strings.HasPrefix(r.name, "security-") && !strings.Contains(r.provider, "::central::") {
+			t.Errorf("central resource %s goes through %q, not the central provider", r.name, r.provider)
 		}
 	}
 }
@@ -196,6 +319,7 @@ func policies(t *testing.T, m *mocks) map[string]Document {
 			}
 			var d struct {
 				Statement []struct {
+					Sid       string
 					Effect    string
 					Principal any
 					Action    any
@@ -212,7 +336,7 @@ func policies(t *testing.T, m *mocks) map[string]Document {
 				for op, kv := range st.Condition {
 					cond[op] = kv
 				}
-				doc.Statement = append(doc.Statement, Statement{Effect: st.Effect, Principal: st.Principal, Action: st.Action, Resource: st.Resource, Condition: cond})
+				doc.Statement = append(doc.Statement, Statement{Sid: st.Sid, Effect: st.Effect, Principal: st.Principal, Action: st.Action, Resource: st.Resource, Condition: cond})
 			}
 			out[r.name+"."+k] = doc
 		}
@@ -265,7 +389,7 @@ func TestQuarantineRoleTrust(t *testing.T) {
 	m := mustDeploy(t)
 	roles := 0
 	for _, r := range m.of("aws:iam/role:Role") {
-		if str(r.inputs["name"]) != QuarantineRoleName {
+		if str(r.inputs["name"]) != QuarantineRoleName("dev") {
 			continue
 		}
 		roles++
@@ -280,7 +404,7 @@ func TestQuarantineRoleTrust(t *testing.T) {
 			t.Errorf("%s: trust conditions %v", r.name, st.Condition)
 		}
 		p, _ := st.Principal.(map[string]any)
-		if p["AWS"] != "arn:aws:iam::000000000000:role/remediator-role" {
+		if p["AWS"] != "arn:aws:iam::999988887777:role/remediator-role" {
 			t.Errorf("%s: trusted principal %v, want only the central remediator role", r.name, st.Principal)
 		}
 	}
@@ -300,31 +424,68 @@ func TestQuarantineRoleTrust(t *testing.T) {
 	}
 }
 
-func TestBucketPolicyDeniesInsecureTransportAndOthers(t *testing.T) {
+// actionMatches is IAM's action matching: case-insensitive, * and ? wildcards.
+func actionMatches(pattern, action string) bool {
+	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(action))
+	return ok
+}
+
+// bucketAdministration is what Pulumi calls to create, refresh, update and destroy a bucket and
+// its settings. No statement of the bucket policy may deny them (except over plain HTTP).
+var bucketAdministration = []string{"s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+	"s3:PutEncryptionConfiguration", "s3:GetEncryptionConfiguration", "s3:PutBucketVersioning", "s3:GetBucketVersioning",
+	"s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration", "s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock",
+	"s3:PutBucketOwnershipControls", "s3:GetBucketOwnershipControls", "s3:PutBucketTagging", "s3:GetBucketTagging"}
+
+func TestQuarantineBucketPolicyNeverLocksOutTheDeployRoleAndComesLast(t *testing.T) {
 	m := mustDeploy(t)
 	bps := m.of("aws:s3/bucketPolicy:BucketPolicy")
 	if len(bps) != 4 {
 		t.Fatalf("%d bucket policies", len(bps))
 	}
-	for name, d := range policies(t, m) {
-		if !strings.Contains(name, "quarantine-policy.policy") || strings.HasPrefix(name, "member-") && !strings.Contains(name, "-us-") && !strings.Contains(name, "-eu-") {
-			continue
+	for _, bp := range bps {
+		var d struct{ Statement []Statement }
+		if err := json.Unmarshal([]byte(str(bp.inputs["policy"])), &d); err != nil {
+			t.Fatal(err)
 		}
-		tls, others := false, false
+		deploy := ""
+		if bp.account != "999988887777" {
+			deploy = "arn:aws:iam::" + bp.account + ":role/OrganizationAccountAccessRole"
+		}
+		tls := false
 		for _, st := range d.Statement {
-			if st.Effect != "Deny" || st.Principal != "*" {
+			if st.Effect != "Deny" {
 				continue
 			}
 			if b, ok := st.Condition["Bool"].(map[string]any); ok && b["aws:SecureTransport"] == "false" {
 				tls = true
+				continue
 			}
-			if n, ok := st.Condition["ArnNotEquals"].(map[string]any); ok {
-				allowed := list(n["aws:PrincipalArn"])
-				others = len(allowed) == 2 && strings.HasSuffix(allowed[1], "role/break-glass")
+			for _, pat := range list(st.Action) {
+				for _, admin := range bucketAdministration {
+					if actionMatches(pat, admin) && admin != "s3:ListBucket" {
+						t.Errorf("%s: %s denies %s (matched by %s): the deploy role would be locked out", bp.name, st.Sid, admin, pat)
+					}
+				}
+			}
+			allowed := list(st.Condition["ArnNotEquals"].(map[string]any)["aws:PrincipalArn"])
+			if deploy != "" && !slices.Contains(allowed, deploy) {
+				t.Errorf("%s: %s denies the deploy role %s", bp.name, st.Sid, deploy)
 			}
 		}
-		if !tls || !others {
-			t.Errorf("%s: deny non-TLS %v, deny all but quarantine + break-glass %v", name, tls, others)
+		if !tls {
+			t.Errorf("%s: no deny of plain HTTP", bp.name)
+		}
+		// The policy is applied after every other setting of its bucket.
+		prefix := strings.TrimSuffix(bp.name, "-policy")
+		for _, setting := range []string{"-pab", "-ownership", "-versioning", "-sse", "-lifecycle"} {
+			found := false
+			for _, dep := range bp.deps {
+				found = found || strings.HasSuffix(dep, "::"+prefix+setting)
+			}
+			if !found {
+				t.Errorf("%s does not depend on %s%s (deps %v)", bp.name, prefix, setting, bp.deps)
+			}
 		}
 	}
 }
@@ -332,7 +493,7 @@ func TestBucketPolicyDeniesInsecureTransportAndOthers(t *testing.T) {
 func TestLambdaEnvironmentHoldsNoSecrets(t *testing.T) {
 	m := mustDeploy(t)
 	fns := m.of("aws:lambda/function:Function")
-	if len(fns) != 3 {
+	if len(fns) != 4 {
 		t.Fatalf("%d functions", len(fns))
 	}
 	for _, f := range fns {
@@ -357,12 +518,15 @@ func TestLambdaEnvironmentHoldsNoSecrets(t *testing.T) {
 func TestEventPatternsAreExact(t *testing.T) {
 	m := mustDeploy(t)
 	rules := m.of("aws:cloudwatch/eventRule:EventRule")
-	if len(rules) != 2+4 { // central bus + default bus, and one forwarder per member region
+	if len(rules) != 2+1+1 { // central bus + default bus, the eu-west-1 forwarder, the sweeper schedule
 		t.Fatalf("%d rules", len(rules))
 	}
 	var want any
 	json.Unmarshal([]byte(MaciePattern), &want)
 	for _, r := range rules {
+		if r.name == "sweeper-schedule" {
+			continue
+		}
 		var got any
 		json.Unmarshal([]byte(str(r.inputs["eventPattern"])), &got)
 		if !reflect.DeepEqual(got, want) {
@@ -376,7 +540,7 @@ func TestEveryQueueHasADeadLetterQueue(t *testing.T) {
 	dlqs := map[string]bool{}
 	for _, q := range m.of("aws:sqs/queue:Queue") {
 		if strings.HasSuffix(q.name, "-dlq") {
-			dlqs["arn:aws:mock:::aws:sqs/queue:Queue/"+q.name] = true
+			dlqs[str(q.outputs["arn"])] = true
 		}
 	}
 	n := 0
@@ -413,6 +577,7 @@ func TestPolicyFileDrivesMembers(t *testing.T) {
 		for _, b := range m.of("aws:s3/bucketV2:BucketV2") {
 			out = append(out, str(b.inputs["bucket"]))
 		}
+		sort.Strings(out)
 		return out
 	}
 	org, err := deploy(t, nil, defaultMembers)
@@ -431,7 +596,7 @@ func TestPolicyFileDrivesMembers(t *testing.T) {
 	if rd["member-111122223333-us-east-1-quarantine-lifecycle"] != 90 || len(rd) != 2 {
 		t.Errorf("dev retention %v", rd)
 	}
-	if got := bucketNames(dev); len(got) != 2 || got[0] != "macie-quarantine-111122223333-us-east-1" {
+	if got := bucketNames(dev); len(got) != 2 || got[0] != "macie-chatops-dev-111122223333-eu-west-1" {
 		t.Errorf("dev bucket names %v", got)
 	}
 	// The SSM parameter carries the policy the functions will load.
