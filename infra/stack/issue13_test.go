@@ -143,7 +143,7 @@ func TestTwoStacksInOneAccountDoNotCollide(t *testing.T) {
 	}
 	// A bucket template without the stack's name fails preview, naming the fix.
 	_, err = deploy(t, map[string]string{"macie-chatops:policyFile": "policies/example-org.yaml"}, defaultMembers)
-	if err == nil || !strings.Contains(err.Error(), `does not name the stack "dev"`) || !strings.Contains(err.Error(), "macie-chatops-dev-{account}-{region}") {
+	if err == nil || !strings.Contains(err.Error(), `does not name the stack "dev"`) || !strings.Contains(err.Error(), "macie-chatops-dev-quarantine-{account}-{region}") {
 		t.Errorf("a shared bucket name passed: %v", err)
 	}
 }

@@ -596,7 +596,7 @@ func TestPolicyFileDrivesMembers(t *testing.T) {
 	if rd["member-111122223333-us-east-1-quarantine-lifecycle"] != 90 || len(rd) != 2 {
 		t.Errorf("dev retention %v", rd)
 	}
-	if got := bucketNames(dev); len(got) != 2 || got[0] != "macie-chatops-dev-111122223333-eu-west-1" {
+	if got := bucketNames(dev); len(got) != 2 || got[0] != "macie-chatops-dev-quarantine-111122223333-eu-west-1" {
 		t.Errorf("dev bucket names %v", got)
 	}
 	// The SSM parameter carries the policy the functions will load.
