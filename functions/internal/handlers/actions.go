@@ -36,6 +36,9 @@ type Actions struct {
 	Metrics  *obs.Metrics
 	// AckTimeout bounds the "in progress" update, so Slack gets its answer within 3 s.
 	AckTimeout time.Duration
+	// LocalResponseURL is set in local mode only: the stand-in's base URL, the one place besides
+	// https://hooks.slack.com/ a click's response_url may point.
+	LocalResponseURL string
 }
 
 // Request is the transport-neutral request (API Gateway v2 in AWS, net/http locally).
@@ -59,8 +62,10 @@ func (h *Actions) HandleAPIGateway(ctx context.Context, ev events.APIGatewayV2HT
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
-			h.Log.Warn("rejected request: body is not valid base64", "requestId", ev.RequestContext.RequestID)
-			return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusBadRequest}, nil
+			// A body that cannot be decoded cannot be verified: 401, like every verification failure.
+			h.Log.Warn("rejected unsigned or invalid Slack request", "requestId", ev.RequestContext.RequestID, "reason", "body is not valid base64")
+			h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "signature")
+			return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusUnauthorized}, nil
 		}
 		body = b
 	}
@@ -111,7 +116,16 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "signature")
 		return Response{Status: http.StatusUnauthorized}
 	}
-	a, err := chatops.ParseAction(req.Body)
+	a, err := chatops.ParseActionWith(req.Body, chatops.ParseOptions{LocalResponseURL: h.LocalResponseURL})
+	var notOurs *chatops.ActionError
+	if errors.As(err, &notOurs) {
+		// Signed by Slack but not a button of ours: tell the user, touch nothing.
+		log.Warn("signed click on something that is not one of our buttons", "reason", err.Error(), "user", a.UserID, "actionId", a.ActionID)
+		if eerr := h.Slack.Ephemeral(ctx, chatops.Ref{Channel: a.ChannelID, TS: a.MessageTS, ResponseURL: a.ResponseURL}, a.UserID, notOurs.Reason); eerr != nil {
+			log.Warn("ephemeral reply failed", "error", eerr.Error())
+		}
+		return Response{Status: http.StatusOK}
+	}
 	if err != nil {
 		log.Warn("signed request is not a usable block_actions click", "reason", err.Error())
 		return Response{Status: http.StatusBadRequest, Body: "unsupported interaction"}

@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,4 +93,37 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("screenshot missing or empty: %v", err)
 	}
 	t.Logf("screenshot saved: %s", shot)
+}
+
+// TestSendWrapsBareFindingsAndRefusesForged: `local send` of a bare finding is wrapped in the
+// envelope its own account would send, so it is accepted; an event about one account sent by
+// another is refused by the finding-handler, as in AWS.
+func TestSendWrapsBareFindingsAndRefusesForged(t *testing.T) {
+	e := start(t)
+	ctx := testenv.Context(t)
+	bare, err := os.ReadFile(filepath.Join(e.Repo, "shared/testdata/macie/finding-getfindings-csv.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Send(ctx, bare); err != nil || n != 1 {
+		t.Fatalf("bare finding: %d %v", n, err)
+	}
+	if _, err := e.Ledger.Get(ctx, "00000000000000000000000000000001"); err != nil {
+		t.Fatalf("the wrapped bare finding is not in the ledger: %v", err)
+	}
+	ev, _ := os.ReadFile(filepath.Join(e.Repo, "shared/testdata/macie/event-eventbridge-cdi.json"))
+	forged := bytes.Replace(ev, []byte(`"account": "555555555555"`), []byte(`"account": "111122223333"`), 1)
+	if bytes.Equal(forged, ev) {
+		t.Fatal("fixture layout changed: envelope account not found")
+	}
+	if n, err := e.Send(ctx, forged); err != nil || n != 0 {
+		t.Fatalf("forged: %d %v", n, err)
+	}
+	var f struct {
+		Detail struct{ ID string } `json:"detail"`
+	}
+	json.Unmarshal(ev, &f)
+	if _, err := e.Ledger.Get(ctx, f.Detail.ID); err == nil {
+		t.Fatal("a forged event was written to the ledger")
+	}
 }

@@ -294,6 +294,7 @@ func event(tmpl []byte, g *gen, size int64) (string, error) {
 	}
 	d := ev["detail"].(map[string]any)
 	d["id"], d["accountId"], d["type"] = g.id, g.account, g.typ
+	ev["account"] = g.account // sent by the account it is about, as the finding-handler requires
 	d["severity"] = map[string]any{"description": g.severity}
 	ra := d["resourcesAffected"].(map[string]any)
 	ra["s3Bucket"].(map[string]any)["name"] = g.bucket
