@@ -259,6 +259,25 @@ func AlreadyHandled(status, by string) string {
 	return fmt.Sprintf("Already being handled: this finding is %s (by %s). Nothing was changed.", Escape(status), Who(by))
 }
 
+// DigestActionName says what a digest button decides, for messages about the decision.
+func DigestActionName(actionID string) string {
+	switch actionID {
+	case ActionRemediateAll:
+		return "Remediate all"
+	case ActionDismissAll:
+		return "Dismiss all"
+	case ActionReviewEach:
+		return "Review individually"
+	}
+	return Escape(actionID)
+}
+
+// AlreadyDecided is the ephemeral answer to a second click (or a replay) on a decided digest.
+func AlreadyDecided(actionID, by string, shown int) string {
+	return fmt.Sprintf("This digest was already decided by %s: %s, for the %d findings the message showed then. Nothing was changed; findings that arrived since get a new message.",
+		Who(by), DigestActionName(actionID), shown)
+}
+
 // ForState renders the message that matches a record's status, for re-renders after any change.
 func ForState(r ledger.Record) Message {
 	by := r.LastActor()

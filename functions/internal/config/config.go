@@ -243,7 +243,11 @@ func Remediator(ctx context.Context) (*handlers.Remediator, error) {
 			})
 		}}
 	eng := quarantine.New(clients, quarantine.Options{CheckBucketOwner: e.Settings.CheckOwner})
-	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack,
+	authz := &chatops.Authorizer{} // re-checks a digest decision's approver against the policy
+	if e.Bot != nil {
+		authz.Groups = e.Bot.Client
+	}
+	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack, Authz: authz,
 		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
 		Log:  obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
 }

@@ -210,7 +210,7 @@ func newStack(t *testing.T) *stack {
 	st.actions = &Actions{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: secret}, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: st.s3.Endpoint, Accounts: map[string]aws.Credentials{"555555555555": creds}}, quarantine.Options{})
-	st.remed = &Remediator{Policy: pol, Ledger: l, Engine: eng, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue}
+	st.remed = &Remediator{Policy: pol, Ledger: l, Engine: eng, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	for _, b := range []string{"data-bucket", "quarantine-555555555555"} {
 		if _, err := st.s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			t.Fatal(err)

@@ -166,7 +166,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		// The stand-in's response_urls are the only non-Slack ones accepted, and only here.
 		LocalResponseURL: e.PageURL + "/response/"}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
-	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics}
+	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
+		Authz: &chatops.Authorizer{Groups: bot.Client}}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
