@@ -152,7 +152,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.PageURL = "http://" + pageLn.Addr().String()
 	e.ActionsURL = "http://" + actLn.Addr().String() + handlers.ActionsPath
-	e.StandIn = &standin.Server{Team: TeamID, Channel: Channel, SigningSecret: signing, ActionsURL: e.ActionsURL, BaseURL: e.PageURL,
+	e.StandIn = &standin.Server{Team: TeamID, Channel: Channel, SigningSecret: signing, ActionsURL: e.ActionsURL, BaseURL: e.PageURL, Token: secret(),
 		Users: []standin.User{{ID: Approver, Name: "alice", Label: "alice (approver)"}, {ID: Bystander, Name: "bob", Label: "bob (not an approver)"}}}
 
 	log := obs.NewLogger(opts.Log, "local")
@@ -173,7 +173,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.cancel = cancel
 	mux := http.NewServeMux()
 	mux.Handle("/", e.StandIn.Handler())
-	mux.HandleFunc("POST /control/send", e.serveSend)
+	mux.Handle("POST /control/send", e.StandIn.Guard(http.HandlerFunc(e.serveSend)))
 	e.serve(pageLn, mux)
 	e.serve(actLn, e.Actions)
 	e.wg.Add(1)
@@ -437,6 +437,6 @@ func StateFile() string { return filepath.Join(os.TempDir(), "macie-chatops-loca
 
 // WriteState records the running stack's addresses.
 func (e *Env) WriteState() error {
-	b, _ := json.Marshal(map[string]string{"page": e.PageURL, "work": e.Work})
+	b, _ := json.Marshal(map[string]string{"page": e.PageURL, "work": e.Work, "token": e.StandIn.Token})
 	return os.WriteFile(StateFile(), b, 0o600)
 }
