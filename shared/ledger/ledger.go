@@ -89,6 +89,10 @@ type Record struct {
 	DetectedAt  time.Time   `json:"detectedAt,omitempty" dynamodbav:"detectedAt,omitempty"`
 	Detections  []Detection `json:"detections,omitempty" dynamodbav:"detections,omitempty"`
 
+	// ShowKeys is the policy's slack.showKeys when the finding was decided: how every Slack
+	// message about it shows its object key (full, masked or none).
+	ShowKeys string `json:"showKeys,omitempty" dynamodbav:"showKeys,omitempty"`
+
 	Action     string `json:"action,omitempty" dynamodbav:"action,omitempty"`
 	Reason     string `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
 	PolicyHash string `json:"policyHash,omitempty" dynamodbav:"policyHash,omitempty"`

@@ -25,6 +25,8 @@ type DigestView struct {
 	TotalSize   int64
 	// Outcome replaces the buttons once someone acted on the whole digest.
 	Outcome string
+	// ShowKeys is the policy's slack.showKeys for the digest's account: how Keys are shown.
+	ShowKeys string
 	// Cutoff is the last member (DigestSeq) this rendering shows. The buttons carry it, so a
 	// click covers exactly the findings the approver saw, never those absorbed after.
 	Cutoff int
@@ -90,11 +92,14 @@ func Digest(d DigestView) Message {
 	}
 	keys := make([]string, 0, len(d.Keys))
 	for _, k := range d.Keys {
-		keys = append(keys, "• "+Code(k))
+		keys = append(keys, "• "+Code(ShownKey(d.ShowKeys, k)))
 	}
 	more := ""
 	if d.Total > len(d.Keys) {
 		more = fmt.Sprintf("\n…and %d more", d.Total-len(d.Keys))
+	}
+	if d.ShowKeys == "none" {
+		keys, more = []string{"(hidden by the policy's slack.showKeys)"}, ""
 	}
 	blocks := []slack.Block{
 		slack.NewSectionBlock(mrkdwn(title+"\n"+strings.Join(lines, "\n")), nil, nil, slack.SectionBlockOptionBlockID("summary")),

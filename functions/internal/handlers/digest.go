@@ -295,6 +295,7 @@ func addToView(v *slackmsg.DigestView, rec ledger.Record) {
 	v.ByType[shortType(rec.FindingType)]++
 	v.BySeverity[rec.Severity]++
 	v.TotalSize += rec.Size
+	v.ShowKeys = rec.ShowKeys
 	if len(v.Keys) < slackmsg.MaxDigestKeys {
 		v.Keys = append(v.Keys, rec.Key)
 	}

@@ -274,6 +274,7 @@ func NewRecord(f *finding.Finding, d policy.Decision) ledger.Record {
 		Bucket: f.BucketName(), Key: f.ObjectKey(), VersionID: f.VersionID(),
 		FindingType: f.Type, Severity: finding.LevelName(f.Severity.Level()), Title: f.Title, DetectedAt: f.CreatedAt,
 		AccountName: d.Account.Name, Action: string(d.Action), Reason: d.Reason, PolicyHash: d.PolicyHash,
+		ShowKeys: d.ShowKeys,
 	}
 	if f.Object != nil {
 		r.ETag, r.Size = strings.Trim(f.Object.ETag, `"`), f.Object.Size
