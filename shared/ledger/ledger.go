@@ -133,7 +133,10 @@ type Record struct {
 // DigestState is what the ledger knows of a digest: how many findings it has absorbed (the last
 // DigestSeq handed out) and the one decision taken on it.
 type DigestState struct {
-	Members  int             `json:"members" dynamodbav:"members"`
+	Members int `json:"members" dynamodbav:"members"`
+	// LastSeen is when the last member joined (the finding-handler's clock): a digest seen
+	// within the policy's window is still open to its burst, even after a cold start.
+	LastSeen time.Time       `json:"lastSeen" dynamodbav:"lastSeen"`
 	Decision *DigestDecision `json:"decision,omitempty" dynamodbav:"decision,omitempty"`
 }
 

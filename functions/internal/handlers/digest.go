@@ -78,6 +78,18 @@ func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision
 	if b == nil {
 		b = &burst{}
 		g.bursts[key] = b
+		g.mu.Unlock()
+		// First sight of this bucket in this process (a cold start, or a new burst): a digest a
+		// previous process left open in the ledger keeps absorbing, so a cold start neither
+		// splits a burst nor loses the updates that process had not shown yet.
+		od, err := g.restore(ctx, rec, window, now)
+		if err != nil {
+			return false, fmt.Errorf("look up open digests for s3://%s: %w", rec.Bucket, err)
+		}
+		g.mu.Lock()
+		if od != nil && b.digest == nil {
+			b.digest = od
+		}
 	}
 	kept := b.arrivals[:0]
 	for _, t := range b.arrivals {
@@ -96,7 +108,7 @@ func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision
 		od := b.digest
 		id := od.view.ID
 		g.mu.Unlock()
-		seq, open, err := g.join(ctx, id)
+		seq, open, err := g.join(ctx, id, now)
 		if err != nil {
 			return false, fmt.Errorf("join digest %s: %w", id, err)
 		}
@@ -130,7 +142,7 @@ func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision
 func (g *Digester) open(ctx context.Context, b *burst, rec ledger.Record, d policy.Decision, now time.Time) (bool, error) {
 	id := fmt.Sprintf("digest-%s-%s-%d", rec.AccountID, rec.Bucket, now.UnixMilli())
 	if _, created, err := g.Ledger.Create(ctx, ledger.Record{FindingID: id, AccountID: rec.AccountID, AccountName: rec.AccountName, Region: rec.Region,
-		Partition: rec.Partition, Bucket: rec.Bucket, FindingType: "digest", Digest: &ledger.DigestState{Members: 1}}); err != nil {
+		Partition: rec.Partition, Bucket: rec.Bucket, FindingType: "digest", Digest: &ledger.DigestState{Members: 1, LastSeen: now}}); err != nil {
 		return false, fmt.Errorf("record digest for s3://%s: %w", rec.Bucket, err)
 	} else if !created {
 		return false, fmt.Errorf("digest id %s is taken; the finding will be retried", id)
@@ -156,7 +168,7 @@ func (g *Digester) open(ctx context.Context, b *burst, rec ledger.Record, d poli
 }
 
 // join takes the next position in an open digest; open is false once it has been decided.
-func (g *Digester) join(ctx context.Context, id string) (seq int, open bool, err error) {
+func (g *Digester) join(ctx context.Context, id string, now time.Time) (seq int, open bool, err error) {
 	_, err = g.Ledger.Annotate(ctx, id, func(r *ledger.Record) {
 		seq, open = 0, false
 		if r.Digest == nil || r.Digest.Decision != nil {
@@ -164,6 +176,7 @@ func (g *Digester) join(ctx context.Context, id string) (seq int, open bool, err
 		}
 		ds := *r.Digest
 		ds.Members++
+		ds.LastSeen = now
 		r.Digest = &ds
 		seq, open = ds.Members, true
 	})
@@ -171,6 +184,37 @@ func (g *Digester) join(ctx context.Context, id string) (seq int, open bool, err
 		return 0, false, nil
 	}
 	return seq, open, err
+}
+
+// restore finds the digest for rec's bucket that a previous process left open (undecided, a
+// member seen within the window) and rebuilds its view from the ledger, marked for an update.
+func (g *Digester) restore(ctx context.Context, rec ledger.Record, window time.Duration, now time.Time) (*openDigest, error) {
+	hdrs, err := g.Ledger.List(ctx, ledger.Filter{AccountID: rec.AccountID, Status: ledger.DigestStatus, Since: now.Add(-window)})
+	if err != nil {
+		return nil, err
+	}
+	var best *ledger.Record
+	for i := range hdrs {
+		h := &hdrs[i]
+		if h.Digest == nil || h.Digest.Decision != nil || h.Bucket != rec.Bucket || h.Region != rec.Region || now.Sub(h.Digest.LastSeen) >= window {
+			continue
+		}
+		if best == nil || h.Digest.LastSeen.After(best.Digest.LastSeen) {
+			best = h
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	members, err := g.Ledger.List(ctx, ledger.Filter{DigestID: best.FindingID})
+	if err != nil {
+		return nil, err
+	}
+	view := DigestViewFrom(best.FindingID, members, "")
+	for _, m := range members {
+		view.Cutoff = max(view.Cutoff, m.DigestSeq)
+	}
+	return &openDigest{view: view, ref: chatops.Ref{Channel: best.Channel, TS: best.MessageTS}, lastSeen: best.Digest.LastSeen, dirty: true}, nil
 }
 
 func decided(hdr ledger.Record) bool { return hdr.Digest != nil && hdr.Digest.Decision != nil }

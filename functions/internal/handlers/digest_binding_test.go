@@ -178,3 +178,42 @@ func TestDigestJobActsOnlyOnTheLedgersDecision(t *testing.T) {
 		}
 	}
 }
+
+// TestDigestSurvivesAColdStart: the finding-handler's process is replaced mid-burst (a cold
+// start: a new Digester with empty memory). The burst's next findings join the same digest from
+// its ledger record (no split into single messages, no second digest), get the next positions,
+// and the digest message catches up with every member.
+func TestDigestSurvivesAColdStart(t *testing.T) {
+	st, clk, _ := digestStack(t)
+	st.burst(6, "before", "SensitiveData:S3Object/Multiple", clk, 100*time.Millisecond)
+	d := st.slack.find("findings in bucket data-bucket")
+	v, _ := d.button(slackmsg.ActionRemediateAll)
+	id := digestID(t, v)
+	st.slack.mu.Lock()
+	posted := len(st.slack.msgs)
+	st.slack.mu.Unlock()
+
+	old := st.findings.Digest
+	st.findings.Digest = &Digester{Slack: old.Slack, Ledger: st.ledger, Now: clk.Now, Sleep: old.Sleep}
+	st.burst(3, "after", "SensitiveData:S3Object/Multiple", clk, 100*time.Millisecond)
+
+	st.slack.mu.Lock()
+	now := len(st.slack.msgs)
+	st.slack.mu.Unlock()
+	if now != posted {
+		t.Fatalf("the cold start split the burst: %d messages, was %d", now, posted)
+	}
+	for i, key := range []string{"after/000.csv", "after/001.csv", "after/002.csv"} {
+		r, err := st.ledger.Get(st.ctx, "local-"+strings.ReplaceAll(key, "/", "-"))
+		if err != nil || r.DigestID != id || r.DigestSeq != 4+i {
+			t.Fatalf("%s: digest %q seq %d (%v)", key, r.DigestID, r.DigestSeq, err)
+		}
+	}
+	st.findings.Digest.Flush(st.ctx, true)
+	if !strings.HasPrefix(d.Text, "6 findings") {
+		t.Fatalf("digest after the cold start: %q", d.Text)
+	}
+	if v, _ := d.button(slackmsg.ActionRemediateAll); !strings.HasSuffix(v, "#6") {
+		t.Fatalf("button value %q", v)
+	}
+}
