@@ -256,6 +256,8 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		"SLACK_DEFAULT_CHANNEL": pulumi.String(cfg.SlackChannel),
 		"POLICY_PARAMETER":      param.Name,
 		"JOBS_QUEUE_URL":        jobs.main.Url,
+		// The finding-handler accepts findings about other accounts only from this one.
+		"MACIE_ADMIN_ACCOUNT": pulumi.String(cfg.SecurityAccountID),
 	}
 	baseStatements := func(v map[string]string) []Statement {
 		return []Statement{

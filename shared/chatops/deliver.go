@@ -266,7 +266,7 @@ func (w *Webhook) Post(ctx context.Context, _ string, m slackmsg.Message) (Ref, 
 		if err := w.Pacer.Wait(ctx, "webhook"); err != nil {
 			return err
 		}
-		return slack.PostWebhookCustomHTTPContext(ctx, w.URL, w.client(), &slack.WebhookMessage{Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}})
+		return redact(slack.PostWebhookCustomHTTPContext(ctx, w.URL, w.client(), &slack.WebhookMessage{Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}}), w.URL)
 	})
 	return Ref{Channel: "webhook"}, err
 }
@@ -293,7 +293,7 @@ func webhookUpdate(ctx context.Context, r Retry, hc *http.Client, url string, m 
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	return r.Do(ctx, "response_url update", func() error {
-		return slack.PostWebhookCustomHTTPContext(ctx, url, hc, &slack.WebhookMessage{Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}, ReplaceOriginal: true})
+		return redact(slack.PostWebhookCustomHTTPContext(ctx, url, hc, &slack.WebhookMessage{Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}, ReplaceOriginal: true}), url)
 	})
 }
 
@@ -302,6 +302,6 @@ func webhookEphemeral(ctx context.Context, r Retry, hc *http.Client, url, text s
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	return r.Do(ctx, "response_url ephemeral", func() error {
-		return slack.PostWebhookCustomHTTPContext(ctx, url, hc, &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral})
+		return redact(slack.PostWebhookCustomHTTPContext(ctx, url, hc, &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral}), url)
 	})
 }

@@ -1,6 +1,7 @@
 package chatops
 
 import (
+	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -24,7 +25,7 @@ func FuzzParseAction(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if a.UserID == "" || a.TeamID == "" || a.ActionID == "" {
+		if a.UserID == "" || a.TeamID == "" || a.ActionID == "" || a.Value == "" || !knownActions[a.ActionID] {
 			t.Fatalf("accepted incomplete action %+v", a)
 		}
 	})
@@ -47,7 +48,8 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 		if err := v.Verify(h, body); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ParseAction(body); err != nil {
+		// The captured click is Slack's, but its button is another app's: an *ActionError.
+		if _, err := ParseAction(body); err != nil && !errors.As(err, new(*ActionError)) {
 			b.Fatal(err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 	"github.com/slack-go/slack"
 )
 
@@ -129,14 +130,45 @@ type blockActions struct {
 	Container slack.Container       `json:"container"`
 	Actions   []struct {
 		ActionID string `json:"action_id"`
+		Type     string `json:"type"`
 		Value    string `json:"value"`
 	} `json:"actions"`
 	ResponseURL string `json:"response_url"`
 }
 
-// ParseAction reads a block_actions click from the raw form body (payload=<json>). Call it only
-// after Verify.
-func ParseAction(body []byte) (Action, error) {
+// SlackResponseURLPrefix is where every real response_url points.
+const SlackResponseURLPrefix = "https://hooks.slack.com/"
+
+// ParseOptions change what ParseActionWith accepts.
+type ParseOptions struct {
+	// LocalResponseURL is local mode's only exception to the response_url pin: the stand-in's
+	// base URL (scheme, host and port must match exactly; the path must start with its path).
+	// Empty in AWS.
+	LocalResponseURL string
+}
+
+// ActionError is a click that was signed by Slack but is not one the handler can act on (a
+// select menu, an empty value, an action id we never rendered). The user is told why, so it
+// carries the parts of the click needed to answer them.
+type ActionError struct {
+	Action Action
+	Reason string
+}
+
+func (e *ActionError) Error() string { return e.Reason }
+
+// knownActions are the action ids our messages render; nothing else is acted on.
+var knownActions = map[string]bool{
+	slackmsg.ActionRemediate: true, slackmsg.ActionDismiss: true, slackmsg.ActionRetry: true, slackmsg.ActionRelease: true,
+	slackmsg.ActionRemediateAll: true, slackmsg.ActionReviewEach: true, slackmsg.ActionDismissAll: true,
+}
+
+// ParseAction reads a block_actions click from the raw form body (payload=<json>), accepting only
+// Slack's own response_urls. Call it only after Verify.
+func ParseAction(body []byte) (Action, error) { return ParseActionWith(body, ParseOptions{}) }
+
+// ParseActionWith is ParseAction with options (local mode's stand-in response_url).
+func ParseActionWith(body []byte, opt ParseOptions) (Action, error) {
 	var raw []byte
 	if rest, ok := bytes.CutPrefix(body, []byte("payload=")); ok && bytes.IndexByte(rest, '&') < 0 {
 		p, err := unescapeForm(rest)
@@ -173,19 +205,59 @@ func ParseAction(body []byte) (Action, error) {
 		a.ChannelID = cb.Container.ChannelID
 	}
 	var missing []string
-	for name, v := range map[string]string{"user.id": a.UserID, "team.id": a.TeamID, "actions[0].action_id": a.ActionID} {
-		if v == "" {
-			missing = append(missing, name)
+	for _, f := range []struct{ name, v string }{{"user.id", a.UserID}, {"team.id", a.TeamID}, {"actions[0].action_id", a.ActionID}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
 		}
 	}
 	if len(missing) > 0 {
 		return Action{}, fmt.Errorf("block_actions payload lacks %s", strings.Join(missing, ", "))
 	}
-	if a.ResponseURL != "" && !strings.HasPrefix(a.ResponseURL, "https://") && !strings.HasPrefix(a.ResponseURL, "http://127.0.0.1") {
-		// A response_url is where we post; only Slack's (or the local stand-in's) are acceptable.
-		return Action{}, fmt.Errorf("response_url %q is not https", a.ResponseURL)
+	if a.ResponseURL != "" {
+		// A response_url is where we post (and what we post may name objects): only Slack's,
+		// or the local stand-in's when local mode says so.
+		if err := CheckResponseURL(a.ResponseURL, opt.LocalResponseURL); err != nil {
+			return Action{}, err
+		}
+	}
+	// Only our own buttons act. A select menu has no value, so acting on it would look up an
+	// empty id; an unknown action id is a message we did not render.
+	switch {
+	case ba.Type != "button":
+		return a, &ActionError{Action: a, Reason: fmt.Sprintf("This control (%s) does not act on findings; only the message's buttons do. Nothing was changed.", orNone(ba.Type))}
+	case !knownActions[a.ActionID]:
+		return a, &ActionError{Action: a, Reason: fmt.Sprintf("Unknown action %q: this button is not one of ours. Nothing was changed.", a.ActionID)}
+	case strings.TrimSpace(a.Value) == "":
+		return a, &ActionError{Action: a, Reason: "This button carries no finding id, so it cannot act. Nothing was changed."}
 	}
 	return a, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no type"
+	}
+	return s
+}
+
+// CheckResponseURL accepts https://hooks.slack.com/… and, when local is set, URLs on exactly
+// local's scheme, host and port under its path. It compares parsed URLs, never string
+// prefixes, so http://127.0.0.1.attacker.example/ is not http://127.0.0.1.
+func CheckResponseURL(raw, local string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("response_url is not a URL: %w", err)
+	}
+	if u.User == nil && u.Scheme == "https" && u.Host == "hooks.slack.com" && strings.HasPrefix(u.Path, "/") {
+		return nil
+	}
+	if local != "" {
+		l, err := url.Parse(local)
+		if err == nil && u.User == nil && u.Scheme == l.Scheme && u.Host == l.Host && strings.HasPrefix(u.Path, strings.TrimSuffix(l.Path, "/")+"/") {
+			return nil
+		}
+	}
+	return fmt.Errorf("response_url %s is not Slack's (want %s…)", RedactURL(raw), SlackResponseURLPrefix)
 }
 
 // GroupMembers resolves a Slack user group (usergroups.users.list); *slack.Client has it.

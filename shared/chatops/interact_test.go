@@ -128,8 +128,10 @@ func TestCapturedBlockActionsParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its button ("sScW0") is another app's: parsed in full, and refused as not one of ours.
 	a, err := ParseAction([]byte(strings.TrimSpace(string(form))))
-	if err != nil {
+	var ae *ActionError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, `Unknown action "sScW0"`) {
 		t.Fatal(err)
 	}
 	want := Action{UserID: "URG1A1X6F", UserName: "tpilvelis", TeamID: "TRQU3V52S", ChannelID: "D014RLFBU4Q", MessageTS: "1593467852.000500",
@@ -140,7 +142,7 @@ func TestCapturedBlockActionsParse(t *testing.T) {
 	// The decoded payload JSON, re-encoded as Slack sends it, parses to the same action.
 	payload, _ := os.ReadFile(slackFixtures + "block-actions-button-payload.json")
 	b, err := ParseAction([]byte("payload=" + url.QueryEscape(string(payload))))
-	if err != nil || b != want {
+	if !errors.As(err, &ae) || b != want {
 		t.Fatalf("payload.json: %v %+v", err, b)
 	}
 	// The API Gateway REST event carries the same body and the signature headers (its secret
@@ -156,7 +158,7 @@ func TestCapturedBlockActionsParse(t *testing.T) {
 		t.Fatal("headers not found case-insensitively")
 	}
 	c, err := ParseAction([]byte(ev.Body))
-	if err != nil || c != want {
+	if !errors.As(err, &ae) || c != want {
 		t.Fatalf("apigw body: %v %+v", err, c)
 	}
 	// Its real signature does not verify with a guessed secret.
@@ -165,15 +167,42 @@ func TestCapturedBlockActionsParse(t *testing.T) {
 	}
 }
 
+func TestResponseURLPin(t *testing.T) {
+	for _, ok := range []string{"https://hooks.slack.com/actions/T1/1/abc", "https://hooks.slack.com/commands/x"} {
+		if err := CheckResponseURL(ok, ""); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://127.0.0.1.attacker.example/", "http://127.0.0.1:8080/response/1", "https://hooks.slack.com.evil.example/x",
+		"https://evil.example/https://hooks.slack.com/", "http://hooks.slack.com/x", "https://u:p@hooks.slack.com/x", "https://hooks.slack.com"} {
+		if err := CheckResponseURL(bad, ""); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if err := CheckResponseURL("http://127.0.0.1:8080/response/1", "http://127.0.0.1:8080/response/"); err != nil {
+		t.Errorf("local: %v", err)
+	}
+	for _, bad := range []string{"http://127.0.0.1:8081/response/1", "http://127.0.0.1:8080/other", "http://127.0.0.1:8080.evil/response/1"} {
+		if err := CheckResponseURL(bad, "http://127.0.0.1:8080/response/"); err == nil {
+			t.Errorf("local mode accepted %s", bad)
+		}
+	}
+}
+
 func TestParseActionRejectsWhatItCannotUse(t *testing.T) {
 	for name, body := range map[string]string{
-		"not form":    "%zz",
-		"no payload":  "foo=bar",
-		"not json":    "payload=%7Bnope",
-		"wrong type":  "payload=" + url.QueryEscape(`{"type":"view_submission","user":{"id":"U1"},"team":{"id":"T1"}}`),
-		"no actions":  "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"actions":[]}`),
-		"no user":     "payload=" + url.QueryEscape(`{"type":"block_actions","team":{"id":"T1"},"actions":[{"action_id":"remediate","value":"f"}]}`),
-		"http answer": "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"response_url":"http://evil.example/x","actions":[{"action_id":"remediate","value":"f"}]}`),
+		"not form":         "%zz",
+		"no payload":       "foo=bar",
+		"not json":         "payload=%7Bnope",
+		"wrong type":       "payload=" + url.QueryEscape(`{"type":"view_submission","user":{"id":"U1"},"team":{"id":"T1"}}`),
+		"no actions":       "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"actions":[]}`),
+		"no user":          "payload=" + url.QueryEscape(`{"type":"block_actions","team":{"id":"T1"},"actions":[{"action_id":"remediate","value":"f"}]}`),
+		"http answer":      "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"response_url":"http://evil.example/x","actions":[{"action_id":"remediate","value":"f"}]}`),
+		"127.0.0.1 prefix": "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"response_url":"http://127.0.0.1.attacker.example/x","actions":[{"type":"button","action_id":"remediate","value":"f"}]}`),
+		"other https":      "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"response_url":"https://attacker.example/x","actions":[{"type":"button","action_id":"remediate","value":"f"}]}`),
+		"select":           "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"actions":[{"type":"static_select","action_id":"remediate","selected_option":{"value":"f"}}]}`),
+		"empty value":      "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"actions":[{"type":"button","action_id":"remediate","value":""}]}`),
+		"unknown id":       "payload=" + url.QueryEscape(`{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"actions":[{"type":"button","action_id":"nuke","value":"f"}]}`),
 	} {
 		if _, err := ParseAction([]byte(body)); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -83,6 +83,33 @@ func pathTo(s Status) []Status {
 }
 
 func runContract(t *testing.T, newStore storeFactory) {
+	t.Run("digest record", func(t *testing.T) {
+		s := newStore(t, newClock().Now)
+		ctx := testenv.Context(t)
+		rec, created, err := s.Create(ctx, Record{FindingID: "digest-111122223333-b-1", AccountID: "111122223333", Digest: &DigestState{Members: 1}})
+		if err != nil || !created || rec.Status != DigestStatus {
+			t.Fatalf("%v %v %s", err, created, rec.Status)
+		}
+		if _, err := s.Transition(ctx, rec.FindingID, Change{From: DigestStatus, To: Queued, Actor: "U1"}); !errors.Is(err, ErrIllegalTransition) {
+			t.Fatalf("a digest record moved like a finding: %v", err)
+		}
+		at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		if _, err := s.Annotate(ctx, rec.FindingID, func(r *Record) {
+			ds := *r.Digest
+			ds.Members = 7
+			ds.Decision = &DigestDecision{Action: "dismiss_all", By: "U1", Cutoff: 5, At: at, Nonce: "n1", ResponseURL: "https://hooks.slack.com/x"}
+			r.Digest = &ds
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, rec.FindingID)
+		if err != nil || got.Digest == nil || got.Digest.Members != 7 || got.Digest.Decision == nil {
+			t.Fatalf("%v %+v", err, got.Digest)
+		}
+		if d := got.Digest.Decision; d.By != "U1" || d.Cutoff != 5 || !d.At.Equal(at) || d.Nonce != "n1" || d.ResponseURL != "https://hooks.slack.com/x" {
+			t.Fatalf("decision round trip: %+v", d)
+		}
+	})
 	t.Run("every transition", func(t *testing.T) {
 		s := newStore(t, newClock().Now)
 		ctx := testenv.Context(t)

@@ -32,9 +32,12 @@ const (
 	Dismissed   Status = "DISMISSED"
 	Releasing   Status = "RELEASING"
 	Released    Status = "RELEASED"
+	// DigestStatus marks a digest's own record (its member count, its message and the decision
+	// taken on it), not a finding's. It has no transitions: it changes only by Annotate.
+	DigestStatus Status = "DIGEST"
 )
 
-// Statuses lists every status.
+// Statuses lists every status of a finding (DigestStatus, a digest's own record, is not one).
 var Statuses = []Status{Received, Ignored, Notified, Queued, InProgress, Quarantined, Failed, Blocked, Dismissed, Releasing, Released}
 
 // transitions is the state machine. Anything not listed is illegal.
@@ -84,6 +87,10 @@ type Record struct {
 	DetectedAt  time.Time   `json:"detectedAt,omitempty" dynamodbav:"detectedAt,omitempty"`
 	Detections  []Detection `json:"detections,omitempty" dynamodbav:"detections,omitempty"`
 
+	// ShowKeys is the policy's slack.showKeys when the finding was decided: how every Slack
+	// message about it shows its object key (full, masked or none).
+	ShowKeys string `json:"showKeys,omitempty" dynamodbav:"showKeys,omitempty"`
+
 	Action     string `json:"action,omitempty" dynamodbav:"action,omitempty"`
 	Reason     string `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
 	PolicyHash string `json:"policyHash,omitempty" dynamodbav:"policyHash,omitempty"`
@@ -92,6 +99,15 @@ type Record struct {
 	MessageTS    string `json:"messageTs,omitempty" dynamodbav:"messageTs,omitempty"`
 	DigestID     string `json:"digestId,omitempty" dynamodbav:"digestId,omitempty"`
 	NotifyStatus string `json:"notifyStatus,omitempty" dynamodbav:"notifyStatus,omitempty"`
+	// DigestSeq is the finding's position in its digest (1, 2, …): a click on a digest covers the
+	// members up to the position its message showed, never more.
+	DigestSeq int `json:"digestSeq,omitempty" dynamodbav:"digestSeq,omitempty"`
+	// ResponseURL is the response_url of the click that decided this finding, recorded by the
+	// remediation-handler (already pinned to Slack's host): webhook mode's only handle on the
+	// message. The remediator posts there, never where a job says.
+	ResponseURL string `json:"responseUrl,omitempty" dynamodbav:"responseUrl,omitempty"`
+	// Digest is set on a digest's own record only (status DIGEST).
+	Digest *DigestState `json:"digest,omitempty" dynamodbav:"digest,omitempty"`
 
 	Status            Status `json:"status" dynamodbav:"status"`
 	QuarantineBucket  string `json:"quarantineBucket,omitempty" dynamodbav:"quarantineBucket,omitempty"`
@@ -110,6 +126,32 @@ type Record struct {
 	Version int64 `json:"version" dynamodbav:"version"`
 
 	History []Entry `json:"history" dynamodbav:"history"`
+}
+
+// DigestState is what the ledger knows of a digest: how many findings it has absorbed (the last
+// DigestSeq handed out) and the one decision taken on it.
+type DigestState struct {
+	Members int `json:"members" dynamodbav:"members"`
+	// LastSeen is when the last member joined (the finding-handler's clock): a digest seen
+	// within the policy's window is still open to its burst, even after a cold start.
+	LastSeen time.Time       `json:"lastSeen" dynamodbav:"lastSeen"`
+	Decision *DigestDecision `json:"decision,omitempty" dynamodbav:"decision,omitempty"`
+}
+
+// DigestDecision is an approver's click on a digest, recorded by the remediation-handler at
+// click time. It covers the members with DigestSeq <= Cutoff (what the message showed); the
+// digest is closed by it, and a second click finds it and changes nothing.
+type DigestDecision struct {
+	Action string    `json:"action" dynamodbav:"action"`
+	By     string    `json:"by" dynamodbav:"by"`
+	Cutoff int       `json:"cutoff" dynamodbav:"cutoff"`
+	At     time.Time `json:"at" dynamodbav:"at"`
+	// Nonce tells the click that recorded the decision from any later one (a replay included).
+	Nonce       string `json:"nonce" dynamodbav:"nonce"`
+	ResponseURL string `json:"responseUrl,omitempty" dynamodbav:"responseUrl,omitempty"`
+	// Applied is set by the remediator once every covered member has been moved.
+	Applied bool   `json:"applied,omitempty" dynamodbav:"applied,omitempty"`
+	Outcome string `json:"outcome,omitempty" dynamodbav:"outcome,omitempty"`
 }
 
 // Detection is one kind of sensitive data Macie found, and how often.
@@ -208,10 +250,14 @@ const DefaultTTL = 365 * 24 * time.Hour
 // newRecord fills the bookkeeping fields of a first write.
 func newRecord(r Record, now time.Time, ttl time.Duration) Record {
 	r.Status = Received
+	reason := "finding received"
+	if r.Digest != nil {
+		r.Status, reason = DigestStatus, "digest opened"
+	}
 	r.CreatedAt, r.UpdatedAt = now, now
 	r.ExpiresAt = now.Add(ttl).Unix()
 	r.Version = 1
-	r.History = []Entry{{FindingID: r.FindingID, At: now, Actor: ActorPolicy, To: Received, Reason: "finding received"}}
+	r.History = []Entry{{FindingID: r.FindingID, At: now, Actor: ActorPolicy, To: r.Status, Reason: reason}}
 	return r
 }
 

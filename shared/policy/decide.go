@@ -15,6 +15,7 @@ type Decision struct {
 	Account    Account            `json:"account"`
 	Channel    string             `json:"channel,omitempty"`
 	TeamID     string             `json:"teamId,omitempty"`
+	ShowKeys   string             `json:"showKeys,omitempty"`
 	Approvers  Approvers          `json:"approvers"`
 	Quarantine QuarantineSettings `json:"quarantine"`
 	Digest     DigestSettings     `json:"digest"`
@@ -30,6 +31,7 @@ func (p *Policy) Decide(f *finding.Finding) Decision {
 		Account:    acct,
 		Channel:    sl.Channel,
 		TeamID:     sl.TeamID,
+		ShowKeys:   sl.ShowKeys,
 		Approvers:  p.ApproversFor(f.AccountID),
 		Quarantine: p.QuarantineFor(f.AccountID, f.Region),
 		Digest:     p.DigestFor(f.AccountID),

@@ -326,6 +326,11 @@ func (v *validator) settings(base []string, s *Settings) {
 		if sl.TeamID != "" && !teamID.MatchString(sl.TeamID) {
 			v.fail(at("slack", "teamId"), "%q is not a Slack team id (T…)", sl.TeamID)
 		}
+		switch sl.ShowKeys {
+		case "", ShowKeysFull, ShowKeysMasked, ShowKeysNone:
+		default:
+			v.fail(at("slack", "showKeys"), "%q: choose full (the default), masked or none", sl.ShowKeys)
+		}
 	}
 	if q := s.Quarantine; q != nil {
 		if q.Bucket != "" {

@@ -92,7 +92,18 @@ type Slack struct {
 	Channel string `yaml:"channel"`
 	// TeamID pins the Slack workspace whose clicks are accepted.
 	TeamID string `yaml:"teamId"`
+	// ShowKeys says how messages show object keys, which can carry personal data: full (the
+	// default), masked (each path segment reduced to its first character, the extension kept),
+	// or none.
+	ShowKeys string `yaml:"showKeys"`
 }
+
+// ShowKeys values.
+const (
+	ShowKeysFull   = "full"
+	ShowKeysMasked = "masked"
+	ShowKeysNone   = "none"
+)
 
 // Quarantine says where quarantined objects go and what is left behind.
 type Quarantine struct {
@@ -262,6 +273,12 @@ func (p *Policy) SlackFor(accountID string) Slack {
 		if o.Slack.TeamID != "" {
 			s.TeamID = o.Slack.TeamID
 		}
+		if o.Slack.ShowKeys != "" {
+			s.ShowKeys = o.Slack.ShowKeys
+		}
+	}
+	if s.ShowKeys == "" {
+		s.ShowKeys = ShowKeysFull
 	}
 	return s
 }

@@ -47,6 +47,7 @@ func TestLoadErrorsNameLineAndChoices(t *testing.T) {
 		{"malformed account", "version: 1\ndefaults: {}\naccounts:\n  \"11112222333\":\n    name: short\n", []string{"x.yaml:4", "not 12 digits"}},
 		{"bad delete mode", "version: 1\ndefaults:\n  quarantine:\n    deleteMode: purge\n", []string{"x.yaml:4", "version, all-versions"}},
 		{"bad version", "version: 2\ndefaults: {}\n", []string{"x.yaml:1", "only supported version is 1"}},
+		{"bad showKeys", "version: 1\ndefaults:\n  slack:\n    showKeys: partial\n", []string{"x.yaml:4", "showKeys", "full (the default), masked or none"}},
 		{"wrong type", "version: 1\ndefaults:\n  quarantine:\n    retentionDays: ninety\n", []string{"x.yaml:4", "wrong type"}},
 		{"bad template", "version: 1\ndefaults:\n  quarantine:\n    bucket: q-{acct}\n", []string{"x.yaml:4", "unknown placeholder {acct}"}},
 		{"bad approver", "version: 1\ndefaults:\n  approvers:\n    users: [alice]\n", []string{"x.yaml:4", "not a Slack user id"}},

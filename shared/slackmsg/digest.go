@@ -3,6 +3,7 @@ package slackmsg
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -24,6 +25,27 @@ type DigestView struct {
 	TotalSize   int64
 	// Outcome replaces the buttons once someone acted on the whole digest.
 	Outcome string
+	// ShowKeys is the policy's slack.showKeys for the digest's account: how Keys are shown.
+	ShowKeys string
+	// Cutoff is the last member (DigestSeq) this rendering shows. The buttons carry it, so a
+	// click covers exactly the findings the approver saw, never those absorbed after.
+	Cutoff int
+}
+
+// DigestValue is a digest button's value: the digest id and the cut-off the message showed.
+func DigestValue(id string, cutoff int) string { return fmt.Sprintf("%s#%d", id, cutoff) }
+
+// ParseDigestValue splits a digest button's value; ok is false for anything we did not render.
+func ParseDigestValue(v string) (id string, cutoff int, ok bool) {
+	i := strings.LastIndexByte(v, '#')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(v[i+1:])
+	if err != nil || n <= 0 || strconv.Itoa(n) != v[i+1:] {
+		return "", 0, false
+	}
+	return v[:i], n, true
 }
 
 // MaxDigestKeys is how many keys a digest lists.
@@ -70,11 +92,14 @@ func Digest(d DigestView) Message {
 	}
 	keys := make([]string, 0, len(d.Keys))
 	for _, k := range d.Keys {
-		keys = append(keys, "• "+Code(k))
+		keys = append(keys, "• "+Code(ShownKey(d.ShowKeys, k)))
 	}
 	more := ""
 	if d.Total > len(d.Keys) {
 		more = fmt.Sprintf("\n…and %d more", d.Total-len(d.Keys))
+	}
+	if d.ShowKeys == "none" {
+		keys, more = []string{"(hidden by the policy's slack.showKeys)"}, ""
 	}
 	blocks := []slack.Block{
 		slack.NewSectionBlock(mrkdwn(title+"\n"+strings.Join(lines, "\n")), nil, nil, slack.SectionBlockOptionBlockID("summary")),
@@ -95,10 +120,11 @@ func Digest(d DigestView) Message {
 			plain("Quarantine all"), plain("Cancel")).WithStyle(slack.StyleDanger)
 		dismiss := slack.NewConfirmationBlockObject(plain("Dismiss all?"), mrkdwn(fmt.Sprintf("%d findings will be dismissed and their objects left in place.", d.Review)),
 			plain("Dismiss all"), plain("Cancel"))
+		v := DigestValue(d.ID, d.Cutoff)
 		blocks = append(blocks, slack.NewActionBlock("actions",
-			slack.NewButtonBlockElement(ActionRemediateAll, d.ID, plain(fmt.Sprintf("Remediate all %d", d.Review))).WithStyle(slack.StyleDanger).WithConfirm(confirm),
-			slack.NewButtonBlockElement(ActionReviewEach, d.ID, plain("Review individually")),
-			slack.NewButtonBlockElement(ActionDismissAll, d.ID, plain("Dismiss all")).WithConfirm(dismiss),
+			slack.NewButtonBlockElement(ActionRemediateAll, v, plain(fmt.Sprintf("Remediate all %d", d.Review))).WithStyle(slack.StyleDanger).WithConfirm(confirm),
+			slack.NewButtonBlockElement(ActionReviewEach, v, plain("Review individually")),
+			slack.NewButtonBlockElement(ActionDismissAll, v, plain("Dismiss all")).WithConfirm(dismiss),
 		))
 	}
 	text := Truncate(Escape(fmt.Sprintf("%d findings in bucket %s (account %s)", d.Total, d.Bucket, d.AccountID)), 300)

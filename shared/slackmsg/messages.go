@@ -64,9 +64,44 @@ func plain(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, Truncate(s, 150), true, false)
 }
 
-// objectLine is s3://bucket/key as an escaped code span.
+// objectLine is s3://bucket/key as an escaped code span, the key shown as the policy says.
 func objectLine(r ledger.Record) string {
-	return Code("s3://" + r.Bucket + "/" + r.Key)
+	return Code("s3://" + r.Bucket + "/" + ShownKey(r.ShowKeys, r.Key))
+}
+
+// ShownKey is an object key as Slack may show it under the policy's slack.showKeys: in full
+// (the default), masked (each path segment cut to its first character, the extension kept:
+// "hr/payroll/jane-doe.csv" → "h…/p…/j….csv"), or not at all.
+func ShownKey(mode, key string) string {
+	switch mode {
+	case "none":
+		return "[key hidden]"
+	case "masked":
+		segs := strings.Split(key, "/")
+		for i, s := range segs {
+			if s == "" {
+				continue
+			}
+			ext := ""
+			if i == len(segs)-1 {
+				if j := strings.LastIndexByte(s, '.'); j > 0 && len(s)-j <= 6 {
+					ext = s[j:]
+				}
+			}
+			first := []rune(s)[0]
+			segs[i] = string(first) + "…" + ext
+		}
+		return strings.Join(segs, "/")
+	}
+	return key
+}
+
+// maskIn hides the record's key wherever it appears in a text (error messages name objects).
+func maskIn(r ledger.Record, text string) string {
+	if r.ShowKeys == "" || r.ShowKeys == "full" || r.Key == "" {
+		return text
+	}
+	return strings.ReplaceAll(text, r.Key, ShownKey(r.ShowKeys, r.Key))
 }
 
 func accountLine(r ledger.Record) string {
@@ -146,7 +181,7 @@ func head(r ledger.Record, icon, status string) []slack.Block {
 func fallback(r ledger.Record, status string) string {
 	// Notifications render plain text: no escaping is interpreted there, so keep it short and
 	// still neutral (mentions in fallback text are parsed by some clients).
-	return Truncate(Escape(fmt.Sprintf("%s: %s finding in account %s: s3://%s/%s", status, r.Severity, r.AccountID, r.Bucket, r.Key)), 300)
+	return Truncate(Escape(fmt.Sprintf("%s: %s finding in account %s: s3://%s/%s", status, r.Severity, r.AccountID, r.Bucket, ShownKey(r.ShowKeys, r.Key))), 300)
 }
 
 func button(actionID, label string, r ledger.Record) *slack.ButtonBlockElement {
@@ -195,7 +230,7 @@ func InProgress(r ledger.Record, by, what string) Message {
 // Quarantined says where the object went and who decided; it carries a Release button.
 func Quarantined(r ledger.Record, by string) Message {
 	blocks := head(r, "✅", "Quarantined")
-	where := fmt.Sprintf("Moved to %s (version %s) by %s.", Code("s3://"+r.QuarantineBucket+"/"+r.QuarantineKey), Code(r.QuarantineVersion), Who(by))
+	where := fmt.Sprintf("Moved to %s (version %s) by %s.", Code("s3://"+r.QuarantineBucket+"/"+maskIn(r, r.QuarantineKey)), Code(r.QuarantineVersion), Who(by))
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(where), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
 	confirm := slack.NewConfirmationBlockObject(plain("Release from quarantine?"),
 		mrkdwn("The object goes back to "+objectLine(r)+". Only do this for a false positive."), plain("Release"), plain("Cancel"))
@@ -207,7 +242,7 @@ func Quarantined(r ledger.Record, by string) Message {
 func QuarantinedWithNote(r ledger.Record, by, note string) Message {
 	m := Quarantined(r, by)
 	blocks := append([]slack.Block{}, m.Blocks[:len(m.Blocks)-1]...)
-	blocks = append(blocks, slack.NewContextBlock("note", mrkdwn("⚠️ "+Escape(note))), m.Blocks[len(m.Blocks)-1])
+	blocks = append(blocks, slack.NewContextBlock("note", mrkdwn("⚠️ "+Escape(maskIn(r, note)))), m.Blocks[len(m.Blocks)-1])
 	return finish(blocks, m.Text)
 }
 
@@ -215,7 +250,7 @@ func QuarantinedWithNote(r ledger.Record, by, note string) Message {
 func Failed(r ledger.Record, what string) Message {
 	blocks := head(r, "❌", "Remediation failed")
 	text := fmt.Sprintf("*What failed:* %s\n*The object is intact* in its bucket (nothing was deleted without a verified copy).\n*What to do:* fix the cause, then press Retry. Details: `macie-chatops ledger show %s`.",
-		Escape(what), Escape(r.FindingID))
+		Escape(maskIn(r, what)), Escape(r.FindingID))
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
 	blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary), button(ActionDismiss, "Dismiss", r)))
 	return finish(blocks, fallback(r, "Remediation failed"))
@@ -238,7 +273,7 @@ func Released(r ledger.Record, by string) Message {
 // Skipped says why the object was not moved: Object Lock, or the object changed or is gone.
 func Skipped(r ledger.Record, why string) Message {
 	blocks := head(r, "⚠️", "Not quarantined")
-	blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Why:* "+Escape(why)), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
+	blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Why:* "+Escape(maskIn(r, why))), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
 	if r.Status == ledger.Blocked {
 		blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r), button(ActionDismiss, "Dismiss", r)))
 	}
@@ -257,6 +292,25 @@ func NotApprover(accountID, accountName string) string {
 // AlreadyHandled is the ephemeral answer to a click that lost the race.
 func AlreadyHandled(status, by string) string {
 	return fmt.Sprintf("Already being handled: this finding is %s (by %s). Nothing was changed.", Escape(status), Who(by))
+}
+
+// DigestActionName says what a digest button decides, for messages about the decision.
+func DigestActionName(actionID string) string {
+	switch actionID {
+	case ActionRemediateAll:
+		return "Remediate all"
+	case ActionDismissAll:
+		return "Dismiss all"
+	case ActionReviewEach:
+		return "Review individually"
+	}
+	return Escape(actionID)
+}
+
+// AlreadyDecided is the ephemeral answer to a second click (or a replay) on a decided digest.
+func AlreadyDecided(actionID, by string, shown int) string {
+	return fmt.Sprintf("This digest was already decided by %s: %s, for the %d findings the message showed then. Nothing was changed; findings that arrived since get a new message.",
+		Who(by), DigestActionName(actionID), shown)
 }
 
 // ForState renders the message that matches a record's status, for re-renders after any change.

@@ -170,3 +170,36 @@ func TestForStateFollowsTheRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestShowKeysIsHonouredByEveryBuilder: with slack.showKeys masked or none, no builder puts the
+// object key (nor a recognisable part of it) in any text Slack shows or pushes, error notes and
+// the quarantine location included; with full (the default) the key is shown.
+func TestShowKeysIsHonouredByEveryBuilder(t *testing.T) {
+	const key = "hr/payroll/jane-doe-ssn.csv"
+	for _, mode := range []string{"masked", "none"} {
+		r := record()
+		r.Key, r.ShowKeys = key, mode
+		r.QuarantineKey = r.AccountID + "/" + r.Bucket + "/" + key
+		r.Error = "copy s3://" + r.Bucket + "/" + key + " failed: AccessDenied"
+		ms := builders(r)
+		ms["Digest"] = Digest(DigestView{ID: "digest-1", AccountID: r.AccountID, Bucket: r.Bucket, Total: 2, Review: 2, Keys: []string{key, "a/b/other-person.pdf"},
+			ByType: map[string]int{}, BySeverity: map[string]int{}, ShowKeys: mode, Cutoff: 2})
+		for name, m := range ms {
+			for _, s := range append(texts(t, m), m.Text) {
+				for _, part := range []string{"payroll", "jane-doe", "other-person"} {
+					if strings.Contains(s, part) {
+						t.Errorf("%s, showKeys %s: %q shows %q", name, mode, s, part)
+					}
+				}
+			}
+		}
+	}
+	if got := ShownKey("masked", key); got != "h…/p…/j….csv" {
+		t.Fatalf("masked: %q", got)
+	}
+	r := record()
+	r.Key = key
+	if m := Review(r); !strings.Contains(m.Text, key) {
+		t.Fatalf("full (default) does not show the key: %q", m.Text)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/macie-chatops/macie-chatops/functions/internal/local"
+	"github.com/macie-chatops/macie-chatops/functions/internal/standin"
 )
 
 func localRun(env Env, args []string) int {
@@ -89,7 +90,7 @@ func localSend(env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "no local mode is running (start it with `make demo`)")
 		return ExitProblem
 	}
-	var st struct{ Page string }
+	var st struct{ Page, Token string }
 	json.Unmarshal(raw, &st)
 	code := ExitOK
 	for _, f := range fs.Args() {
@@ -100,7 +101,14 @@ func localSend(env Env, args []string) int {
 			continue
 		}
 		c := &http.Client{Timeout: 30 * time.Second}
-		resp, err := c.Post(st.Page+"/control/send", "application/json", bytes.NewReader(data))
+		req, err := http.NewRequest(http.MethodPost, st.Page+"/control/send", bytes.NewReader(data))
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "local mode state file is damaged (restart `make demo`):", err)
+			return ExitProblem
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(standin.TokenHeader, st.Token)
+		resp, err := c.Do(req)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, "local mode unreachable:", err)
 			return ExitProblem

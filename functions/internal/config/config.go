@@ -26,6 +26,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
+	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
@@ -46,6 +47,9 @@ const (
 	EnvExternalID     = "QUARANTINE_EXTERNAL_ID"
 	EnvPartition      = "AWS_PARTITION"
 	EnvCheckOwner     = "CHECK_BUCKET_OWNER" // "false" only for S3-compatible test servers
+	// EnvMacieAdmin is the Macie administrator (security) account: the one account whose events
+	// may be about other accounts' objects (the finding-handler needs it).
+	EnvMacieAdmin = "MACIE_ADMIN_ACCOUNT"
 )
 
 // Settings are a function's non-secret settings.
@@ -56,6 +60,7 @@ type Settings struct {
 	PolicyParam, PolicyFile                string
 	RoleName, ExternalID, Partition        string
 	CheckOwner                             bool
+	MacieAdmin                             string
 }
 
 // Load reads the settings; each name in need must be set.
@@ -65,7 +70,7 @@ func Load(getenv func(string) string, need ...string) (Settings, error) {
 		SlackMode: getenv(EnvSlackMode), SlackSecretARN: getenv(EnvSlackSecretARN), SlackAPIURL: getenv(EnvSlackAPIURL),
 		SlackChannel: getenv(EnvSlackChannel), PolicyParam: getenv(EnvPolicyParam), PolicyFile: getenv(EnvPolicyFile),
 		RoleName: getenv(EnvRoleName), ExternalID: getenv(EnvExternalID), Partition: getenv(EnvPartition),
-		CheckOwner: getenv(EnvCheckOwner) != "false",
+		CheckOwner: getenv(EnvCheckOwner) != "false", MacieAdmin: getenv(EnvMacieAdmin),
 	}
 	var missing []string
 	for _, n := range need {
@@ -78,6 +83,9 @@ func Load(getenv func(string) string, need ...string) (Settings, error) {
 	}
 	if len(missing) > 0 {
 		return s, fmt.Errorf("missing settings: set the environment variable(s) %s (the Pulumi program sets them; see README 'Deploy')", strings.Join(missing, ", "))
+	}
+	if s.MacieAdmin != "" && !finding.IsAccountID(s.MacieAdmin) {
+		return s, fmt.Errorf("%s=%q: want the 12-digit id of the Macie administrator (security) account", EnvMacieAdmin, s.MacieAdmin)
 	}
 	if s.SlackMode == "" {
 		s.SlackMode = "bot"
@@ -189,14 +197,14 @@ func coldStart(ctx context.Context, function string, need ...string) (*Env, erro
 
 // FindingHandler wires the finding-handler.
 func FindingHandler(ctx context.Context) (*handlers.Findings, error) {
-	e, err := coldStart(ctx, "finding-handler", EnvJobsQueue)
+	e, err := coldStart(ctx, "finding-handler", EnvJobsQueue, EnvMacieAdmin)
 	if err != nil {
 		return nil, err
 	}
 	q := sqs.NewFromConfig(e.AWS)
 	h := &handlers.Findings{Policy: e.Policy, Ledger: e.Ledger, Jobs: &jobs.SQS{API: q, URL: e.Settings.JobsQueue},
 		Slack: e.Slack, Log: obs.NewLogger(os.Stdout, "finding-handler"), Metrics: e.Metrics,
-		Digest: &handlers.Digester{Slack: e.Slack, Ledger: e.Ledger}}
+		Digest: &handlers.Digester{Slack: e.Slack, Ledger: e.Ledger}, AdminAccount: e.Settings.MacieAdmin}
 	if e.Settings.DLQ != "" {
 		h.DLQ = &jobs.DeadLetter{API: q, URL: e.Settings.DLQ}
 	}
@@ -235,7 +243,11 @@ func Remediator(ctx context.Context) (*handlers.Remediator, error) {
 			})
 		}}
 	eng := quarantine.New(clients, quarantine.Options{CheckBucketOwner: e.Settings.CheckOwner})
-	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack,
+	authz := &chatops.Authorizer{} // re-checks a digest decision's approver against the policy
+	if e.Bot != nil {
+		authz.Groups = e.Bot.Client
+	}
+	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack, Authz: authz,
 		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
 		Log:  obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
 }

@@ -68,3 +68,16 @@ func TestSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestMacieAdminAccountSetting(t *testing.T) {
+	s, err := Load(env(map[string]string{EnvPolicyFile: "p.yaml", EnvMacieAdmin: "999988887777"}), EnvMacieAdmin)
+	if err != nil || s.MacieAdmin != "999988887777" {
+		t.Fatal(s.MacieAdmin, err)
+	}
+	if _, err := Load(env(map[string]string{EnvPolicyFile: "p.yaml"}), EnvMacieAdmin); err == nil || !strings.Contains(err.Error(), EnvMacieAdmin) {
+		t.Fatalf("missing admin account not named: %v", err)
+	}
+	if _, err := Load(env(map[string]string{EnvPolicyFile: "p.yaml", EnvMacieAdmin: "9999-8888-7777"})); err == nil || !strings.Contains(err.Error(), "12-digit") {
+		t.Fatalf("bad admin account: %v", err)
+	}
+}

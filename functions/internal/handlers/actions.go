@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,9 @@ type Actions struct {
 	Metrics  *obs.Metrics
 	// AckTimeout bounds the "in progress" update, so Slack gets its answer within 3 s.
 	AckTimeout time.Duration
+	// LocalResponseURL is set in local mode only: the stand-in's base URL, the one place besides
+	// https://hooks.slack.com/ a click's response_url may point.
+	LocalResponseURL string
 }
 
 // Request is the transport-neutral request (API Gateway v2 in AWS, net/http locally).
@@ -59,8 +64,10 @@ func (h *Actions) HandleAPIGateway(ctx context.Context, ev events.APIGatewayV2HT
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
-			h.Log.Warn("rejected request: body is not valid base64", "requestId", ev.RequestContext.RequestID)
-			return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusBadRequest}, nil
+			// A body that cannot be decoded cannot be verified: 401, like every verification failure.
+			h.Log.Warn("rejected unsigned or invalid Slack request", "requestId", ev.RequestContext.RequestID, "reason", "body is not valid base64")
+			h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "signature")
+			return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusUnauthorized}, nil
 		}
 		body = b
 	}
@@ -111,7 +118,16 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "signature")
 		return Response{Status: http.StatusUnauthorized}
 	}
-	a, err := chatops.ParseAction(req.Body)
+	a, err := chatops.ParseActionWith(req.Body, chatops.ParseOptions{LocalResponseURL: h.LocalResponseURL})
+	var notOurs *chatops.ActionError
+	if errors.As(err, &notOurs) {
+		// Signed by Slack but not a button of ours: tell the user, touch nothing.
+		log.Warn("signed click on something that is not one of our buttons", "reason", err.Error(), "user", a.UserID, "actionId", a.ActionID)
+		if eerr := h.Slack.Ephemeral(ctx, chatops.Ref{Channel: a.ChannelID, TS: a.MessageTS, ResponseURL: a.ResponseURL}, a.UserID, notOurs.Reason); eerr != nil {
+			log.Warn("ephemeral reply failed", "error", eerr.Error())
+		}
+		return Response{Status: http.StatusOK}
+	}
 	if err != nil {
 		log.Warn("signed request is not a usable block_actions click", "reason", err.Error())
 		return Response{Status: http.StatusBadRequest, Body: "unsupported interaction"}
@@ -166,6 +182,10 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		log.Warn("action not possible in this state", "reason", err.Error())
 		return ephemeral(err.Error())
 	}
+	if a.ResponseURL != "" {
+		// Where the remediator answers is recorded here, not carried by the job.
+		change.Mutate = func(r *ledger.Record) { r.ResponseURL = a.ResponseURL }
+	}
 	next, err := h.Ledger.Transition(ctx, rec.FindingID, change)
 	var ce *ledger.ConflictError
 	if errors.As(err, &ce) {
@@ -179,7 +199,6 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 	log.Info("action accepted", "to", string(next.Status))
 
 	if job != nil {
-		job.ResponseURL = a.ResponseURL
 		if err := h.Jobs.Send(ctx, *job); err != nil {
 			// Never leave a record QUEUED with no job: show the failure with a Retry button.
 			log.Error("could not queue the job", "error", err.Error())
@@ -247,7 +266,7 @@ func plan(a chatops.Action, rec ledger.Record) (ledger.Change, *jobs.Job, slackm
 }
 
 // DigestAccount reads the account out of a digest id ("digest-<account>-<bucket>-<ms>"), so a
-// click can be authorized without listing the digest's findings.
+// click can be authorized before the ledger is read.
 func DigestAccount(id string) (string, bool) {
 	rest, ok := strings.CutPrefix(id, "digest-")
 	if !ok || len(rest) < 13 || rest[12] != '-' || !finding.IsAccountID(rest[:12]) {
@@ -256,14 +275,17 @@ func DigestAccount(id string) (string, bool) {
 	return rest[:12], true
 }
 
-// digestAction authorizes a click on a digest and queues one digest job: applying the decision
-// to thousands of findings cannot fit in Slack's 3 seconds, so the remediator does it, writing
-// one audit entry per finding that names the approver.
+// digestAction authorizes a click on a digest and records the decision in the digest's ledger
+// record, covering exactly the members the clicked message showed (its cut-off). That closes
+// the digest: a second click or a replay finds the decision and changes nothing. Applying it to
+// thousands of findings cannot fit in Slack's 3 seconds, so one digest job is queued; the
+// remediator applies only the decision it finds in the ledger.
 func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.Action, ref chatops.Ref, ephemeral func(string) Response) Response {
-	account, ok := DigestAccount(a.Value)
-	if !ok {
-		log.Warn("click on a malformed digest id")
-		return ephemeral("This digest is not one of ours. Nothing was changed.")
+	id, cutoff, ok := slackmsg.ParseDigestValue(a.Value)
+	account, aok := DigestAccount(id)
+	if !ok || !aok {
+		log.Warn("click on a malformed digest value")
+		return ephemeral("This digest button is not one of ours (or is from an older version of this app). Nothing was changed.")
 	}
 	if sl := h.Policy.SlackFor(account); sl.TeamID != "" && a.TeamID != sl.TeamID {
 		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "team")
@@ -277,22 +299,80 @@ func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.
 		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "approver")
 		return ephemeral(slackmsg.NotApprover(account, h.Policy.AccountName(account)))
 	}
-	job := jobs.Job{Kind: jobs.Digest, DigestID: a.Value, Action: a.ActionID, By: a.UserID, ResponseURL: a.ResponseURL, Channel: ref.Channel, TS: ref.TS}
+	hdr, err := h.Ledger.Get(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) || err == nil && (hdr.Digest == nil || hdr.AccountID != account || cutoff > hdr.Digest.Members) {
+		log.Warn("click on a digest the ledger does not know", "digestId", id, "cutoff", cutoff)
+		return ephemeral("This digest is not in the ledger (expired, from another installation, or not one of ours). Nothing was changed.")
+	}
+	if err != nil {
+		log.Error("ledger read failed", "error", err.Error())
+		return ephemeral("The ledger could not be read, nothing was changed; try again in a minute.")
+	}
+	if hdr.Channel != "" && hdr.Channel != "webhook" && a.ChannelID != "" && a.ChannelID != hdr.Channel {
+		log.Warn("click from a channel other than the digest's message rejected", "channel", a.ChannelID, "want", hdr.Channel)
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "channel")
+		return ephemeral("This button belongs to a message in another channel. Nothing was changed.")
+	}
+	nonce := newNonce()
+	next, err := h.Ledger.Annotate(ctx, id, func(r *ledger.Record) {
+		if r.Digest == nil || r.Digest.Decision != nil {
+			return // decided already: the first decision stands
+		}
+		ds := *r.Digest
+		ds.Decision = &ledger.DigestDecision{Action: a.ActionID, By: a.UserID, Cutoff: cutoff, At: time.Now().UTC(), Nonce: nonce, ResponseURL: a.ResponseURL}
+		r.Digest = &ds
+	})
+	if err != nil || next.Digest == nil || next.Digest.Decision == nil {
+		log.Error("could not record the digest decision", "error", fmt.Sprint(err))
+		return ephemeral("The ledger could not be updated, nothing was changed; try again in a minute.")
+	}
+	dec := next.Digest.Decision
+	job := jobs.Job{Kind: jobs.Digest, DigestID: id}
+	if dec.Nonce != nonce {
+		log.Info("digest already decided: click refused", "digestId", id, "by", dec.By, "decision", dec.Action)
+		if !dec.Applied {
+			// The decision may never have reached the queue: queueing it again is harmless (the
+			// remediator applies the recorded decision once), and lets a person re-drive it.
+			if err := h.Jobs.Send(ctx, job); err != nil {
+				log.Warn("could not re-queue the digest job", "error", err.Error())
+			}
+		}
+		return ephemeral(slackmsg.AlreadyDecided(dec.Action, dec.By, dec.Cutoff))
+	}
+	log.Info("digest decision recorded", "digestId", id, "cutoff", cutoff)
 	if err := h.Jobs.Send(ctx, job); err != nil {
 		log.Error("could not queue the digest job", "error", err.Error())
-		return ephemeral("The job queue is unavailable, nothing was changed; press the button again in a minute.")
+		return ephemeral(fmt.Sprintf("Your decision (%s, for the %d findings shown) is recorded, but the job queue is unavailable: press the button again in a minute to apply it.",
+			slackmsg.DigestActionName(a.ActionID), cutoff))
 	}
-	log.Info("digest action queued", "digestId", a.Value)
 	uctx, cancel := context.WithTimeout(ctx, h.ackTimeout())
 	defer cancel()
-	note := slackmsg.DigestView{ID: a.Value, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{},
-		Outcome: "⏳ " + map[string]string{slackmsg.ActionRemediateAll: "Quarantining all", slackmsg.ActionDismissAll: "Dismissing all",
-			slackmsg.ActionReviewEach: "Posting each finding"}[a.ActionID] + " — in progress by " + slackmsg.Who(a.UserID)}
-	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: a.Value, AccountID: account}); err == nil && len(recs) > 0 {
-		note = DigestViewFrom(a.Value, recs, note.Outcome)
+	outcome := fmt.Sprintf("⏳ %s: applying it to the %d findings this message showed — decided by %s, in progress. Later findings get a new message.",
+		slackmsg.DigestActionName(a.ActionID), cutoff, slackmsg.Who(a.UserID))
+	note := slackmsg.DigestView{ID: id, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{}, Outcome: outcome}
+	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: id, AccountID: account}); err == nil && len(recs) > 0 {
+		note = DigestViewFrom(id, shownMembers(recs, cutoff), outcome)
 	}
 	if err := h.Slack.Update(uctx, ref, slackmsg.Digest(note)); err != nil {
 		log.Warn("could not update the digest message", "error", err.Error())
 	}
 	return Response{Status: http.StatusOK}
+}
+
+// shownMembers are the digest members a rendering with this cut-off displayed.
+func shownMembers(recs []ledger.Record, cutoff int) []ledger.Record {
+	var out []ledger.Record
+	for _, r := range recs {
+		if r.DigestSeq > 0 && r.DigestSeq <= cutoff {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// newNonce tells one click's decision from any other's.
+func newNonce() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -18,9 +19,11 @@ import (
 // arrive (at most once per UpdateEvery), instead of one message each. Every finding keeps its
 // own ledger record, marked with the digest id and IN_DIGEST, so nothing is lost.
 //
-// The burst counters live in the finding-handler's memory: in AWS its reserved concurrency of 1
-// keeps them in one warm process; a cold start begins counting afresh (at worst a few more
-// single messages, never a lost finding).
+// Each digest has its own ledger record (status DIGEST): its member count, where its message is,
+// and the one decision an approver takes on it. The burst counters (arrival times) still live in
+// the finding-handler's memory: in AWS its reserved concurrency of 1 keeps them in one warm
+// process; a cold start begins counting afresh (at worst a few more single messages and a new
+// digest, never a lost finding).
 type Digester struct {
 	Slack       chatops.Sender
 	Ledger      ledger.Store
@@ -55,6 +58,10 @@ func (g *Digester) now() time.Time {
 
 // Add absorbs a finding into a digest when its burst is over the threshold. It returns false
 // when the finding should get its own message.
+//
+// Each member gets its position (DigestSeq) from the digest's own ledger record, and is shown
+// only once its mark is written, so a rendering's cut-off covers exactly what it displays. A
+// digest an approver has decided is closed: the next finding of the burst opens a new one.
 func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision) (bool, error) {
 	if d.Digest.Threshold <= 0 {
 		return false, nil
@@ -71,6 +78,18 @@ func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision
 	if b == nil {
 		b = &burst{}
 		g.bursts[key] = b
+		g.mu.Unlock()
+		// First sight of this bucket in this process (a cold start, or a new burst): a digest a
+		// previous process left open in the ledger keeps absorbing, so a cold start neither
+		// splits a burst nor loses the updates that process had not shown yet.
+		od, err := g.restore(ctx, rec, window, now)
+		if err != nil {
+			return false, fmt.Errorf("look up open digests for s3://%s: %w", rec.Bucket, err)
+		}
+		g.mu.Lock()
+		if od != nil && b.digest == nil {
+			b.digest = od
+		}
 	}
 	kept := b.arrivals[:0]
 	for _, t := range b.arrivals {
@@ -87,28 +106,126 @@ func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision
 		// Absorbed; the message is updated by Flush (end of batch, or the background loop),
 		// never inline, so a burst is not slowed to Slack's pace.
 		od := b.digest
-		addToView(&od.view, rec)
-		od.lastSeen, od.dirty = now, true
 		id := od.view.ID
 		g.mu.Unlock()
-		return true, g.mark(ctx, rec, id)
-	case len(b.arrivals) > d.Digest.Threshold:
-		view := slackmsg.DigestView{ID: fmt.Sprintf("digest-%s-%s-%d", rec.AccountID, rec.Bucket, now.UnixMilli()),
-			AccountID: rec.AccountID, AccountName: rec.AccountName, Region: rec.Region, Bucket: rec.Bucket,
-			ByType: map[string]int{}, BySeverity: map[string]int{}}
-		addToView(&view, rec)
-		g.mu.Unlock()
-		ref, err := g.Slack.Post(ctx, d.Channel, slackmsg.Digest(view))
+		seq, open, err := g.join(ctx, id, now)
 		if err != nil {
-			return false, fmt.Errorf("post digest for s3://%s: %w", rec.Bucket, err)
+			return false, fmt.Errorf("join digest %s: %w", id, err)
+		}
+		if !open {
+			g.drop(b, od) // decided: later findings open a new digest
+			return g.open(ctx, b, rec, d, now)
+		}
+		if err := g.mark(ctx, rec, id, seq); err != nil {
+			return false, err
+		}
+		if hdr, err := g.Ledger.Get(ctx, id); err == nil && decided(hdr) && seq > hdr.Digest.Decision.Cutoff {
+			// Decided between join and mark: no message showed it, so it gets its own.
+			g.drop(b, od)
+			return false, nil
 		}
 		g.mu.Lock()
-		b.digest = &openDigest{view: view, ref: ref, lastSeen: now, lastUpdate: now}
+		addToView(&od.view, rec)
+		od.view.Cutoff = max(od.view.Cutoff, seq)
+		od.lastSeen, od.dirty = now, true
 		g.mu.Unlock()
-		return true, g.mark(ctx, rec, view.ID)
+		return true, nil
+	case len(b.arrivals) > d.Digest.Threshold:
+		g.mu.Unlock()
+		return g.open(ctx, b, rec, d, now)
 	}
 	g.mu.Unlock()
 	return false, nil
+}
+
+// open starts a digest with rec as its first member: its ledger record, then its message.
+func (g *Digester) open(ctx context.Context, b *burst, rec ledger.Record, d policy.Decision, now time.Time) (bool, error) {
+	id := fmt.Sprintf("digest-%s-%s-%d", rec.AccountID, rec.Bucket, now.UnixMilli())
+	if _, created, err := g.Ledger.Create(ctx, ledger.Record{FindingID: id, AccountID: rec.AccountID, AccountName: rec.AccountName, Region: rec.Region,
+		Partition: rec.Partition, Bucket: rec.Bucket, FindingType: "digest", Digest: &ledger.DigestState{Members: 1, LastSeen: now}}); err != nil {
+		return false, fmt.Errorf("record digest for s3://%s: %w", rec.Bucket, err)
+	} else if !created {
+		return false, fmt.Errorf("digest id %s is taken; the finding will be retried", id)
+	}
+	view := slackmsg.DigestView{ID: id, AccountID: rec.AccountID, AccountName: rec.AccountName, Region: rec.Region, Bucket: rec.Bucket,
+		ByType: map[string]int{}, BySeverity: map[string]int{}, Cutoff: 1}
+	addToView(&view, rec)
+	ref, err := g.Slack.Post(ctx, d.Channel, slackmsg.Digest(view))
+	if err != nil {
+		return false, fmt.Errorf("post digest for s3://%s: %w", rec.Bucket, err)
+	}
+	// Where the digest's message is lives in the ledger: the remediator updates it from there.
+	if _, err := g.Ledger.Annotate(ctx, id, func(r *ledger.Record) { r.Channel, r.MessageTS = ref.Channel, ref.TS }); err != nil {
+		return false, err
+	}
+	if err := g.mark(ctx, rec, id, 1); err != nil {
+		return false, err
+	}
+	g.mu.Lock()
+	b.digest = &openDigest{view: view, ref: ref, lastSeen: now, lastUpdate: now}
+	g.mu.Unlock()
+	return true, nil
+}
+
+// join takes the next position in an open digest; open is false once it has been decided.
+func (g *Digester) join(ctx context.Context, id string, now time.Time) (seq int, open bool, err error) {
+	_, err = g.Ledger.Annotate(ctx, id, func(r *ledger.Record) {
+		seq, open = 0, false
+		if r.Digest == nil || r.Digest.Decision != nil {
+			return
+		}
+		ds := *r.Digest
+		ds.Members++
+		ds.LastSeen = now
+		r.Digest = &ds
+		seq, open = ds.Members, true
+	})
+	if errors.Is(err, ledger.ErrNotFound) {
+		return 0, false, nil
+	}
+	return seq, open, err
+}
+
+// restore finds the digest for rec's bucket that a previous process left open (undecided, a
+// member seen within the window) and rebuilds its view from the ledger, marked for an update.
+func (g *Digester) restore(ctx context.Context, rec ledger.Record, window time.Duration, now time.Time) (*openDigest, error) {
+	hdrs, err := g.Ledger.List(ctx, ledger.Filter{AccountID: rec.AccountID, Status: ledger.DigestStatus, Since: now.Add(-window)})
+	if err != nil {
+		return nil, err
+	}
+	var best *ledger.Record
+	for i := range hdrs {
+		h := &hdrs[i]
+		if h.Digest == nil || h.Digest.Decision != nil || h.Bucket != rec.Bucket || h.Region != rec.Region || now.Sub(h.Digest.LastSeen) >= window {
+			continue
+		}
+		if best == nil || h.Digest.LastSeen.After(best.Digest.LastSeen) {
+			best = h
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	members, err := g.Ledger.List(ctx, ledger.Filter{DigestID: best.FindingID})
+	if err != nil {
+		return nil, err
+	}
+	view := DigestViewFrom(best.FindingID, members, "")
+	for _, m := range members {
+		view.Cutoff = max(view.Cutoff, m.DigestSeq)
+	}
+	return &openDigest{view: view, ref: chatops.Ref{Channel: best.Channel, TS: best.MessageTS}, lastSeen: best.Digest.LastSeen, dirty: true}, nil
+}
+
+func decided(hdr ledger.Record) bool { return hdr.Digest != nil && hdr.Digest.Decision != nil }
+
+// drop forgets a digest that was closed, unless a newer one already replaced it.
+func (g *Digester) drop(b *burst, od *openDigest) {
+	g.mu.Lock()
+	if b.digest == od {
+		b.digest = nil
+	}
+	g.mu.Unlock()
 }
 
 func (g *Digester) every() time.Duration {
@@ -133,8 +250,8 @@ func (g *Digester) Run(ctx context.Context) {
 	}
 }
 
-func (g *Digester) mark(ctx context.Context, rec ledger.Record, id string) error {
-	_, err := g.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) { r.DigestID, r.NotifyStatus = id, NotifyDigest })
+func (g *Digester) mark(ctx context.Context, rec ledger.Record, id string, seq int) error {
+	_, err := g.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) { r.DigestID, r.NotifyStatus, r.DigestSeq = id, NotifyDigest, seq })
 	return err
 }
 
@@ -157,6 +274,11 @@ func (g *Digester) Flush(ctx context.Context, force bool) error {
 	g.mu.Unlock()
 	var firstErr error
 	for _, p := range todo {
+		if hdr, err := g.Ledger.Get(ctx, p.view.ID); err == nil && decided(hdr) {
+			// An approver decided it: the message shows their decision now, never buttons again.
+			g.forget(p.view.ID)
+			continue
+		}
 		if err := g.Slack.Update(ctx, p.ref, slackmsg.Digest(p.view)); err != nil {
 			g.redirty(p.view.ID)
 			if firstErr == nil {
@@ -217,6 +339,7 @@ func addToView(v *slackmsg.DigestView, rec ledger.Record) {
 	v.ByType[shortType(rec.FindingType)]++
 	v.BySeverity[rec.Severity]++
 	v.TotalSize += rec.Size
+	v.ShowKeys = rec.ShowKeys
 	if len(v.Keys) < slackmsg.MaxDigestKeys {
 		v.Keys = append(v.Keys, rec.Key)
 	}
@@ -244,6 +367,16 @@ func DigestViewFrom(id string, recs []ledger.Record, outcome string) slackmsg.Di
 		}
 	}
 	return v
+}
+
+func (g *Digester) forget(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range g.bursts {
+		if b.digest != nil && b.digest.view.ID == id {
+			b.digest = nil
+		}
+	}
 }
 
 func (g *Digester) redirty(id string) {

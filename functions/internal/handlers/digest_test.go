@@ -127,16 +127,19 @@ func TestDigestBulkApproveAndDismiss(t *testing.T) {
 	}
 	st.click("U0ALICE", slackmsg.ActionRemediateAll, id, d.Channel, d.TS)
 	// The click only queues one digest job (Slack's 3 s), and says so at once.
-	if n := len(st.queue); n != 1 || !strings.Contains(st.slackText(d), "in progress by") {
+	if n := len(st.queue); n != 1 || !strings.Contains(st.slackText(d), "decided by") {
 		t.Fatalf("%d jobs, want 1 digest job; message %s", n, st.slackText(d))
 	}
 	if n := st.drain(); n != 6 {
 		t.Fatalf("%d jobs run, want the digest job and one per finding (5)", n)
 	}
-	if !strings.Contains(st.slackText(d), "5 findings queued for quarantine by") {
+	if !strings.Contains(st.slackText(d), "5 findings queued for quarantine") || !strings.Contains(st.slackText(d), "of the 5 this message showed") {
 		t.Fatalf("digest not updated: %s", st.slackText(d))
 	}
-	recs, _ := st.ledger.List(st.ctx, ledger.Filter{DigestID: id})
+	recs, _ := st.ledger.List(st.ctx, ledger.Filter{DigestID: digestID(t, id)})
+	if len(recs) != 5 {
+		t.Fatalf("%d records in the digest", len(recs))
+	}
 	for _, r := range recs {
 		if r.Status != ledger.Quarantined {
 			t.Fatalf("%s: %s", r.FindingID, r.Status)
@@ -177,7 +180,7 @@ func TestDigestBulkApproveAndDismiss(t *testing.T) {
 	id2, _ := d2.button(slackmsg.ActionDismissAll)
 	st.click("U0ALICE", slackmsg.ActionDismissAll, id2, d2.Channel, d2.TS)
 	st.drain()
-	recs, _ = st.ledger.List(st.ctx, ledger.Filter{DigestID: id2})
+	recs, _ = st.ledger.List(st.ctx, ledger.Filter{DigestID: digestID(t, id2)})
 	if len(recs) != 3 {
 		t.Fatalf("%d records in digest 2", len(recs))
 	}
@@ -189,6 +192,16 @@ func TestDigestBulkApproveAndDismiss(t *testing.T) {
 	if len(st.queue) != 0 {
 		t.Fatal("dismiss queued jobs")
 	}
+}
+
+// digestID is the digest id in a digest button's value (which also carries the cut-off).
+func digestID(t *testing.T, value string) string {
+	t.Helper()
+	id, _, ok := slackmsg.ParseDigestValue(value)
+	if !ok {
+		t.Fatalf("digest button value %q", value)
+	}
+	return id
 }
 
 func TestDigestAccountFromID(t *testing.T) {
@@ -211,7 +224,10 @@ func TestDigestReviewIndividually(t *testing.T) {
 	if n := st.drain(); n != 4 {
 		t.Fatalf("%d jobs, want the digest job and 3 notify jobs", n)
 	}
-	recs, _ := st.ledger.List(st.ctx, ledger.Filter{DigestID: id})
+	recs, _ := st.ledger.List(st.ctx, ledger.Filter{DigestID: digestID(t, id)})
+	if len(recs) != 3 {
+		t.Fatalf("%d records in the digest", len(recs))
+	}
 	for _, r := range recs {
 		if r.MessageTS == "" || r.NotifyStatus != NotifyPosted {
 			t.Fatalf("%s not posted individually: %+v", r.FindingID, r)

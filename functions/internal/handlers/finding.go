@@ -41,6 +41,10 @@ type Findings struct {
 	Digest *Digester
 	// DigestInBackground: a Digester.Run loop updates digests, so batches do not wait for it.
 	DigestInBackground bool
+	// AdminAccount is the Macie administrator (security) account: the only account whose events
+	// may be about another account's objects. Every other event must come from the account it
+	// names (see accept).
+	AdminAccount string
 }
 
 // FullBatch is the findings queue's batch size (the event source mapping's).
@@ -116,6 +120,9 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 	if err := f.Validate(); err != nil {
 		return errPermanent{err}
 	}
+	if err := h.accept(ctx, f); err != nil {
+		return errPermanent{err}
+	}
 	d := h.Policy.Decide(f)
 	log := h.Log.With("findingId", f.ID, "account", f.AccountID, "action", string(d.Action))
 
@@ -144,6 +151,33 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 	default: // REVIEW, NOTIFY
 		return h.notify(ctx, log, rec, d)
 	}
+}
+
+// ErrForeignFinding is an event about an account sent by another account.
+var ErrForeignFinding = errors.New("finding rejected at the trust boundary")
+
+// accept is defence in depth behind the EventBridge rules and the queue policy: the remediator
+// will assume the quarantine role in detail.accountId, so an event is accepted only from that
+// account itself or from the Macie administrator account. A bare finding (no envelope) says
+// nothing about who sent it and is refused. Nothing is written for a refused finding.
+func (h *Findings) accept(ctx context.Context, f *finding.Finding) error {
+	var reason, why string
+	switch {
+	case f.EventAccount == "":
+		reason, why = "no-envelope", "it has no EventBridge envelope, so its sender is unknown (send the whole event, not the bare finding)"
+	case f.EventAccount == f.AccountID:
+		return nil
+	case h.AdminAccount != "" && f.EventAccount == h.AdminAccount:
+		return nil
+	default:
+		reason = "account-mismatch"
+		why = fmt.Sprintf("the event came from account %s, which is neither the finding's account %s nor the Macie administrator account %q",
+			f.EventAccount, f.AccountID, h.AdminAccount)
+	}
+	h.Log.Warn("finding rejected: sender may not report on this account", "findingId", f.ID, "eventAccount", f.EventAccount,
+		"account", f.AccountID, "adminAccount", h.AdminAccount, "reason", reason)
+	h.Metrics.Count(ctx, obs.Rejected, 1, "Reason", reason)
+	return fmt.Errorf("%w: finding %s about account %s: %s", ErrForeignFinding, f.ID, f.AccountID, why)
 }
 
 // decided records the policy's decision on a RECEIVED record; a record already past RECEIVED
@@ -240,6 +274,7 @@ func NewRecord(f *finding.Finding, d policy.Decision) ledger.Record {
 		Bucket: f.BucketName(), Key: f.ObjectKey(), VersionID: f.VersionID(),
 		FindingType: f.Type, Severity: finding.LevelName(f.Severity.Level()), Title: f.Title, DetectedAt: f.CreatedAt,
 		AccountName: d.Account.Name, Action: string(d.Action), Reason: d.Reason, PolicyHash: d.PolicyHash,
+		ShowKeys: d.ShowKeys,
 	}
 	if f.Object != nil {
 		r.ETag, r.Size = strings.Trim(f.Object.ETag, `"`), f.Object.Size

@@ -54,10 +54,11 @@ func TestCapturedInteractionThroughTheHandler(t *testing.T) {
 		h["X-Slack-Signature"] = chatops.SignatureHeader(secret, ts, []byte(body))
 		return h
 	}
-	// Valid: re-signed with our secret. Its button is not ours (no such finding): nothing changes.
+	// Valid: re-signed with our secret. Its button (action id "sScW0") is not one we render:
+	// answered, nothing changes.
 	resp, _ = st.actions.HandleAPIGateway(st.ctx, v2(sign(rest.Body), rest.Body))
 	// (Its response_url is Slack's, unreachable here, so the reply is checked in the log.)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(st.logs.String(), "click for an unknown finding") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(st.logs.String(), "signed click on something that is not one of our buttons") {
 		t.Fatalf("valid captured click: %d\n%s", resp.StatusCode, st.logs)
 	}
 	// Unauthorized: the captured user (URG1A1X6F) clicks Remediate on a real finding.

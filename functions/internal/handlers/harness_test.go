@@ -206,11 +206,11 @@ func newStack(t *testing.T) *stack {
 	bot.Pacer = nil
 	log := obs.NewLogger(st.logs, "test")
 	metrics := &obs.Metrics{W: st.logs, Function: "test"}
-	st.findings = &Findings{Policy: pol, Ledger: l, Jobs: st.queue, DLQ: st.dlq, Slack: bot, Log: log, Metrics: metrics}
+	st.findings = &Findings{Policy: pol, Ledger: l, Jobs: st.queue, DLQ: st.dlq, Slack: bot, Log: log, Metrics: metrics, AdminAccount: "999988887777"}
 	st.actions = &Actions{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: secret}, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: st.s3.Endpoint, Accounts: map[string]aws.Credentials{"555555555555": creds}}, quarantine.Options{})
-	st.remed = &Remediator{Policy: pol, Ledger: l, Engine: eng, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue}
+	st.remed = &Remediator{Policy: pol, Ledger: l, Engine: eng, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	for _, b := range []string{"data-bucket", "quarantine-555555555555"} {
 		if _, err := st.s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			t.Fatal(err)
@@ -242,6 +242,7 @@ func (st *stack) upload(fixture, key string, body []byte, mutate func(detail map
 	if mutate != nil {
 		mutate(d)
 	}
+	ev["account"] = d["accountId"] // sent by the account it is about (the finding-handler checks)
 	b, _ := json.Marshal(ev)
 	return b
 }

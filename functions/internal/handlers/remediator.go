@@ -33,6 +33,9 @@ type Remediator struct {
 	Slack   chatops.Sender
 	Log     *slog.Logger
 	Metrics *obs.Metrics
+	// Authz re-checks, when a digest decision is applied, that its approver may still approve for
+	// the digest's account (nil refuses every digest decision).
+	Authz *chatops.Authorizer
 }
 
 // ActorRemediator is the audit actor of the remediator's own transitions.
@@ -202,7 +205,7 @@ func (h *Remediator) release(ctx context.Context, log *slog.Logger, rec ledger.R
 		FindingID:  rec.FindingID,
 		Object:     quarantine.Object{AccountID: rec.AccountID, Region: rec.Region, Bucket: rec.Bucket, Key: rec.Key, VersionID: rec.VersionID},
 		CopyBucket: rec.QuarantineBucket, CopyKey: rec.QuarantineKey, CopyVersionID: rec.QuarantineVersion,
-		TombstoneVersion: rec.TombstoneVersion, DroppedTags: rec.DroppedTags, By: j.By,
+		TombstoneVersion: rec.TombstoneVersion, DroppedTags: rec.DroppedTags, By: rec.LastActor(), // who moved it to RELEASING, per the ledger
 	})
 	var change ledger.Change
 	if err == nil && res.Outcome != quarantine.SourceLocked {
@@ -239,7 +242,7 @@ func (h *Remediator) show(ctx context.Context, rec ledger.Record, j jobs.Job) er
 	if rec.Status == ledger.Quarantined && rec.Error != "" {
 		m = slackmsg.QuarantinedWithNote(rec, slackmsg.ApprovedBy(rec), rec.Error)
 	}
-	ref := chatops.Ref{Channel: rec.Channel, TS: rec.MessageTS, ResponseURL: j.ResponseURL}
+	ref := chatops.Ref{Channel: rec.Channel, TS: rec.MessageTS, ResponseURL: rec.ResponseURL} // from the ledger, never the job
 	if (ref.Channel == "" || ref.TS == "" || ref.Channel == "webhook") && ref.ResponseURL == "" {
 		posted, err := h.Slack.Post(ctx, h.Policy.SlackFor(rec.AccountID).Channel, m)
 		if err != nil {
@@ -257,29 +260,79 @@ func (h *Remediator) show(ctx context.Context, rec ledger.Record, j jobs.Job) er
 	return nil
 }
 
-// digest applies one approver's decision to every finding of a digest still waiting for review:
-// one conditional transition (and audit entry naming the approver) per finding, then per-finding
-// jobs, a few at a time through the queue. A redelivered digest job finds the work done and
-// only re-counts.
+// digest applies the decision the remediation-handler recorded on a digest, and nothing else:
+// the job names the digest only. It re-checks the approver against the policy for the digest's
+// account, acts on the members the approver's message showed (DigestSeq <= cut-off), posts the
+// ones that arrived later on their own, and answers where the ledger says the message is. One
+// conditional transition (an audit entry naming the approver) per finding; a redelivered job
+// finds the work done.
 func (h *Remediator) digest(ctx context.Context, j jobs.Job) error {
-	log := h.Log.With("digestId", j.DigestID, "action", j.Action, "by", j.By)
+	log := h.Log.With("digestId", j.DigestID)
+	hdr, err := h.Ledger.Get(ctx, j.DigestID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		log.Warn("digest job for a digest not in the ledger: nothing done")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if hdr.Digest == nil || hdr.Digest.Decision == nil {
+		log.Warn("digest job without a decision recorded by the remediation-handler: nothing done")
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "unrecorded-decision")
+		return nil
+	}
+	dec := *hdr.Digest.Decision
+	log = log.With("action", dec.Action, "by", dec.By, "cutoff", dec.Cutoff)
+	if dec.Applied {
+		log.Info("digest decision already applied")
+		return nil
+	}
+	ref := chatops.Ref{Channel: hdr.Channel, TS: hdr.MessageTS, ResponseURL: dec.ResponseURL}
+	if hdr.MessageTS == "" && dec.ResponseURL == "" {
+		ref.Channel = "" // webhook mode without a click's response_url: post the outcome anew
+	}
+	var ok bool
+	if h.Authz != nil {
+		var aerr error
+		if ok, aerr = h.Authz.IsApprover(ctx, dec.By, h.Policy.ApproversFor(hdr.AccountID)); !ok && aerr != nil {
+			return fmt.Errorf("re-check approver %s: %w", dec.By, aerr) // retried: the lookup may recover
+		}
+	}
+	if !ok {
+		log.Warn("digest decision refused: its approver may not approve for this account")
+		h.Metrics.Count(ctx, obs.Unauthorized, 1, "Reason", "approver")
+		outcome := fmt.Sprintf("⛔ Not applied: %s may not approve for account %s under the current policy. Nothing was changed.", slackmsg.Who(dec.By), slackmsg.Escape(hdr.AccountID))
+		return h.finishDigest(ctx, log, hdr, ref, outcome, nil)
+	}
 	recs, err := h.Ledger.List(ctx, ledger.Filter{DigestID: j.DigestID})
 	if err != nil {
 		return err
 	}
-	done, lost := 0, 0
+	done, lost, later := 0, 0, 0
+	var shown []ledger.Record
 	for _, r := range recs {
+		if r.DigestSeq == 0 || r.DigestSeq > dec.Cutoff {
+			// Not on the approver's screen: not theirs to decide. It gets its own message.
+			if r.Status == ledger.Notified && r.MessageTS == "" {
+				if err := h.Jobs.Send(ctx, jobs.Job{Kind: jobs.Notify, FindingID: r.FindingID}); err != nil {
+					return err
+				}
+				later++
+			}
+			continue
+		}
+		shown = append(shown, r)
 		if r.Status != ledger.Notified || policy.Action(r.Action) != policy.Review {
 			continue
 		}
 		var c ledger.Change
-		next := jobs.Job{FindingID: r.FindingID, By: j.By}
-		switch j.Action {
+		next := jobs.Job{FindingID: r.FindingID, By: dec.By}
+		switch dec.Action {
 		case slackmsg.ActionRemediateAll:
-			c = ledger.Change{From: ledger.Notified, To: ledger.Queued, Actor: j.By, Reason: "approved in Slack (digest " + j.DigestID + ")"}
+			c = ledger.Change{From: ledger.Notified, To: ledger.Queued, Actor: dec.By, Reason: "approved in Slack (digest " + j.DigestID + ")"}
 			next.Kind = jobs.Remediate
 		case slackmsg.ActionDismissAll:
-			c = ledger.Change{From: ledger.Notified, To: ledger.Dismissed, Actor: j.By, Reason: "dismissed in Slack (digest " + j.DigestID + ")"}
+			c = ledger.Change{From: ledger.Notified, To: ledger.Dismissed, Actor: dec.By, Reason: "dismissed in Slack (digest " + j.DigestID + ")"}
 		case slackmsg.ActionReviewEach:
 			next.Kind = jobs.Notify
 		default:
@@ -308,21 +361,55 @@ func (h *Remediator) digest(ctx context.Context, j jobs.Job) error {
 		done++
 	}
 	var outcome string
-	switch j.Action {
+	switch dec.Action {
 	case slackmsg.ActionRemediateAll:
-		outcome = fmt.Sprintf("✅ %d findings queued for quarantine by %s (a few at a time).", done, slackmsg.Who(j.By))
+		outcome = fmt.Sprintf("✅ Remediate all, by %s: %d findings queued for quarantine (a few at a time)", slackmsg.Who(dec.By), done)
 	case slackmsg.ActionDismissAll:
-		outcome = fmt.Sprintf("🚫 %d findings dismissed by %s.", done, slackmsg.Who(j.By))
+		outcome = fmt.Sprintf("🚫 Dismiss all, by %s: %d findings dismissed", slackmsg.Who(dec.By), done)
 	case slackmsg.ActionReviewEach:
-		outcome = fmt.Sprintf("🔎 Posting %d findings one by one (paced), as %s asked.", done, slackmsg.Who(j.By))
+		outcome = fmt.Sprintf("🔎 Review individually, by %s: posting %d findings one by one (paced)", slackmsg.Who(dec.By), done)
 	}
+	outcome += fmt.Sprintf(", of the %d this message showed.", dec.Cutoff)
 	if lost > 0 {
 		outcome += fmt.Sprintf(" %d were already being handled.", lost)
 	}
-	log.Info("digest action applied", "findings", done)
-	recs, _ = h.Ledger.List(ctx, ledger.Filter{DigestID: j.DigestID})
-	ref := chatops.Ref{Channel: j.Channel, TS: j.TS, ResponseURL: j.ResponseURL}
-	if err := h.Slack.Update(ctx, ref, slackmsg.Digest(DigestViewFrom(j.DigestID, recs, outcome))); err != nil {
+	if later > 0 {
+		outcome += fmt.Sprintf(" %d arrived after and get their own messages.", later)
+	}
+	log.Info("digest decision applied", "findings", done, "later", later)
+	return h.finishDigest(ctx, log, hdr, ref, outcome, shown)
+}
+
+// finishDigest marks the decision applied in the ledger, then shows the outcome.
+func (h *Remediator) finishDigest(ctx context.Context, log *slog.Logger, hdr ledger.Record, ref chatops.Ref, outcome string, shown []ledger.Record) error {
+	if _, err := h.Ledger.Annotate(ctx, hdr.FindingID, func(r *ledger.Record) {
+		if r.Digest == nil || r.Digest.Decision == nil {
+			return
+		}
+		ds, dec := *r.Digest, *r.Digest.Decision
+		dec.Applied, dec.Outcome = true, outcome
+		ds.Decision = &dec
+		r.Digest = &ds
+	}); err != nil {
+		return err
+	}
+	if len(shown) > 0 {
+		// Re-read: the counts shown are the members' states after the decision.
+		if recs, err := h.Ledger.List(ctx, ledger.Filter{DigestID: hdr.FindingID}); err == nil {
+			shown = shownMembers(recs, hdr.Digest.Decision.Cutoff)
+		}
+	}
+	view := DigestViewFrom(hdr.FindingID, shown, outcome)
+	if len(shown) == 0 {
+		view.AccountID, view.AccountName, view.Region, view.Bucket = hdr.AccountID, hdr.AccountName, hdr.Region, hdr.Bucket
+	}
+	var err error
+	if ref.Channel == "" && ref.ResponseURL == "" {
+		_, err = h.Slack.Post(ctx, h.Policy.SlackFor(hdr.AccountID).Channel, slackmsg.Digest(view))
+	} else {
+		err = h.Slack.Update(ctx, ref, slackmsg.Digest(view))
+	}
+	if err != nil {
 		log.Warn("could not update the digest message", "error", err.Error())
 	}
 	return nil

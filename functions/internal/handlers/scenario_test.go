@@ -29,6 +29,11 @@ func TestEveryFixtureThroughTheFindingHandler(t *testing.T) {
 	var bodies [][]byte
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
+		if strings.HasPrefix(filepath.Base(f), "finding-") {
+			// A bare GetFindings finding: the handler only takes it inside the EventBridge
+			// envelope its own account would send (TestFindingFromAnotherAccountIsRejected).
+			b = []byte(`{"version":"0","id":"e","detail-type":"Macie Finding","source":"aws.macie","account":"555555555555","region":"us-east-1","detail":` + string(b) + `}`)
+		}
 		bodies = append(bodies, b)
 	}
 	resp, err := st.findings.HandleSQS(st.ctx, sqsEvent(bodies...))
@@ -264,7 +269,7 @@ func TestRoutingAndMethods(t *testing.T) {
 	// API Gateway adapter: base64 body and lower-case headers are handled.
 	resp, _ := st.actions.HandleAPIGateway(st.ctx, events.APIGatewayV2HTTPRequest{RawPath: ActionsPath, IsBase64Encoded: true, Body: "!!!",
 		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST"}}})
-	if resp.StatusCode != 400 {
+	if resp.StatusCode != 401 { // cannot be verified: 401, as for every verification failure
 		t.Fatalf("bad base64: %d", resp.StatusCode)
 	}
 	// Malformed job: reported for retry (then the queue's DLQ), never crashes.

@@ -28,7 +28,9 @@ const (
 )
 
 // Job is one message on the remediation queue. It names the ledger record only; the remediator
-// reads everything else from the ledger.
+// reads everything else from the ledger, and acts only on decisions recorded there: By, Action,
+// ResponseURL, Channel and TS are informational (and for jobs queued by older versions), never
+// trusted. Anyone who can send to the queue can only ask for a recorded decision to be applied.
 type Job struct {
 	Kind      Kind   `json:"kind"`
 	FindingID string `json:"findingId"`
@@ -51,8 +53,8 @@ func (j Job) Validate() error {
 			return errors.New("job has no findingId")
 		}
 	case Digest:
-		if j.DigestID == "" || j.Action == "" || j.By == "" {
-			return errors.New("digest job needs digestId, action and by")
+		if j.DigestID == "" {
+			return errors.New("digest job needs digestId")
 		}
 	default:
 		return fmt.Errorf("job kind %q: want %q, %q, %q or %q", j.Kind, Remediate, Release, Notify, Digest)

@@ -29,6 +29,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/standin"
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
+	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/localsrv"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
@@ -151,7 +152,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.PageURL = "http://" + pageLn.Addr().String()
 	e.ActionsURL = "http://" + actLn.Addr().String() + handlers.ActionsPath
-	e.StandIn = &standin.Server{Team: TeamID, Channel: Channel, SigningSecret: signing, ActionsURL: e.ActionsURL, BaseURL: e.PageURL,
+	e.StandIn = &standin.Server{Team: TeamID, Channel: Channel, SigningSecret: signing, ActionsURL: e.ActionsURL, BaseURL: e.PageURL, Token: secret(),
 		Users: []standin.User{{ID: Approver, Name: "alice", Label: "alice (approver)"}, {ID: Bystander, Name: "bob", Label: "bob (not an approver)"}}}
 
 	log := obs.NewLogger(opts.Log, "local")
@@ -159,17 +160,20 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	bot := chatops.NewBot("xoxb-local", e.PageURL+"/api/", Channel, nil)
 	bot.Pacer = chatops.NewPacer(chatops.DefaultInterval)
 	e.Findings = &handlers.Findings{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "finding-handler"), Metrics: metrics,
-		Digest: &handlers.Digester{Slack: bot, Ledger: e.Ledger}, DigestInBackground: true}
+		Digest: &handlers.Digester{Slack: bot, Ledger: e.Ledger}, DigestInBackground: true, AdminAccount: AdminAccount}
 	e.Actions = &handlers.Actions{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "remediation-handler"), Metrics: metrics,
-		Verifier: chatops.Verifier{Secret: signing}, Authz: &chatops.Authorizer{Groups: bot.Client}}
+		Verifier: chatops.Verifier{Secret: signing}, Authz: &chatops.Authorizer{Groups: bot.Client},
+		// The stand-in's response_urls are the only non-Slack ones accepted, and only here.
+		LocalResponseURL: e.PageURL + "/response/"}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
-	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics}
+	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
+		Authz: &chatops.Authorizer{Groups: bot.Client}}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	mux := http.NewServeMux()
 	mux.Handle("/", e.StandIn.Handler())
-	mux.HandleFunc("POST /control/send", e.serveSend)
+	mux.Handle("POST /control/send", e.StandIn.Guard(http.HandlerFunc(e.serveSend)))
 	e.serve(pageLn, mux)
 	e.serve(actLn, e.Actions)
 	e.wg.Add(1)
@@ -347,7 +351,7 @@ func rewrite(tmpl []byte, s Seed, versionID, etag string, size int64) ([]byte, e
 		sd = append(sd, map[string]any{"category": cat, "detections": dets, "totalCount": total})
 	}
 	d["classificationDetails"].(map[string]any)["result"].(map[string]any)["sensitiveData"] = sd
-	ev["account"] = "999988887777" // forwarded to the central account, as in AWS
+	ev["account"] = AdminAccount // forwarded by the Macie administrator account, as in AWS
 	return json.Marshal(ev)
 }
 
@@ -355,7 +359,7 @@ func rewrite(tmpl []byte, s Seed, versionID, etag string, size int64) ([]byte, e
 func (e *Env) Send(ctx context.Context, data []byte) (int, error) {
 	var batch events.SQSEvent
 	for i, line := range splitDocs(data) {
-		batch.Records = append(batch.Records, events.SQSMessage{MessageId: fmt.Sprintf("send-%d", i), Body: string(line)})
+		batch.Records = append(batch.Records, events.SQSMessage{MessageId: fmt.Sprintf("send-%d", i), Body: string(envelope(line))})
 	}
 	if len(batch.Records) == 0 {
 		return 0, errors.New("no findings in the input")
@@ -365,6 +369,25 @@ func (e *Env) Send(ctx context.Context, data []byte) (int, error) {
 		return 0, err
 	}
 	return len(batch.Records) - len(resp.BatchItemFailures), nil
+}
+
+// AdminAccount is local mode's Macie administrator (security) account.
+const AdminAccount = "999988887777"
+
+// envelope wraps a bare finding (GetFindings, the console export) in the EventBridge envelope
+// Macie would have sent, naming the finding's own account as the sender: the finding-handler
+// refuses findings without one. Anything else is passed through for the handler to judge.
+func envelope(doc []byte) []byte {
+	f, err := finding.Parse(doc)
+	if err != nil || f.EventAccount != "" {
+		return doc
+	}
+	ev, err := json.Marshal(map[string]any{"version": "0", "id": "local-send-" + f.ID, "detail-type": "Macie Finding", "source": "aws.macie",
+		"account": f.AccountID, "region": f.Region, "time": time.Now().UTC().Format(time.RFC3339), "resources": []string{}, "detail": json.RawMessage(doc)})
+	if err != nil {
+		return doc
+	}
+	return ev
 }
 
 func splitDocs(data []byte) [][]byte {
@@ -414,6 +437,6 @@ func StateFile() string { return filepath.Join(os.TempDir(), "macie-chatops-loca
 
 // WriteState records the running stack's addresses.
 func (e *Env) WriteState() error {
-	b, _ := json.Marshal(map[string]string{"page": e.PageURL, "work": e.Work})
+	b, _ := json.Marshal(map[string]string{"page": e.PageURL, "work": e.Work, "token": e.StandIn.Token})
 	return os.WriteFile(StateFile(), b, 0o600)
 }

@@ -3,6 +3,9 @@ package local
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/macie-chatops/macie-chatops/functions/internal/standin"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/testenv"
 )
@@ -92,4 +96,119 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("screenshot missing or empty: %v", err)
 	}
 	t.Logf("screenshot saved: %s", shot)
+}
+
+// TestSendWrapsBareFindingsAndRefusesForged: `local send` of a bare finding is wrapped in the
+// envelope its own account would send, so it is accepted; an event about one account sent by
+// another is refused by the finding-handler, as in AWS.
+func TestSendWrapsBareFindingsAndRefusesForged(t *testing.T) {
+	e := start(t)
+	ctx := testenv.Context(t)
+	bare, err := os.ReadFile(filepath.Join(e.Repo, "shared/testdata/macie/finding-getfindings-csv.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Send(ctx, bare); err != nil || n != 1 {
+		t.Fatalf("bare finding: %d %v", n, err)
+	}
+	if _, err := e.Ledger.Get(ctx, "00000000000000000000000000000001"); err != nil {
+		t.Fatalf("the wrapped bare finding is not in the ledger: %v", err)
+	}
+	ev, _ := os.ReadFile(filepath.Join(e.Repo, "shared/testdata/macie/event-eventbridge-cdi.json"))
+	forged := bytes.Replace(ev, []byte(`"account": "555555555555"`), []byte(`"account": "111122223333"`), 1)
+	if bytes.Equal(forged, ev) {
+		t.Fatal("fixture layout changed: envelope account not found")
+	}
+	if n, err := e.Send(ctx, forged); err != nil || n != 0 {
+		t.Fatalf("forged: %d %v", n, err)
+	}
+	var f struct {
+		Detail struct{ ID string } `json:"detail"`
+	}
+	json.Unmarshal(ev, &f)
+	if _, err := e.Ledger.Get(ctx, f.Detail.ID); err == nil {
+		t.Fatal("a forged event was written to the ledger")
+	}
+}
+
+// TestStandInRefusesCrossSiteRequests: a web page open in the browser during `make demo` can
+// POST to the stand-in, but the state-changing endpoints want this run's token, a JSON body
+// and no foreign Origin; the page itself (which carries the token) and `local send` still work.
+func TestStandInRefusesCrossSiteRequests(t *testing.T) {
+	e := start(t)
+	ctx := testenv.Context(t)
+	if err := e.Replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	review := Seeds[1]
+	var msgID string
+	for _, m := range e.StandIn.Messages() {
+		if strings.Contains(m.Text, review.Key) {
+			msgID = m.ID
+		}
+	}
+	if msgID == "" {
+		t.Fatal("review message not found")
+	}
+	click, _ := json.Marshal(map[string]string{"messageId": msgID, "actionId": "remediate", "value": review.FindingID(), "user": Approver})
+	ev, _ := os.ReadFile(filepath.Join(e.Repo, "shared/testdata/macie/event-eventbridge-cdi.json"))
+	post := func(path, contentType, token, origin string, body []byte) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.PageURL+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		if token != "" {
+			req.Header.Set(standin.TokenHeader, token)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	token := e.StandIn.Token
+	for _, tc := range []struct{ name, ctype, token, origin string }{
+		{"cross-site form post", "text/plain", "", "http://attacker.example"},
+		{"text/plain with the token", "text/plain", token, ""},
+		{"JSON without the token", "application/json", "", ""},
+		{"JSON with a wrong token", "application/json", "0000", ""},
+		{"foreign origin with the token", "application/json", token, "http://attacker.example"},
+	} {
+		for _, path := range []string{"/click", "/control/send"} {
+			body := click
+			if path == "/control/send" {
+				body = ev
+			}
+			if code := post(path, tc.ctype, tc.token, tc.origin, body); code < 400 {
+				t.Fatalf("%s to %s: %d", tc.name, path, code)
+			}
+		}
+	}
+	if rec, _ := e.Ledger.Get(ctx, review.FindingID()); rec.Status != ledger.Notified {
+		t.Fatalf("a refused click changed the finding: %s", rec.Status)
+	}
+	if _, err := e.Ledger.Get(ctx, "00000000000000000000000000000005"); err == nil {
+		t.Fatal("a refused send injected a finding")
+	}
+	// The page carries the token; the page's own request, and local send's, get through.
+	resp, err := http.Get(e.PageURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), token) {
+		t.Fatal("the page does not carry the token")
+	}
+	if code := post("/control/send", "application/json", token, "", ev); code != http.StatusOK {
+		t.Fatalf("send with the token: %d", code)
+	}
+	if code := post("/click", "application/json", token, e.PageURL, click); code != http.StatusOK {
+		t.Fatalf("the page's click: %d", code)
+	}
+	if _, err := e.WaitStatus(ctx, review.FindingID(), ledger.Quarantined, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -26,15 +26,16 @@ const Namespace = "MacieChatOps"
 
 // Metric names.
 const (
-	FindingsByAction = "Findings"     // dimension Action
-	Duplicates       = "Duplicates"   // duplicate events ignored
-	Malformed        = "Malformed"    // sent to the DLQ
-	Quarantines      = "Quarantines"  // objects moved
-	Releases         = "Releases"     // objects restored
-	Failures         = "Failures"     // remediation failures
-	Blocked          = "Blocked"      // lock / changed / gone
-	SlackRetries     = "SlackRetries" // Slack calls retried (429, 5xx, timeouts)
-	Unauthorized     = "Unauthorized" // rejected clicks and requests
+	FindingsByAction = "Findings"         // dimension Action
+	Duplicates       = "Duplicates"       // duplicate events ignored
+	Malformed        = "Malformed"        // sent to the DLQ
+	Quarantines      = "Quarantines"      // objects moved
+	Releases         = "Releases"         // objects restored
+	Failures         = "Failures"         // remediation failures
+	Blocked          = "Blocked"          // lock / changed / gone
+	SlackRetries     = "SlackRetries"     // Slack calls retried (429, 5xx, timeouts)
+	Unauthorized     = "Unauthorized"     // rejected clicks and requests
+	Rejected         = "RejectedFindings" // findings refused at the trust boundary (dimension Reason)
 )
 
 // Metrics writes one EMF line per count. Lambda ships stdout to CloudWatch Logs, which turns

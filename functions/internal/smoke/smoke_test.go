@@ -96,7 +96,7 @@ func TestBootstrapsUnderTheLambdaRuntimeEmulator(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=smoke", "AWS_SECRET_ACCESS_KEY=smoke", "AWS_REGION=us-east-1",
 		"AWS_ENDPOINT_URL_SQS="+awsSrv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+awsSrv.URL, "AWS_ENDPOINT_URL_SSM="+awsSrv.URL,
 		"AWS_ENDPOINT_URL_DYNAMODB="+dyn.Endpoint,
-		"LEDGER_TABLE=smoke-ledger", "JOBS_QUEUE_URL="+awsSrv.URL+"/000000000000/jobs", "SLACK_SECRET_ARN=arn:aws:secretsmanager:us-east-1:000000000000:secret:slack",
+		"LEDGER_TABLE=smoke-ledger", "MACIE_ADMIN_ACCOUNT=999988887777", "JOBS_QUEUE_URL="+awsSrv.URL+"/000000000000/jobs", "SLACK_SECRET_ARN=arn:aws:secretsmanager:us-east-1:000000000000:secret:slack",
 		"POLICY_PARAMETER=/macie-chatops/dev/policy", "SLACK_API_URL="+slackSrv.URL+"/", "SLACK_DEFAULT_CHANNEL=C0SMOKE",
 		"QUARANTINE_ROLE_NAME=macie-chatops-quarantine", "QUARANTINE_EXTERNAL_ID=smoke-external-id",
 	)

@@ -8,10 +8,12 @@ package standin
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -62,6 +64,10 @@ type Server struct {
 	BaseURL string
 	// Groups are user groups for usergroups.users.list.
 	Groups map[string][]string
+	// Token is this run's secret for the state-changing endpoints (/click, and local mode's
+	// /control/send through Guard). The page gets it in its HTML, which another site cannot
+	// read; `local send` reads it from the state file. Empty refuses every guarded request.
+	Token string
 
 	mu      sync.Mutex
 	msgs    []*Message
@@ -75,7 +81,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("GET /state", s.serveState)
-	mux.HandleFunc("POST /click", s.serveClick)
+	mux.Handle("POST /click", s.Guard(http.HandlerFunc(s.serveClick)))
 	mux.HandleFunc("POST /api/chat.postMessage", s.postMessage)
 	mux.HandleFunc("POST /api/chat.update", s.update)
 	mux.HandleFunc("POST /api/chat.postEphemeral", s.postEphemeral)
@@ -85,8 +91,35 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// TokenHeader carries the per-run token on guarded requests.
+const TokenHeader = "X-Standin-Token"
+
+// Guard lets a request through only with this run's token, a JSON body, and no foreign Origin.
+// Any web page open in the browser during `make demo` can POST to 127.0.0.1, but not with a
+// custom header or a JSON content type without a CORS preflight (which nothing here answers),
+// and it cannot read the page to learn the token.
+func (s *Server) Guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch {
+		case s.Token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(TokenHeader)), []byte(s.Token)) != 1:
+			http.Error(w, "missing or wrong "+TokenHeader+": use the stand-in page or `macie-chatops local send`", http.StatusForbidden)
+		case r.Header.Get("Origin") != "" && r.Header.Get("Origin") != strings.TrimSuffix(s.BaseURL, "/"):
+			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		case r.Header.Get("Sec-Fetch-Site") == "cross-site":
+			http.Error(w, "cross-site request refused", http.StatusForbidden)
+		case mt != "application/json":
+			http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
 func (s *Server) servePage(w http.ResponseWriter, _ *http.Request) {
 	b, _ := page.ReadFile("page.html")
+	// The token is hex, so it needs no escaping in the page.
+	b = bytes.ReplaceAll(b, []byte("__STANDIN_TOKEN__"), []byte(s.Token))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
 	w.Write(b)

@@ -17,13 +17,14 @@ func TestStandInActsAsSlackAndSignsClicks(t *testing.T) {
 		status int
 		action chatops.Action
 	}
+	var base string // the stand-in's URL, its response_urls' only accepted origin
 	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := (chatops.Verifier{Secret: "s3cret"}).Verify(r.Header, body); err != nil {
 			w.WriteHeader(401)
 			return
 		}
-		got.action, _ = chatops.ParseAction(body)
+		got.action, _ = chatops.ParseActionWith(body, chatops.ParseOptions{LocalResponseURL: base + "/response/"})
 		w.WriteHeader(200)
 	}))
 	defer handler.Close()
@@ -31,7 +32,7 @@ func TestStandInActsAsSlackAndSignsClicks(t *testing.T) {
 		Users: []User{{ID: "U0A", Name: "alice", Label: "alice"}}}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	s.BaseURL = srv.URL
+	s.BaseURL, base = srv.URL, srv.URL
 
 	ctx := context.Background()
 	bot := chatops.NewBot("xoxb", srv.URL+"/api/", "C0", nil)
