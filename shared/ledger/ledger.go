@@ -6,14 +6,22 @@
 // Every change is a compare-and-set on the status the caller read (plus a record version, so a
 // concurrent annotation is never lost). The audit entry is written in the same atomic write as the
 // status it records, so the trail can never disagree with the state.
+//
+// Every write carries an attempt token, kept in the record (Writes). When the answer of a write is
+// lost and the write is sent again (by the SDK's retry or by the caller with the same token), the
+// failed condition is checked against the stored tokens: a record that holds our token is our own
+// write that landed, which is success, not someone else's conflict.
 package ledger
 
 import (
 	"context"
 	"encoding/json"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 )
@@ -104,12 +112,29 @@ type Record struct {
 	DroppedTags []string `json:"droppedTags,omitempty" dynamodbav:"droppedTags,omitempty"`
 	Error       string   `json:"error,omitempty" dynamodbav:"error,omitempty"`
 
+	// ShownStatus is the state the finding's Slack message last showed (written after a post or
+	// update succeeded); the sweeper re-renders every message where it differs from Status.
+	ShownStatus Status `json:"shownStatus,omitempty" dynamodbav:"shownStatus,omitempty"`
+	// ShownError is the error or warning text the message last showed, for the same reason.
+	ShownError string `json:"shownError,omitempty" dynamodbav:"shownError,omitempty"`
+	// JobSentAt is when the job for the current QUEUED or RELEASING state was last handed to the
+	// queue; it is written only after the queue accepted the job, so a zero value means "send it".
+	JobSentAt time.Time `json:"jobSentAt,omitempty" dynamodbav:"jobSentAt,omitempty"`
+	// PostClaim and PostClaimAt: who is posting the finding's first message, since when. Only the
+	// claimer posts, so one event processed twice at once gives one message.
+	PostClaim   string    `json:"postClaim,omitempty" dynamodbav:"postClaim,omitempty"`
+	PostClaimAt time.Time `json:"postClaimAt,omitempty" dynamodbav:"postClaimAt,omitempty"`
+	// Redrives counts the sweeper's re-drives of the current state (reset by every transition).
+	Redrives int `json:"redrives,omitempty" dynamodbav:"redrives,omitempty"`
+
 	CreatedAt time.Time `json:"createdAt" dynamodbav:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt" dynamodbav:"updatedAt"`
 	// ExpiresAt is the TTL: DynamoDB deletes the record some time after it.
 	ExpiresAt int64 `json:"expiresAt" dynamodbav:"expiresAt"`
 	// Version increments on every write; it makes read-modify-write safe.
 	Version int64 `json:"version" dynamodbav:"version"`
+	// Writes are the attempt tokens of the latest writes, newest last (at most MaxWrites).
+	Writes []string `json:"writes,omitempty" dynamodbav:"writes,omitempty"`
 
 	History []Entry `json:"history" dynamodbav:"history"`
 }
@@ -137,6 +162,19 @@ func (r *Record) LastActor() string {
 		return ""
 	}
 	return r.History[len(r.History)-1].Actor
+}
+
+// HasCopy reports whether a quarantine copy of the object was recorded: such a finding must not
+// be dismissed (the copy would expire with the bucket's retention), only released or finished.
+func (r *Record) HasCopy() bool { return r.QuarantineKey != "" }
+
+// CopyLocation is where the quarantine copy is, for people.
+func (r *Record) CopyLocation() string {
+	loc := "s3://" + r.QuarantineBucket + "/" + r.QuarantineKey
+	if r.QuarantineVersion != "" {
+		loc += " (version " + r.QuarantineVersion + ")"
+	}
+	return loc
 }
 
 // ActorPolicy is the actor of decisions made by the policy, not a person.
@@ -171,6 +209,10 @@ type Change struct {
 	From, To Status
 	Actor    string
 	Reason   string
+	// Token identifies this attempt. A caller that re-sends a change after losing its answer
+	// passes the same token and gets success if the first send landed. "" = a fresh token (which
+	// still covers the store's own re-sends, such as the SDK's retries).
+	Token string
 	// Mutate sets the fields that go with the transition (message ts, quarantine location, error
 	// text). It must not touch Status, Version or History.
 	Mutate func(*Record)
@@ -197,6 +239,9 @@ type Store interface {
 	Transition(ctx context.Context, findingID string, c Change) (Record, error)
 	// Annotate changes fields without a status change (e.g. the Slack ts of a re-posted message).
 	Annotate(ctx context.Context, findingID string, mutate func(*Record)) (Record, error)
+	// Modify is Annotate with a precondition: when fn returns an error nothing is written and that
+	// error is returned as is (the claim of a Slack post, the sweeper's lease).
+	Modify(ctx context.Context, findingID string, fn func(*Record) error) (Record, error)
 	List(ctx context.Context, f Filter) ([]Record, error)
 	Close() error
 }
@@ -207,8 +252,33 @@ type Clock func() time.Time
 // DefaultTTL keeps records for a year after their last change.
 const DefaultTTL = 365 * 24 * time.Hour
 
+// MaxWrites is how many attempt tokens a record keeps: far more than the writes that can race
+// with one lost answer.
+const MaxWrites = 16
+
+// NewToken returns a fresh attempt token.
+func NewToken() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Wrote reports whether the record holds the write made with this attempt token.
+func (r *Record) Wrote(token string) bool {
+	return token != "" && slices.Contains(r.Writes, token)
+}
+
+func pushToken(ws []string, token string) []string {
+	out := append(append([]string{}, ws...), token)
+	if len(out) > MaxWrites {
+		out = out[len(out)-MaxWrites:]
+	}
+	return out
+}
+
 // newRecord fills the bookkeeping fields of a first write.
-func newRecord(r Record, now time.Time, ttl time.Duration) Record {
+func newRecord(r Record, now time.Time, ttl time.Duration, token string) Record {
+	r.Writes = []string{token}
 	r.Status = Received
 	r.CreatedAt, r.UpdatedAt = now, now
 	r.ExpiresAt = now.Add(ttl).Unix()
@@ -217,8 +287,18 @@ func newRecord(r Record, now time.Time, ttl time.Duration) Record {
 	return r
 }
 
-// apply computes the record after a change, or the error that forbids it.
+// errLanded says the change's token is already in the record: the write landed earlier.
+var errLanded = errors.New("write already landed")
+
+// apply computes the record after a change, or the error that forbids it. A change whose token
+// the record already holds is errLanded: the store returns the record as it is.
 func apply(cur Record, c Change, now time.Time, ttl time.Duration) (Record, error) {
+	if cur.Wrote(c.Token) {
+		if cur.Status == c.To {
+			return cur, errLanded
+		}
+		return Record{}, conflict(cur, c.From) // ours landed, and someone moved it on since
+	}
 	if !CanTransition(c.From, c.To) {
 		return Record{}, fmt.Errorf("%w: %s → %s for finding %s", ErrIllegalTransition, c.From, c.To, cur.FindingID)
 	}
@@ -229,6 +309,7 @@ func apply(cur Record, c Change, now time.Time, ttl time.Duration) (Record, erro
 	next.History = append(append([]Entry{}, cur.History...), Entry{
 		FindingID: cur.FindingID, At: now, Actor: c.Actor, From: c.From, To: c.To, Reason: c.Reason,
 	})
+	next.Redrives = 0
 	if c.Mutate != nil {
 		c.Mutate(&next)
 	}
@@ -237,17 +318,29 @@ func apply(cur Record, c Change, now time.Time, ttl time.Duration) (Record, erro
 	next.UpdatedAt = now
 	next.ExpiresAt = now.Add(ttl).Unix()
 	next.Version = cur.Version + 1
+	next.Writes = pushToken(cur.Writes, c.Token)
 	return next, nil
 }
 
-func annotate(cur Record, mutate func(*Record), now time.Time) Record {
+// modifyRecord applies fn to a copy of cur; the bookkeeping fields cannot be changed by fn.
+func modifyRecord(cur Record, fn func(*Record) error, now time.Time, token string) (Record, error) {
+	if cur.Wrote(token) {
+		return cur, errLanded
+	}
 	next := cur
 	next.History = cur.History
-	mutate(&next)
+	if err := fn(&next); err != nil {
+		return Record{}, err
+	}
 	next.FindingID, next.Status, next.History = cur.FindingID, cur.Status, cur.History
 	next.UpdatedAt = now
 	next.Version = cur.Version + 1
-	return next
+	next.Writes = pushToken(cur.Writes, token)
+	return next, nil
+}
+
+func annotateFn(mutate func(*Record)) func(*Record) error {
+	return func(r *Record) error { mutate(r); return nil }
 }
 
 func conflict(cur Record, want Status) error {
