@@ -8,7 +8,7 @@ TOOLS_BIN   := $(TOOLS)/bin
 NODE_DIR    := $(TOOLS)/node
 BUILD_DIR   := $(ROOT)/build
 MODULES     := shared functions infra
-FUNCTIONS   := finding-handler remediation-handler remediator
+FUNCTIONS   := finding-handler remediation-handler remediator sweeper
 
 # Pinned versions of every external test tool.
 VERSITYGW_VERSION   := v1.8.0

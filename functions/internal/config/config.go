@@ -240,6 +240,17 @@ func Remediator(ctx context.Context) (*handlers.Remediator, error) {
 		Log:  obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
 }
 
+// Sweeper wires the scheduled sweeper: it reads the ledger, sends jobs and updates Slack.
+func Sweeper(ctx context.Context) (*handlers.Sweeper, error) {
+	e, err := coldStart(ctx, "sweeper", EnvJobsQueue)
+	if err != nil {
+		return nil, err
+	}
+	return &handlers.Sweeper{Policy: e.Policy, Ledger: e.Ledger, Slack: e.Slack,
+		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
+		Log:  obs.NewLogger(os.Stdout, "sweeper"), Metrics: e.Metrics}, nil
+}
+
 type staticCreds aws.Credentials
 
 func (c staticCreds) Retrieve(context.Context) (aws.Credentials, error) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
@@ -20,7 +21,6 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
-	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
 // DeadLetters receives messages that can never be processed, with the reason.
@@ -132,6 +132,11 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 		h.Metrics.Count(ctx, obs.FindingsByAction, 1, "Action", string(d.Action))
 	}
 
+	return h.carryOut(ctx, log, rec, d)
+}
+
+// carryOut does what the record's decision asks, from wherever an earlier run stopped.
+func (h *Findings) carryOut(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
 	switch policy.Action(rec.Action) {
 	case policy.Ignore:
 		if _, err := h.decided(ctx, rec, ledger.Ignored, d.Reason, nil); err != nil {
@@ -144,6 +149,15 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 	default: // REVIEW, NOTIFY
 		return h.notify(ctx, log, rec, d)
 	}
+}
+
+// Resume finishes a finding whose first delivery stopped half-way (the sweeper's entry): the
+// decision stored in the record is carried out; the finding itself is not needed.
+func (h *Findings) Resume(ctx context.Context, rec ledger.Record) error {
+	sl := h.Policy.SlackFor(rec.AccountID)
+	d := policy.Decision{Action: policy.Action(rec.Action), Reason: rec.Reason, Channel: sl.Channel, TeamID: sl.TeamID, PolicyHash: rec.PolicyHash,
+		Account: policy.Account{ID: rec.AccountID, Name: rec.AccountName}}
+	return h.carryOut(ctx, h.Log.With("findingId", rec.FindingID, "account", rec.AccountID, "action", rec.Action), rec, d)
 }
 
 // decided records the policy's decision on a RECEIVED record; a record already past RECEIVED
@@ -167,7 +181,12 @@ func unfinished(r ledger.Record) bool {
 	switch r.Status {
 	case ledger.Received:
 		return true
-	case ledger.Notified, ledger.Queued:
+	case ledger.Queued:
+		if policy.Action(r.Action) == policy.Auto && r.JobSentAt.IsZero() && r.LastActor() == ledger.ActorPolicy {
+			return true // the job was never handed to the queue
+		}
+		fallthrough
+	case ledger.Notified:
 		return r.MessageTS == "" && r.NotifyStatus != NotifyPosted && r.NotifyStatus != NotifyDigest
 	}
 	return false
@@ -181,19 +200,32 @@ const (
 )
 
 func (h *Findings) auto(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
-	rec, err := h.decided(ctx, rec, ledger.Queued, d.Reason, nil)
+	rec, err := h.decided(ctx, rec, ledger.Queued, d.Reason, func(r *ledger.Record) { r.NotifyStatus = NotifyPending })
 	if err != nil {
 		return err
 	}
-	// Message first, then the job: the remediator then always finds the message to update.
-	if err := h.post(ctx, rec, d, slackmsg.AutoStarted); err != nil {
-		return err
+	// The job first: the quarantine never waits on Slack. "Job sent" is recorded only after the
+	// queue took it, so a failed send is retried by the redelivery, never mistaken for a duplicate.
+	if rec.Status == ledger.Queued && rec.JobSentAt.IsZero() {
+		if err := h.Jobs.Send(ctx, jobs.Job{Kind: jobs.Remediate, FindingID: rec.FindingID, By: ledger.ActorPolicy}); err != nil {
+			return fmt.Errorf("queue the remediation of finding %s: %w", rec.FindingID, err)
+		}
+		if rec, err = h.Ledger.Annotate(ctx, rec.FindingID, markJobSent(time.Now())); err != nil {
+			return err // redelivered: a second job for the finding is harmless (the move is idempotent)
+		}
+		log.Info("auto-remediation queued")
 	}
-	if err := h.Jobs.Send(ctx, jobs.Job{Kind: jobs.Remediate, FindingID: rec.FindingID, By: ledger.ActorPolicy}); err != nil {
-		return err
+	// Then the notification, on its own: a Slack outage leaves it PENDING for the sweeper.
+	if err := h.post(ctx, rec, d); err != nil {
+		log.Warn("Slack notification deferred to the sweeper; the remediation is queued", "error", err.Error())
+		h.Metrics.Count(ctx, obs.NotifyDeferred, 1)
 	}
-	log.Info("auto-remediation queued")
 	return nil
+}
+
+// markJobSent records that the queue accepted the job for the record's current state.
+func markJobSent(at time.Time) func(*ledger.Record) {
+	return func(r *ledger.Record) { r.JobSentAt = at.UTC() }
 }
 
 func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
@@ -201,19 +233,15 @@ func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Reco
 	if err != nil {
 		return err
 	}
-	build := slackmsg.Notify
-	if policy.Action(rec.Action) == policy.Review {
-		build = slackmsg.Review
-	}
-	if err := h.post(ctx, rec, d, build); err != nil {
+	if err := h.post(ctx, rec, d); err != nil {
 		return err
 	}
 	log.Info("posted to Slack", "status", string(rec.Status))
 	return nil
 }
 
-// post sends the record's message (or adds it to a digest) and stores where it went.
-func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decision, build func(ledger.Record) slackmsg.Message) error {
+// post sends the record's message once (or adds it to a digest) and stores where it went.
+func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decision) error {
 	if h.Digest != nil {
 		absorbed, err := h.Digest.Add(ctx, rec, d)
 		if err != nil {
@@ -223,13 +251,7 @@ func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decisio
 			return nil
 		}
 	}
-	ref, err := h.Slack.Post(ctx, d.Channel, build(rec))
-	if err != nil {
-		return fmt.Errorf("post finding %s to Slack: %w", rec.FindingID, err)
-	}
-	_, err = h.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) {
-		r.Channel, r.MessageTS, r.NotifyStatus = ref.Channel, ref.TS, NotifyPosted
-	})
+	_, err := display{ledger: h.Ledger, slack: h.Slack, policy: h.Policy, log: h.Log, now: time.Now}.sync(ctx, rec, "")
 	return err
 }
 

@@ -26,15 +26,18 @@ const Namespace = "MacieChatOps"
 
 // Metric names.
 const (
-	FindingsByAction = "Findings"     // dimension Action
-	Duplicates       = "Duplicates"   // duplicate events ignored
-	Malformed        = "Malformed"    // sent to the DLQ
-	Quarantines      = "Quarantines"  // objects moved
-	Releases         = "Releases"     // objects restored
-	Failures         = "Failures"     // remediation failures
-	Blocked          = "Blocked"      // lock / changed / gone
-	SlackRetries     = "SlackRetries" // Slack calls retried (429, 5xx, timeouts)
-	Unauthorized     = "Unauthorized" // rejected clicks and requests
+	FindingsByAction = "Findings"       // dimension Action
+	Duplicates       = "Duplicates"     // duplicate events ignored
+	Malformed        = "Malformed"      // sent to the DLQ
+	Quarantines      = "Quarantines"    // objects moved
+	Releases         = "Releases"       // objects restored
+	Failures         = "Failures"       // remediation failures
+	Blocked          = "Blocked"        // lock / changed / gone
+	SlackRetries     = "SlackRetries"   // Slack calls retried (429, 5xx, timeouts)
+	Unauthorized     = "Unauthorized"   // rejected clicks and requests
+	NotifyDeferred   = "NotifyDeferred" // Slack notifications left to the sweeper (Slack down)
+	SweeperFixed     = "SweeperFixed"   // records the sweeper re-drove or re-rendered; dimension Kind
+	SweeperStuck     = "SweeperStuck"   // records the sweeper could not fix (needs a person)
 )
 
 // Metrics writes one EMF line per count. Lambda ships stdout to CloudWatch Logs, which turns
