@@ -27,6 +27,9 @@ func localRun(env Env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// `make demo | tee log` stopped with Ctrl-C: tee is gone, so stdout is a broken pipe. A write
+	// must then fail, not kill the process before it stops the servers it started.
+	signal.Ignore(syscall.SIGPIPE)
 	opts := local.Options{PolicyFile: *policyFile, WorkDir: *work, PagePort: *port}
 	if *verbose {
 		opts.Log = env.Stderr
@@ -61,8 +64,12 @@ func localRun(env Env, args []string) int {
 	fmt.Fprintf(env.Stdout, "\nThree findings replayed (one AUTO, one REVIEW, one below the minimum severity).\n"+
 		"Open %s, pick a user, and press the buttons. Inject more with:\n  go run ./functions/cmd/macie-chatops local send FILE\nCtrl-C stops everything.\n", e.PageURL)
 	<-ctx.Done()
-	fmt.Fprintln(env.Stdout, "\nStopping…")
-	local.PrintTable(env.Stdout, e.Table(context.Background()))
+	// Cleanup first, then the table: cleanup must not depend on stdout being writable.
+	rows := e.Table(context.Background())
+	e.Stop()
+	os.Remove(local.StateFile())
+	fmt.Fprintln(env.Stdout, "\nStopped.")
+	local.PrintTable(env.Stdout, rows)
 	return ExitOK
 }
 
