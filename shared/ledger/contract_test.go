@@ -145,7 +145,7 @@ func runContract(t *testing.T, newStore storeFactory) {
 				}
 			}
 		}
-		if legal != 18 || illegal != len(Statuses)*len(Statuses)-18 {
+		if legal != 20 || illegal != len(Statuses)*len(Statuses)-20 {
 			t.Errorf("legal %d illegal %d", legal, illegal)
 		}
 	})

@@ -49,7 +49,9 @@ var Statuses = []Status{Received, Ignored, Notified, Queued, InProgress, Quarant
 
 // transitions is the state machine. Anything not listed is illegal.
 var transitions = map[Status][]Status{
-	Received:    {Notified, Queued, Ignored, Dismissed},
+	Received: {Notified, Queued, Ignored, Dismissed},
+	// A Macie finding update (higher severity) can lift an ignored finding over the minimum.
+	Ignored:     {Notified, Queued},
 	Notified:    {Queued, Dismissed},
 	Queued:      {InProgress, Failed},
 	InProgress:  {Quarantined, Failed, Blocked},
@@ -85,6 +87,10 @@ type Record struct {
 	Size        int64  `json:"size,omitempty" dynamodbav:"size,omitempty"`
 	FindingType string `json:"findingType" dynamodbav:"findingType"`
 	Severity    string `json:"severity" dynamodbav:"severity"`
+	// FindingUpdatedAt and FindingCount are the finding's updatedAt and count as last seen: a
+	// later updatedAt is a Macie finding update (same id), which refreshes the record.
+	FindingUpdatedAt time.Time `json:"findingUpdatedAt,omitempty" dynamodbav:"findingUpdatedAt,omitempty"`
+	FindingCount     int64     `json:"findingCount,omitempty" dynamodbav:"findingCount,omitempty"`
 
 	// What the Slack messages show, kept so any later update can be rendered from the record
 	// alone (the finding itself is not stored).

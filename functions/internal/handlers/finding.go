@@ -123,6 +123,9 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("ledger create %s: %w", f.ID, err)
 	}
+	if !created && f.UpdatedAt.After(rec.FindingUpdatedAt) {
+		return h.updated(ctx, log, f, d, rec)
+	}
 	if !created && !unfinished(rec) {
 		log.Info("duplicate finding: already handled", "status", string(rec.Status))
 		h.Metrics.Count(ctx, obs.Duplicates, 1)
@@ -159,6 +162,64 @@ func (h *Findings) Resume(ctx context.Context, rec ledger.Record) error {
 		Account: policy.Account{ID: rec.AccountID, Name: rec.AccountName}}
 	return h.carryOut(ctx, h.Log.With("findingId", rec.FindingID, "account", rec.AccountID, "action", rec.Action), rec, d)
 }
+
+// updated handles a Macie finding update (same id, later updatedAt: a higher count or severity).
+// The record takes the finding's new data; a finding no person or policy has acted on yet
+// (NOTIFIED, IGNORED) is decided again, so a severity raised from LOW to HIGH may now be AUTO;
+// the message is updated either way.
+func (h *Findings) updated(ctx context.Context, log *slog.Logger, f *finding.Finding, d policy.Decision, rec ledger.Record) error {
+	fresh := NewRecord(f, d)
+	redecide := (rec.Status == ledger.Notified || rec.Status == ledger.Ignored) && d.Action != policy.Action(rec.Action)
+	before := rec.Severity
+	rec, err := h.Ledger.Modify(ctx, rec.FindingID, func(r *ledger.Record) error {
+		if !f.UpdatedAt.After(r.FindingUpdatedAt) {
+			return errStaleUpdate
+		}
+		r.Severity, r.Title, r.Detections, r.ETag, r.Size = fresh.Severity, fresh.Title, fresh.Detections, fresh.ETag, fresh.Size
+		r.FindingUpdatedAt, r.FindingCount = fresh.FindingUpdatedAt, fresh.FindingCount
+		if redecide {
+			r.Action, r.Reason, r.PolicyHash = fresh.Action, fresh.Reason, fresh.PolicyHash
+		}
+		r.ShownStatus = "" // the message shows the old data
+		return nil
+	})
+	if errors.Is(err, errStaleUpdate) {
+		h.Metrics.Count(ctx, obs.Duplicates, 1)
+		return nil // a concurrent delivery of the same update got there first
+	}
+	if err != nil {
+		return fmt.Errorf("refresh finding %s: %w", f.ID, err)
+	}
+	log.Info("finding updated by Macie", "severity", before+"→"+rec.Severity, "count", rec.FindingCount, "redecided", redecide)
+	reason := "finding updated (severity " + before + " → " + rec.Severity + "): " + d.Reason
+	if redecide {
+		to := ledger.Notified
+		if d.Action == policy.Auto {
+			to = ledger.Queued
+		}
+		if d.Action != policy.Ignore {
+			next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: rec.Status, To: to, Actor: ledger.ActorPolicy, Reason: reason})
+			if err != nil && !errors.Is(err, ledger.ErrConflict) {
+				return err
+			}
+			if err == nil {
+				rec = next
+			}
+		}
+		if rec.Status == ledger.Queued {
+			return h.auto(ctx, log, rec, d)
+		}
+	}
+	if rec.Status == ledger.Received || rec.Status == ledger.Ignored {
+		return nil
+	}
+	if _, err := (display{ledger: h.Ledger, slack: h.Slack, policy: h.Policy, log: h.Log, now: time.Now}).sync(ctx, rec, ""); err != nil {
+		log.Warn("updated finding not shown in Slack; the sweeper will", "error", err.Error())
+	}
+	return nil
+}
+
+var errStaleUpdate = errors.New("not newer than the record")
 
 // decided records the policy's decision on a RECEIVED record; a record already past RECEIVED
 // (a resumed delivery, or a lost race with a duplicate) is returned as it is.
@@ -258,6 +319,7 @@ func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decisio
 // NewRecord is the first ledger record of a finding and its decision.
 func NewRecord(f *finding.Finding, d policy.Decision) ledger.Record {
 	r := ledger.Record{
+		FindingUpdatedAt: f.UpdatedAt, FindingCount: f.Count,
 		FindingID: f.ID, AccountID: f.AccountID, Region: f.Region, Partition: f.Partition,
 		Bucket: f.BucketName(), Key: f.ObjectKey(), VersionID: f.VersionID(),
 		FindingType: f.Type, Severity: finding.LevelName(f.Severity.Level()), Title: f.Title, DetectedAt: f.CreatedAt,
