@@ -157,9 +157,17 @@ type Pacer struct {
 	Interval time.Duration
 	Now      func() time.Time
 	Sleep    func(ctx context.Context, d time.Duration) error
+	// Slots, when set, shares the pace across processes (every Lambda container posting to a
+	// channel). If it fails, this process's own pace is used, so a post is never blocked by it.
+	Slots Slots
 
 	mu   sync.Mutex
 	next map[string]time.Time
+}
+
+// Slots reserves posting slots in a store all processes share (ledger.PaceSlots).
+type Slots interface {
+	Reserve(ctx context.Context, key string, now time.Time, interval time.Duration) (time.Time, error)
 }
 
 // DefaultInterval is Slack's "about one message per second per channel", with a margin so
@@ -175,6 +183,19 @@ func NewPacer(interval time.Duration) *Pacer {
 func (p *Pacer) Wait(ctx context.Context, channel string) error {
 	if p == nil || p.Interval <= 0 {
 		return nil
+	}
+	if p.Slots != nil {
+		now := p.Now()
+		if slot, err := p.Slots.Reserve(ctx, channel, now, p.Interval); err == nil {
+			d := slot.Sub(now)
+			if d <= 0 {
+				return nil
+			}
+			if err := fitsDeadline(ctx, d); err != nil {
+				return fmt.Errorf("slack pace for %s: %w", channel, err)
+			}
+			return p.Sleep(ctx, d)
+		}
 	}
 	p.mu.Lock()
 	if p.next == nil {

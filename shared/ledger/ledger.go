@@ -23,6 +23,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -139,6 +140,8 @@ type Record struct {
 	ExpiresAt int64 `json:"expiresAt" dynamodbav:"expiresAt"`
 	// Version increments on every write; it makes read-modify-write safe.
 	Version int64 `json:"version" dynamodbav:"version"`
+	// PaceNext is used by pacing items only (see PaceSlots): the channel's next free post slot.
+	PaceNext time.Time `json:"paceNext,omitempty" dynamodbav:"paceNext,omitempty"`
 	// Writes are the attempt tokens of the latest writes, newest last (at most MaxWrites).
 	Writes []string `json:"writes,omitempty" dynamodbav:"writes,omitempty"`
 
@@ -358,6 +361,9 @@ func conflict(cur Record, want Status) error {
 }
 
 func (f Filter) match(r *Record) bool {
+	if strings.HasPrefix(r.FindingID, PacePrefix) {
+		return false // a pacing slot, not a finding
+	}
 	if f.AccountID != "" && r.AccountID != f.AccountID {
 		return false
 	}
@@ -419,4 +425,38 @@ func writeJSONLines(w io.Writer, v []Entry) error {
 		}
 	}
 	return nil
+}
+
+// PacePrefix marks the ledger items that hold a Slack channel's next posting slot; List never
+// returns them.
+const PacePrefix = "pace#"
+
+// PaceSlots reserves Slack posting slots in the ledger table, so every container posting to a
+// channel shares one pace (Slack allows about one message per second per channel). Each
+// reservation is a conditional write on the channel's item.
+type PaceSlots struct{ Store Store }
+
+// Reserve returns the time the caller may post to key (a channel), at least interval after the
+// previous reservation by anyone, and moves the channel's next slot past it.
+func (p PaceSlots) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration) (time.Time, error) {
+	id := PacePrefix + key
+	var slot time.Time
+	reserve := func(r *Record) error {
+		slot = r.PaceNext
+		if slot.Before(now) {
+			slot = now
+		}
+		r.PaceNext = slot.Add(interval).UTC()
+		return nil
+	}
+	_, err := p.Store.Modify(ctx, id, reserve)
+	if errors.Is(err, ErrNotFound) {
+		if _, _, err = p.Store.Create(ctx, Record{FindingID: id, Reason: "Slack posting pace of " + key}); err == nil {
+			_, err = p.Store.Modify(ctx, id, reserve)
+		}
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reserve a Slack slot for %s: %w", key, err)
+	}
+	return slot, nil
 }

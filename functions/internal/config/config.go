@@ -177,10 +177,14 @@ func coldStart(ctx context.Context, function string, need ...string) (*Env, erro
 		Ledger: ledger.NewDynamo(dynamodb.NewFromConfig(cfg), s.Table, nil)}
 	retry := chatops.Retry{OnRetry: func(op, reason string, _ time.Duration) { metrics.Count(ctx, obs.SlackRetries, 1, "Reason", reason) }}
 	hc := &http.Client{Timeout: 10 * time.Second}
+	// One pace per channel across every container of every function: the slot is in the ledger table.
+	pacer := chatops.NewPacer(chatops.DefaultInterval)
+	pacer.Slots = ledger.PaceSlots{Store: e.Ledger}
 	if s.SlackMode == "webhook" {
-		e.Slack = &chatops.Webhook{URL: sec.WebhookURL, HTTP: hc, Pacer: chatops.NewPacer(chatops.DefaultInterval), Retry: retry}
+		e.Slack = &chatops.Webhook{URL: sec.WebhookURL, HTTP: hc, Pacer: pacer, Retry: retry}
 	} else {
 		bot := chatops.NewBot(sec.BotToken, s.SlackAPIURL, s.SlackChannel, hc)
+		bot.Pacer = pacer
 		bot.Retry = retry
 		e.Bot, e.Slack = bot, bot
 	}
