@@ -182,6 +182,19 @@ func (f *fakeSlack) find(contains string) *slackMsg {
 	return nil
 }
 
+// all returns every message whose text contains s, oldest first.
+func (f *fakeSlack) all(contains string) []*slackMsg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*slackMsg
+	for _, m := range f.msgs {
+		if strings.Contains(m.Text, contains) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func (f *fakeSlack) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

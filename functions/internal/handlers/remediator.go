@@ -131,14 +131,25 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 	}
 
 	q := h.Policy.QuarantineFor(rec.AccountID, rec.Region)
-	res, err := h.Engine.Move(ctx, quarantine.Request{
+	req := quarantine.Request{
 		FindingID: rec.FindingID,
 		Object: quarantine.Object{AccountID: rec.AccountID, Region: rec.Region, Bucket: rec.Bucket, Key: rec.Key,
 			VersionID: rec.VersionID, ETag: rec.ETag, Size: rec.Size},
 		Settings:     quarantine.Settings{Bucket: q.Bucket, DeleteMode: q.DeleteMode, Tombstone: q.Tombstone, KMSKeyID: q.KMSKeyID},
 		DecidedBy:    slackmsg.ApprovedBy(rec),
 		FirstAttempt: first,
-	})
+	}
+	res, err := h.Engine.Move(ctx, req)
+	if err != nil && res == nil && resumable(err) && ctx.Err() == nil {
+		// A failure after the copy (say, the delete's answer was lost) must not leave a FAILED
+		// record that does not know where the copy is: run the move once more, as a resume,
+		// which finds what the first run did (the copy, the deleted source) and finishes.
+		log.Warn("move failed; resuming once to find what it did", "error", err.Error())
+		req.FirstAttempt = false
+		if res2, err2 := h.Engine.Move(ctx, req); err2 == nil || res2 != nil {
+			res, err = res2, err2
+		}
+	}
 	var change ledger.Change
 	switch {
 	case err != nil && res != nil && (res.Outcome == quarantine.Moved || res.Outcome == quarantine.AlreadyDone):
@@ -202,6 +213,17 @@ func jobToken(j jobs.Job, to ledger.Status) string {
 		return ""
 	}
 	return j.Attempt + ":" + string(to)
+}
+
+// resumable: a failure a resume may turn into an outcome. Not: the object changed or is gone, it
+// needs a person, or a copy did not verify (a resume must never be the one to trust that copy).
+func resumable(err error) bool {
+	for _, e := range []error{quarantine.ErrObjectChanged, quarantine.ErrObjectGone, quarantine.ErrNeedsHuman, quarantine.ErrCopyMismatch} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 func lockedUntil(res *quarantine.Result) string {

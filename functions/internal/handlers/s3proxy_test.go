@@ -54,6 +54,9 @@ type s3Faults struct {
 	mode   string
 	hits   int
 	proxy  *httputil.ReverseProxy
+	// onCall, when set, sees every call first; true means "the process died here": the call is
+	// cut and never reaches the server.
+	onCall func(call string) bool
 }
 
 // newS3Faults starts the proxy; its endpoint replaces the server's for the remediator only.
@@ -85,6 +88,15 @@ func (f *s3Faults) hit() int {
 
 func (f *s3Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ct := s3CallType(r)
+	f.mu.Lock()
+	onCall := f.onCall
+	f.mu.Unlock()
+	if onCall != nil && onCall(ct) {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	f.mu.Lock()
 	fail := f.target != "" && ct == f.target
 	mode := f.mode

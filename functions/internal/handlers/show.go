@@ -113,6 +113,19 @@ func (d display) sync(ctx context.Context, rec ledger.Record, responseURL string
 // shown records that the message now shows rec's state (as rendered at now).
 func (d display) shown(ctx context.Context, rec ledger.Record, ref chatops.Ref, now time.Time) (ledger.Record, error) {
 	key := shownKey(rec, now)
+	// Slack has the message now: recording where it is matters more than any other write (a
+	// message whose ts is lost can never be updated), so it is tried again on an error.
+	var out ledger.Record
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if out, err = d.annotateShown(ctx, rec, ref, key); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	return out, err
+}
+
+func (d display) annotateShown(ctx context.Context, rec ledger.Record, ref chatops.Ref, key ledger.Status) (ledger.Record, error) {
 	return d.ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) {
 		if r.MessageTS == "" && ref.TS != "" || r.Channel == "" && ref.Channel != "" {
 			r.Channel, r.MessageTS = ref.Channel, ref.TS
