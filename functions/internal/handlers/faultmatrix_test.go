@@ -201,12 +201,12 @@ type cell struct {
 }
 
 type matrix struct {
-	t      *testing.T
-	st     *stack
-	in     *injector
-	s3     *s3Faults
-	find   *Findings
-	remed  *Remediator
+	t       *testing.T
+	st      *stack
+	in      *injector
+	s3      *s3Faults
+	find    *Findings
+	remed   *Remediator
 	n       int
 	failed  int
 	orphans []string
