@@ -263,8 +263,8 @@ func (mx *matrix) runCell(c cell) (int, int) {
 		ra["s3Bucket"].(map[string]any)["name"] = bucket
 		d["id"] = id
 	})
-	// st.upload wrote the object again into data-bucket; point at ours.
-	ev = bytes.Replace(ev, []byte(`"versionId":"`), []byte(`"versionId":"`), 1)
+	// st.upload also wrote the body into data-bucket (a version nobody checks); point the event
+	// at our object's version.
 	ev = rewriteVersion(ev, version)
 
 	ctx, cancel := context.WithCancel(st.ctx)
