@@ -263,11 +263,15 @@ func (r *rawEncryption) value() Encryption {
 }
 
 func firstByte(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
+	// A loop, not bytes.TrimLeft: this runs for every field of every finding.
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
 	}
-	return b[0]
+	return 0
 }
 
 // flexString accepts a string, number or bool; null and other shapes are "".

@@ -123,25 +123,57 @@ func (b *Bolt) Modify(_ context.Context, id string, fn func(*Record) error) (Rec
 	return b.modify(id, func(cur Record) (Record, error) { return modifyRecord(cur, fn, b.now().UTC(), token) })
 }
 
-func (b *Bolt) List(_ context.Context, f Filter) ([]Record, error) {
-	var out []Record
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(recordsBucket).ForEach(func(_, v []byte) error {
-			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
+func (b *Bolt) List(ctx context.Context, f Filter) ([]Record, error) {
+	return listSorted(ctx, b, f)
+}
+
+// boltScanPage is how many records Scan reads per read transaction: short transactions keep a
+// slow reader (a CLI writing to a pipe) from holding the file's pages.
+const boltScanPage = 512
+
+// Scan walks the file in key order, one short read transaction per page.
+func (b *Bolt) Scan(ctx context.Context, f Filter, fn func(Record) error) error {
+	var after []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var page []Record
+		var last []byte
+		err := b.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(recordsBucket).Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); k != nil && string(k) == string(after) {
+					k, v = c.Next()
+				}
 			}
-			if f.match(&r) {
-				out = append(out, r)
+			for n := 0; k != nil && n < boltScanPage; k, v = c.Next() {
+				n++
+				last = append(last[:0], k...)
+				var r Record
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("ledger record %q in %s: %w", k, b.path, err)
+				}
+				if f.match(&r) {
+					page = append(page, r)
+				}
 			}
 			return nil
 		})
-	})
-	sortRecords(out)
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		after = append(after[:0], last...)
 	}
-	return out, err
 }
 
 func (b *Bolt) Close() error {

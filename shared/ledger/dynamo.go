@@ -250,7 +250,12 @@ func (d *Dynamo) Modify(ctx context.Context, id string, fn func(*Record) error) 
 // List queries the byAccount index when an account is given, and scans otherwise (org-wide
 // listing is an operator's occasional question, not a hot path).
 func (d *Dynamo) List(ctx context.Context, f Filter) ([]Record, error) {
-	var out []Record
+	return listSorted(ctx, d, f)
+}
+
+// Scan reads one DynamoDB page at a time: a Query of the byAccount index when an account is
+// given, a Scan of the table otherwise.
+func (d *Dynamo) Scan(ctx context.Context, f Filter, fn func(Record) error) error {
 	names := map[string]string{}
 	values := map[string]types.AttributeValue{}
 	var filter string
@@ -299,26 +304,23 @@ func (d *Dynamo) List(ctx context.Context, f Filter) ([]Record, error) {
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ledger list: %w", err)
+			return fmt.Errorf("ledger list: %w", err)
 		}
 		for _, it := range items {
 			r, err := fromItem(it)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if f.match(&r) {
-				out = append(out, r)
+				if err := fn(r); err != nil {
+					return err
+				}
 			}
 		}
 		if len(start) == 0 {
-			break
+			return nil
 		}
 	}
-	sortRecords(out)
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
-	return out, nil
 }
 
 func (d *Dynamo) Close() error { return nil }

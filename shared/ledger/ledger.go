@@ -17,10 +17,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -382,27 +380,6 @@ func (f Filter) match(r *Record) bool {
 	return true
 }
 
-// ExportAudit writes every audit entry with since <= At < until (zero until = no bound) as JSON
-// Lines, oldest first. Records are found with List, whose Since bound is safe: a record with an
-// entry at t has UpdatedAt >= t.
-func ExportAudit(ctx context.Context, s Store, since, until time.Time, w io.Writer) (int, error) {
-	recs, err := s.List(ctx, Filter{Since: since})
-	if err != nil {
-		return 0, err
-	}
-	var entries []Entry
-	for _, r := range recs {
-		for _, e := range r.History {
-			if e.At.Before(since) || (!until.IsZero() && !e.At.Before(until)) {
-				continue
-			}
-			entries = append(entries, e)
-		}
-	}
-	sortEntries(entries)
-	return len(entries), writeJSONLines(w, entries)
-}
-
 // sortRecords orders by last update, newest first, then id.
 func sortRecords(rs []Record) {
 	sort.Slice(rs, func(i, j int) bool {
@@ -411,20 +388,6 @@ func sortRecords(rs []Record) {
 		}
 		return rs[i].FindingID < rs[j].FindingID
 	})
-}
-
-func sortEntries(es []Entry) {
-	sort.SliceStable(es, func(i, j int) bool { return es[i].At.Before(es[j].At) })
-}
-
-func writeJSONLines(w io.Writer, v []Entry) error {
-	enc := json.NewEncoder(w)
-	for _, e := range v {
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // PacePrefix marks the ledger items that hold a Slack channel's next posting slot; List never

@@ -1,5 +1,6 @@
 // Package benchrun owns the benchmark harness behind `make bench`: Go benchmarks (parse, decide,
-// verify + parse an interaction, build a message, ledger transitions), the quarantine engine
+// verify + parse an interaction, build a message, ledger transitions), the streaming policy
+// explain (peak RSS and findings/s over 10k, 100k and 1M generated findings), the quarantine engine
 // against a bare SDK loop on the same server, the 10,000-finding burst through local mode, the
 // bootstrap zip sizes and the init time under the Lambda runtime emulator, printed as one table
 // with each goal and whether this machine met it.
@@ -66,12 +67,20 @@ func goBench(dir, pattern, benchtime string, pkgs ...string) (map[string]map[str
 
 func us(ns float64) string { return fmt.Sprintf("%.1f µs", ns/1000) }
 
+// explainSizes are the generated inputs of the policy explain rows.
+var explainSizes = []int{10_000, 100_000, 1_000_000}
+
 // Main runs everything and prints the table; the exit code is 0 even when a goal is missed (the
 // table says so), and 1 only when a measurement could not be made.
 func Main(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("n", 10000, "findings in the burst test")
+	only := fs.String("only", "", "run only this group of rows: explain")
 	if fs.Parse(args) != nil {
+		return 2
+	}
+	if *only != "" && *only != "explain" {
+		fmt.Fprintf(errOut, "bench: -only %q: the only group that runs alone is explain\n", *only)
 		return 2
 	}
 	wd, _ := os.Getwd()
@@ -84,6 +93,15 @@ func Main(args []string, out, errOut io.Writer) int {
 	var rows []Row
 	fail := func(err error) int { fmt.Fprintln(errOut, "bench:", err); return 1 }
 	step := func(s string) { fmt.Fprintf(errOut, "bench: %s…\n", s) }
+
+	if *only == "explain" {
+		ex, err := explainRows(root, explainSizes, errOut)
+		if err != nil {
+			return fail(err)
+		}
+		Print(out, ex)
+		return 0
+	}
 
 	step("Go benchmarks (parse, decide, interaction, message)")
 	core, err := goBench(shared, "ParseAndDecide|BenchmarkParse$|BenchmarkDecide$|VerifyAndParse|BuildReview", "2000x", "./finding", "./policy", "./chatops", "./slackmsg")
@@ -139,6 +157,12 @@ func Main(args []string, out, errOut io.Writer) int {
 		Row{sg, "whole run (findings in → last quarantine)", rep.Total.Round(100 * time.Millisecond).String(), "< 2 min", yes(rep.Total < 2*time.Minute)},
 		Row{sg, "peak memory (RSS of the harness process)", fmt.Sprintf("%.0f MiB", rep.PeakRSSMiB), "", nil},
 	)
+
+	ex, err := explainRows(root, explainSizes, errOut)
+	if err != nil {
+		return fail(err)
+	}
+	rows = append(rows, ex...)
 
 	step("bootstrap zip sizes")
 	for _, f := range []string{"finding-handler", "remediation-handler", "remediator"} {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,9 +83,14 @@ func ledgerList(env Env, args []string) int {
 	account := fs.String("account", "", "only this account id")
 	status := fs.String("status", "", "only this status (e.g. QUARANTINED)")
 	since := fs.String("since", "", "updated at or after (RFC 3339, date, or duration ago like 24h)")
-	limit := fs.Int("limit", 100, "at most this many records, newest first")
+	limit := fs.Int("limit", 100, "records per page, newest first; 0 lists every page")
+	after := fs.String("after", "", "continue after the page that printed this cursor")
 	output := fs.String("output", "text", "text or json")
 	if fs.Parse(args) != nil {
+		return ExitUsage
+	}
+	if *limit < 0 {
+		fmt.Fprintf(env.Stderr, "--limit %d: give a page size, or 0 for every page\n", *limit)
 		return ExitUsage
 	}
 	ctx := context.Background()
@@ -102,23 +108,87 @@ func ledgerList(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "--status %q: choose one of %v\n", *status, ledger.Statuses)
 		return ExitUsage
 	}
-	recs, err := st.List(ctx, ledger.Filter{AccountID: *account, Status: ledger.Status(*status), Since: t, Limit: *limit})
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
-		return ExitProblem
+	// One page of --limit records, or with --limit 0 every page in turn; memory holds one page.
+	f := ledger.Filter{AccountID: *account, Status: ledger.Status(*status), Since: t, Limit: *limit}
+	if *limit == 0 {
+		f.Limit = listAllPage
+	}
+	out := bufio.NewWriter(env.Stdout)
+	defer out.Flush()
+	n, cur := 0, *after
+	if *output == "json" {
+		io.WriteString(out, "[")
+	}
+	for first := true; first || (*limit == 0 && cur != ""); first = false {
+		page, next, err := ledger.ListPage(ctx, st, f, cur)
+		if err != nil {
+			out.Flush()
+			fmt.Fprintln(env.Stderr, err)
+			if errors.Is(err, ledger.ErrBadCursor) {
+				return ExitUsage
+			}
+			return ExitProblem
+		}
+		if *output == "json" {
+			if err := writeRecordsJSON(out, page, n); err != nil {
+				out.Flush()
+				fmt.Fprintln(env.Stderr, err)
+				return ExitProblem
+			}
+		} else {
+			writeRecordsText(out, page, first)
+		}
+		n += len(page)
+		cur = next
 	}
 	if *output == "json" {
-		return writeJSON(env, recs)
+		if n > 0 {
+			io.WriteString(out, "\n")
+		}
+		io.WriteString(out, "]\n")
+		if cur != "" {
+			fmt.Fprintf(env.Stderr, "more records: add --after %s\n", cur)
+		}
+		return ExitOK
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FINDING\tACCOUNT\tSTATUS\tACTION\tBY\tUPDATED\tOBJECT")
+	fmt.Fprintf(out, "%d records\n", n)
+	if cur != "" {
+		fmt.Fprintf(out, "more records: add --after %s\n", cur)
+	}
+	return ExitOK
+}
+
+// listAllPage is the page size of `ledger list --limit 0`.
+const listAllPage = 1000
+
+// writeRecordsText writes one page of the table, aligned on its own.
+func writeRecordsText(w io.Writer, recs []ledger.Record, header bool) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	if header {
+		fmt.Fprintln(tw, "FINDING\tACCOUNT\tSTATUS\tACTION\tBY\tUPDATED\tOBJECT")
+	}
 	for _, r := range recs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\ts3://%s/%s\n", r.FindingID, r.AccountID, r.Status, r.Action, r.LastActor(),
 			r.UpdatedAt.Format(time.RFC3339), r.Bucket, r.Key)
 	}
 	tw.Flush()
-	fmt.Fprintf(env.Stdout, "%d records\n", len(recs))
-	return ExitOK
+}
+
+// writeRecordsJSON writes one page of the array's elements, indented as json.Encoder indents a
+// whole array; n is how many were written before.
+func writeRecordsJSON(w io.Writer, recs []ledger.Record, n int) error {
+	for i := range recs {
+		b, err := json.MarshalIndent(&recs[i], "  ", "  ")
+		if err != nil {
+			return fmt.Errorf("record %s: %w", recs[i].FindingID, err)
+		}
+		if n+i > 0 {
+			io.WriteString(w, ",")
+		}
+		io.WriteString(w, "\n  ")
+		w.Write(b)
+	}
+	return nil
 }
 
 func validStatus(s ledger.Status) bool {

@@ -1,16 +1,15 @@
 package cli
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"runtime"
 	"strings"
-	"text/tabwriter"
+	"time"
 
-	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 )
 
@@ -66,7 +65,7 @@ type summaryRow struct {
 func policyExplain(env Env, args []string) int {
 	fs := newFlags(env, "policy explain", "INPUT... (event or finding files, JSON Lines exports, or - for stdin)")
 	policyFile := fs.String("policy", "", "policy file to apply (required), e.g. policies/dev.yaml")
-	output := fs.String("output", "text", "output format: text or json")
+	output := fs.String("output", "text", "output format: text, or json (one document, written as it goes)")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
@@ -85,50 +84,29 @@ func policyExplain(env Env, args []string) int {
 		return ExitProblem
 	}
 
-	var rows []explained
-	failed := false
-	for _, input := range fs.Args() {
-		data, err := readInput(env, input)
-		if err != nil {
-			rows = append(rows, explained{Source: input, Error: err.Error()})
-			failed = true
-			continue
-		}
-		for _, it := range finding.ReadAll(data) {
-			row := explained{Source: input, Line: it.Line}
-			if it.Err == nil {
-				it.Err = it.Finding.Validate()
-			}
-			if it.Finding != nil {
-				f := it.Finding
-				row.FindingID, row.Account, row.Type = f.ID, f.AccountID, f.Type
-				row.Severity = finding.LevelName(f.Severity.Level())
-				row.Bucket, row.Key = f.BucketName(), f.ObjectKey()
-			}
-			if it.Err != nil {
-				row.Error = it.Err.Error()
-				failed = true
-			} else {
-				d := pol.Decide(it.Finding)
-				row.Action, row.Reason, row.Account = d.Action, d.Reason, d.Account.String()
-			}
-			rows = append(rows, row)
-		}
-	}
-	summary := summarize(rows)
-
+	out := bufio.NewWriterSize(env.Stdout, 64<<10)
+	var sink rowSink
 	if *output == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(struct {
-			Policy   string       `json:"policy"`
-			Hash     string       `json:"policyHash"`
-			Findings []explained  `json:"findings"`
-			Summary  []summaryRow `json:"summary"`
-			Failed   bool         `json:"failed"`
-		}{*policyFile, pol.Hash, rows, summary, failed})
+		sink = newJSONSink(out, *policyFile, pol.Hash)
 	} else {
-		writeExplainText(env.Stdout, rows, summary)
+		sink = newTextSink(out)
+	}
+	sum := summary{}
+	prog := newProgress(env.Stderr, isTerminal(env.Stderr), time.Now)
+	failed := false
+	explainInputs(env, fs.Args(), pol, runtime.GOMAXPROCS(0), func(r *explained) {
+		if r.Error != "" {
+			failed = true
+		}
+		sum.add(r)
+		sink.row(r)
+		prog.add(1)
+	})
+	prog.done()
+	sink.finish(sum.rows(), failed)
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(env.Stderr, "writing the output: %v\n", err)
+		return ExitProblem
 	}
 	if failed {
 		return ExitProblem
@@ -148,66 +126,6 @@ func readInput(env Env, input string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", input, err)
 	}
 	return data, nil
-}
-
-func summarize(rows []explained) []summaryRow {
-	counts := map[summaryRow]int{}
-	for _, r := range rows {
-		if r.Error != "" {
-			continue
-		}
-		counts[summaryRow{Action: r.Action, Account: r.Account, Type: r.Type}]++
-	}
-	out := make([]summaryRow, 0, len(counts))
-	for k, n := range counts {
-		k.Count = n
-		out = append(out, k)
-	}
-	order := map[policy.Action]int{}
-	for i, a := range policy.Actions {
-		order[a] = i
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Action != b.Action {
-			return order[a.Action] < order[b.Action]
-		}
-		if a.Account != b.Account {
-			return a.Account < b.Account
-		}
-		return a.Type < b.Type
-	})
-	return out
-}
-
-func writeExplainText(w io.Writer, rows []explained, summary []summaryRow) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INPUT\tFINDING\tACCOUNT\tTYPE\tSEVERITY\tACTION\tREASON")
-	errs := 0
-	for _, r := range rows {
-		loc := r.Source
-		if r.Line > 0 {
-			loc = fmt.Sprintf("%s:%d", r.Source, r.Line)
-		}
-		if r.Error != "" {
-			errs++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tERROR\t%s\n", loc, dash(r.FindingID), dash(r.Account), dash(r.Type), dash(r.Severity), oneLine(r.Error))
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", loc, r.FindingID, r.Account, r.Type, r.Severity, r.Action, r.Reason)
-	}
-	tw.Flush()
-
-	fmt.Fprintln(w, "\nSUMMARY")
-	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACTION\tACCOUNT\tTYPE\tCOUNT")
-	total := 0
-	for _, s := range summary {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", s.Action, s.Account, s.Type, s.Count)
-		total += s.Count
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "%d findings decided, %d could not be read or validated\n", total, errs)
 }
 
 func dash(s string) string {
