@@ -95,6 +95,9 @@ func (r Retry) Do(ctx context.Context, op string, fn func() error) error {
 		if attempt >= r.MaxAttempts {
 			return fmt.Errorf("slack %s: gave up after %d attempts: %w", op, attempt, err)
 		}
+		if derr := fitsDeadline(ctx, wait); derr != nil {
+			return fmt.Errorf("slack %s: %w; not retrying: %w", op, err, derr)
+		}
 		if r.OnRetry != nil {
 			r.OnRetry(op, reason, wait)
 		}
@@ -102,6 +105,20 @@ func (r Retry) Do(ctx context.Context, op string, fn func() error) error {
 			return fmt.Errorf("slack %s: %w (while waiting to retry after: %v)", op, serr, err)
 		}
 	}
+}
+
+// ErrPastDeadline: a wait (Retry-After, backoff, the channel's pace) would outlive the caller's
+// context, i.e. the function's remaining time. The caller records the message as not delivered
+// (the sweeper delivers it later) instead of being killed mid-wait.
+var ErrPastDeadline = errors.New("the wait would outlive the function's remaining time")
+
+func fitsDeadline(ctx context.Context, wait time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); wait >= left {
+			return fmt.Errorf("%w (wait %s, %s left)", ErrPastDeadline, wait.Round(time.Millisecond), left.Round(time.Millisecond))
+		}
+	}
+	return nil
 }
 
 func (r Retry) classify(err error, attempt int) (time.Duration, string, bool) {
@@ -140,9 +157,17 @@ type Pacer struct {
 	Interval time.Duration
 	Now      func() time.Time
 	Sleep    func(ctx context.Context, d time.Duration) error
+	// Slots, when set, shares the pace across processes (every Lambda container posting to a
+	// channel). If it fails, this process's own pace is used, so a post is never blocked by it.
+	Slots Slots
 
 	mu   sync.Mutex
 	next map[string]time.Time
+}
+
+// Slots reserves posting slots in a store all processes share (ledger.PaceSlots).
+type Slots interface {
+	Reserve(ctx context.Context, key string, now time.Time, interval time.Duration) (time.Time, error)
 }
 
 // DefaultInterval is Slack's "about one message per second per channel", with a margin so
@@ -159,6 +184,19 @@ func (p *Pacer) Wait(ctx context.Context, channel string) error {
 	if p == nil || p.Interval <= 0 {
 		return nil
 	}
+	if p.Slots != nil {
+		now := p.Now()
+		if slot, err := p.Slots.Reserve(ctx, channel, now, p.Interval); err == nil {
+			d := slot.Sub(now)
+			if d <= 0 {
+				return nil
+			}
+			if err := fitsDeadline(ctx, d); err != nil {
+				return fmt.Errorf("slack pace for %s: %w", channel, err)
+			}
+			return p.Sleep(ctx, d)
+		}
+	}
 	p.mu.Lock()
 	if p.next == nil {
 		p.next = map[string]time.Time{}
@@ -168,9 +206,14 @@ func (p *Pacer) Wait(ctx context.Context, channel string) error {
 	if slot.Before(now) {
 		slot = now
 	}
+	d := slot.Sub(now)
+	if err := fitsDeadline(ctx, d); d > 0 && err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("slack pace for %s: %w", channel, err)
+	}
 	p.next[channel] = slot.Add(p.Interval)
 	p.mu.Unlock()
-	if d := slot.Sub(now); d > 0 {
+	if d > 0 {
 		return p.Sleep(ctx, d)
 	}
 	return nil

@@ -260,3 +260,34 @@ func TestAuthorizerUsersGroupsAndCache(t *testing.T) {
 		t.Fatalf("%v %v", ok, err)
 	}
 }
+
+// Issue 12 item 3: a Retry-After or backoff never outlives the function's remaining time. The
+// deadline is minutes away from the waits asked for, so the wall clock cannot decide the result.
+func TestNoWaitOutlivesTheDeadline(t *testing.T) {
+	fs := newFakeSlack(t)
+	var sl sleeps
+	bot := NewBot("xoxb-test", fs.GetAPIURL(), "C1", nil)
+	bot.Pacer = nil
+	bot.Retry = Retry{Sleep: sl.sleep}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Retry-After 30s (before, up to 4 of them were waited: 2 minutes) does not fit in 20 s.
+	fs.fail("/chat.postMessage", fault{status: 429, retryAfter: "30"})
+	_, err := bot.Post(ctx, "C1", msg("x"))
+	if !errors.Is(err, ErrPastDeadline) || len(sl.d) != 0 {
+		t.Fatalf("waits %v, error %v: want no wait and ErrPastDeadline", sl.d, err)
+	}
+	// A wait that fits is still taken.
+	fs.fail("/chat.postMessage", fault{status: 429, retryAfter: "1"})
+	if _, err := bot.Post(ctx, "C1", msg("x")); err != nil || len(sl.d) != 1 || sl.d[0] != time.Second {
+		t.Fatalf("waits %v, error %v", sl.d, err)
+	}
+	// The channel's pace is a wait too.
+	p := &Pacer{Interval: time.Minute, Now: func() time.Time { return time.Unix(0, 0) }, Sleep: sl.sleep}
+	if err := p.Wait(ctx, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx, "C1"); !errors.Is(err, ErrPastDeadline) {
+		t.Fatalf("a pace slot a minute away with 20 s left: %v", err)
+	}
+}

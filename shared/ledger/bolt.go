@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,7 +54,7 @@ func (b *Bolt) Create(_ context.Context, r Record) (Record, bool, error) {
 		if v := bk.Get([]byte(r.FindingID)); v != nil {
 			return json.Unmarshal(v, &out)
 		}
-		out = newRecord(r, b.now().UTC(), b.ttl)
+		out = newRecord(r, b.now().UTC(), b.ttl, NewToken())
 		created = true
 		return put(bk, out)
 	})
@@ -93,6 +94,10 @@ func (b *Bolt) modify(id string, fn func(Record) (Record, error)) (Record, error
 			return fmt.Errorf("ledger record %s is corrupt: %w", id, err)
 		}
 		next, err := fn(cur)
+		if errors.Is(err, errLanded) {
+			out = cur // this attempt's write is already stored
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -103,11 +108,19 @@ func (b *Bolt) modify(id string, fn func(Record) (Record, error)) (Record, error
 }
 
 func (b *Bolt) Transition(_ context.Context, id string, c Change) (Record, error) {
+	if c.Token == "" {
+		c.Token = NewToken()
+	}
 	return b.modify(id, func(cur Record) (Record, error) { return apply(cur, c, b.now().UTC(), b.ttl) })
 }
 
-func (b *Bolt) Annotate(_ context.Context, id string, mutate func(*Record)) (Record, error) {
-	return b.modify(id, func(cur Record) (Record, error) { return annotate(cur, mutate, b.now().UTC()), nil })
+func (b *Bolt) Annotate(ctx context.Context, id string, mutate func(*Record)) (Record, error) {
+	return b.Modify(ctx, id, annotateFn(mutate))
+}
+
+func (b *Bolt) Modify(_ context.Context, id string, fn func(*Record) error) (Record, error) {
+	token := NewToken()
+	return b.modify(id, func(cur Record) (Record, error) { return modifyRecord(cur, fn, b.now().UTC(), token) })
 }
 
 func (b *Bolt) List(ctx context.Context, f Filter) ([]Record, error) {

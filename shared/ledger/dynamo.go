@@ -130,7 +130,8 @@ func (d *Dynamo) Create(ctx context.Context, r Record) (Record, bool, error) {
 	if r.FindingID == "" {
 		return Record{}, false, fmt.Errorf("ledger create: empty finding id")
 	}
-	rec := newRecord(r, d.now().UTC(), d.ttl)
+	token := NewToken()
+	rec := newRecord(r, d.now().UTC(), d.ttl, token)
 	item, err := toItem(rec)
 	if err != nil {
 		return Record{}, false, err
@@ -143,11 +144,16 @@ func (d *Dynamo) Create(ctx context.Context, r Record) (Record, bool, error) {
 			"#k": AttrKey,
 		},
 	})
-	if isConditionFailed(err) {
-		existing, err := d.Get(ctx, r.FindingID)
-		return existing, false, err
-	}
 	if err != nil {
+		// Either someone else created it, or our own put landed and its answer was lost (the
+		// SDK's retry then fails the condition): the token says which.
+		existing, gerr := d.Get(ctx, r.FindingID)
+		switch {
+		case gerr == nil:
+			return existing, existing.Wrote(token), nil
+		case isConditionFailed(err):
+			return Record{}, false, gerr
+		}
 		return Record{}, false, fmt.Errorf("ledger create %s: %w", r.FindingID, err)
 	}
 	return rec, true, nil
@@ -194,19 +200,28 @@ func (d *Dynamo) casPut(ctx context.Context, cur, next Record) (bool, error) {
 }
 
 // modify is read, compute, conditional write; a version-only change by someone else (an
-// annotation) is retried, a status change is the caller's conflict.
-func (d *Dynamo) modify(ctx context.Context, id string, fn func(Record) (Record, error)) (Record, error) {
+// annotation) is retried, a status change is the caller's conflict. fn returns errLanded when the
+// record already holds this attempt's token: the write landed (its answer was lost and the SDK
+// re-sent it, or the caller did), so the stored record is the result.
+func (d *Dynamo) modify(ctx context.Context, id, token string, fn func(Record) (Record, error)) (Record, error) {
 	for attempt := 0; attempt < 20; attempt++ {
 		cur, err := d.Get(ctx, id)
 		if err != nil {
 			return Record{}, err
 		}
 		next, err := fn(cur)
+		if errors.Is(err, errLanded) {
+			return cur, nil
+		}
 		if err != nil {
 			return Record{}, err
 		}
 		ok, err := d.casPut(ctx, cur, next)
 		if err != nil {
+			// The answer may be lost with the write landed: read back before reporting a failure.
+			if back, gerr := d.Get(ctx, id); gerr == nil && back.Wrote(token) {
+				return back, nil
+			}
 			return Record{}, err
 		}
 		if ok {
@@ -217,11 +232,19 @@ func (d *Dynamo) modify(ctx context.Context, id string, fn func(Record) (Record,
 }
 
 func (d *Dynamo) Transition(ctx context.Context, id string, c Change) (Record, error) {
-	return d.modify(ctx, id, func(cur Record) (Record, error) { return apply(cur, c, d.now().UTC(), d.ttl) })
+	if c.Token == "" {
+		c.Token = NewToken()
+	}
+	return d.modify(ctx, id, c.Token, func(cur Record) (Record, error) { return apply(cur, c, d.now().UTC(), d.ttl) })
 }
 
 func (d *Dynamo) Annotate(ctx context.Context, id string, mutate func(*Record)) (Record, error) {
-	return d.modify(ctx, id, func(cur Record) (Record, error) { return annotate(cur, mutate, d.now().UTC()), nil })
+	return d.Modify(ctx, id, annotateFn(mutate))
+}
+
+func (d *Dynamo) Modify(ctx context.Context, id string, fn func(*Record) error) (Record, error) {
+	token := NewToken()
+	return d.modify(ctx, id, token, func(cur Record) (Record, error) { return modifyRecord(cur, fn, d.now().UTC(), token) })
 }
 
 // List queries the byAccount index when an account is given, and scans otherwise (org-wide

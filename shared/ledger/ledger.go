@@ -6,13 +6,22 @@
 // Every change is a compare-and-set on the status the caller read (plus a record version, so a
 // concurrent annotation is never lost). The audit entry is written in the same atomic write as the
 // status it records, so the trail can never disagree with the state.
+//
+// Every write carries an attempt token, kept in the record (Writes). When the answer of a write is
+// lost and the write is sent again (by the SDK's retry or by the caller with the same token), the
+// failed condition is checked against the stored tokens: a record that holds our token is our own
+// write that landed, which is success, not someone else's conflict.
 package ledger
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -42,7 +51,9 @@ var Statuses = []Status{Received, Ignored, Notified, Queued, InProgress, Quarant
 
 // transitions is the state machine. Anything not listed is illegal.
 var transitions = map[Status][]Status{
-	Received:    {Notified, Queued, Ignored, Dismissed},
+	Received: {Notified, Queued, Ignored, Dismissed},
+	// A Macie finding update (higher severity) can lift an ignored finding over the minimum.
+	Ignored:     {Notified, Queued},
 	Notified:    {Queued, Dismissed},
 	Queued:      {InProgress, Failed},
 	InProgress:  {Quarantined, Failed, Blocked},
@@ -78,6 +89,10 @@ type Record struct {
 	Size        int64  `json:"size,omitempty" dynamodbav:"size,omitempty"`
 	FindingType string `json:"findingType" dynamodbav:"findingType"`
 	Severity    string `json:"severity" dynamodbav:"severity"`
+	// FindingUpdatedAt and FindingCount are the finding's updatedAt and count as last seen: a
+	// later updatedAt is a Macie finding update (same id), which refreshes the record.
+	FindingUpdatedAt time.Time `json:"findingUpdatedAt,omitempty" dynamodbav:"findingUpdatedAt,omitempty"`
+	FindingCount     int64     `json:"findingCount,omitempty" dynamodbav:"findingCount,omitempty"`
 
 	// What the Slack messages show, kept so any later update can be rendered from the record
 	// alone (the finding itself is not stored).
@@ -118,12 +133,31 @@ type Record struct {
 	DroppedTags []string `json:"droppedTags,omitempty" dynamodbav:"droppedTags,omitempty"`
 	Error       string   `json:"error,omitempty" dynamodbav:"error,omitempty"`
 
+	// ShownStatus is the state the finding's Slack message last showed (written after a post or
+	// update succeeded); the sweeper re-renders every message where it differs from Status.
+	ShownStatus Status `json:"shownStatus,omitempty" dynamodbav:"shownStatus,omitempty"`
+	// ShownError is the error or warning text the message last showed, for the same reason.
+	ShownError string `json:"shownError,omitempty" dynamodbav:"shownError,omitempty"`
+	// JobSentAt is when the job for the current QUEUED or RELEASING state was last handed to the
+	// queue; it is written only after the queue accepted the job, so a zero value means "send it".
+	JobSentAt time.Time `json:"jobSentAt,omitempty" dynamodbav:"jobSentAt,omitempty"`
+	// PostClaim and PostClaimAt: who is posting the finding's first message, since when. Only the
+	// claimer posts, so one event processed twice at once gives one message.
+	PostClaim   string    `json:"postClaim,omitempty" dynamodbav:"postClaim,omitempty"`
+	PostClaimAt time.Time `json:"postClaimAt,omitempty" dynamodbav:"postClaimAt,omitempty"`
+	// Redrives counts the sweeper's re-drives of the current state (reset by every transition).
+	Redrives int `json:"redrives,omitempty" dynamodbav:"redrives,omitempty"`
+
 	CreatedAt time.Time `json:"createdAt" dynamodbav:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt" dynamodbav:"updatedAt"`
 	// ExpiresAt is the TTL: DynamoDB deletes the record some time after it.
 	ExpiresAt int64 `json:"expiresAt" dynamodbav:"expiresAt"`
 	// Version increments on every write; it makes read-modify-write safe.
 	Version int64 `json:"version" dynamodbav:"version"`
+	// PaceNext is used by pacing items only (see PaceSlots): the channel's next free post slot.
+	PaceNext time.Time `json:"paceNext,omitempty" dynamodbav:"paceNext,omitempty"`
+	// Writes are the attempt tokens of the latest writes, newest last (at most MaxWrites).
+	Writes []string `json:"writes,omitempty" dynamodbav:"writes,omitempty"`
 
 	History []Entry `json:"history" dynamodbav:"history"`
 }
@@ -179,6 +213,19 @@ func (r *Record) LastActor() string {
 	return r.History[len(r.History)-1].Actor
 }
 
+// HasCopy reports whether a quarantine copy of the object was recorded: such a finding must not
+// be dismissed (the copy would expire with the bucket's retention), only released or finished.
+func (r *Record) HasCopy() bool { return r.QuarantineKey != "" }
+
+// CopyLocation is where the quarantine copy is, for people.
+func (r *Record) CopyLocation() string {
+	loc := "s3://" + r.QuarantineBucket + "/" + r.QuarantineKey
+	if r.QuarantineVersion != "" {
+		loc += " (version " + r.QuarantineVersion + ")"
+	}
+	return loc
+}
+
 // ActorPolicy is the actor of decisions made by the policy, not a person.
 const ActorPolicy = "policy"
 
@@ -211,6 +258,10 @@ type Change struct {
 	From, To Status
 	Actor    string
 	Reason   string
+	// Token identifies this attempt. A caller that re-sends a change after losing its answer
+	// passes the same token and gets success if the first send landed. "" = a fresh token (which
+	// still covers the store's own re-sends, such as the SDK's retries).
+	Token string
 	// Mutate sets the fields that go with the transition (message ts, quarantine location, error
 	// text). It must not touch Status, Version or History.
 	Mutate func(*Record)
@@ -237,6 +288,9 @@ type Store interface {
 	Transition(ctx context.Context, findingID string, c Change) (Record, error)
 	// Annotate changes fields without a status change (e.g. the Slack ts of a re-posted message).
 	Annotate(ctx context.Context, findingID string, mutate func(*Record)) (Record, error)
+	// Modify is Annotate with a precondition: when fn returns an error nothing is written and that
+	// error is returned as is (the claim of a Slack post, the sweeper's lease).
+	Modify(ctx context.Context, findingID string, fn func(*Record) error) (Record, error)
 	List(ctx context.Context, f Filter) ([]Record, error)
 	Close() error
 }
@@ -247,8 +301,33 @@ type Clock func() time.Time
 // DefaultTTL keeps records for a year after their last change.
 const DefaultTTL = 365 * 24 * time.Hour
 
+// MaxWrites is how many attempt tokens a record keeps: far more than the writes that can race
+// with one lost answer.
+const MaxWrites = 16
+
+// NewToken returns a fresh attempt token.
+func NewToken() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Wrote reports whether the record holds the write made with this attempt token.
+func (r *Record) Wrote(token string) bool {
+	return token != "" && slices.Contains(r.Writes, token)
+}
+
+func pushToken(ws []string, token string) []string {
+	out := append(append([]string{}, ws...), token)
+	if len(out) > MaxWrites {
+		out = out[len(out)-MaxWrites:]
+	}
+	return out
+}
+
 // newRecord fills the bookkeeping fields of a first write.
-func newRecord(r Record, now time.Time, ttl time.Duration) Record {
+func newRecord(r Record, now time.Time, ttl time.Duration, token string) Record {
+	r.Writes = []string{token}
 	r.Status = Received
 	reason := "finding received"
 	if r.Digest != nil {
@@ -261,8 +340,18 @@ func newRecord(r Record, now time.Time, ttl time.Duration) Record {
 	return r
 }
 
-// apply computes the record after a change, or the error that forbids it.
+// errLanded says the change's token is already in the record: the write landed earlier.
+var errLanded = errors.New("write already landed")
+
+// apply computes the record after a change, or the error that forbids it. A change whose token
+// the record already holds is errLanded: the store returns the record as it is.
 func apply(cur Record, c Change, now time.Time, ttl time.Duration) (Record, error) {
+	if cur.Wrote(c.Token) {
+		if cur.Status == c.To {
+			return cur, errLanded
+		}
+		return Record{}, conflict(cur, c.From) // ours landed, and someone moved it on since
+	}
 	if !CanTransition(c.From, c.To) {
 		return Record{}, fmt.Errorf("%w: %s → %s for finding %s", ErrIllegalTransition, c.From, c.To, cur.FindingID)
 	}
@@ -273,6 +362,7 @@ func apply(cur Record, c Change, now time.Time, ttl time.Duration) (Record, erro
 	next.History = append(append([]Entry{}, cur.History...), Entry{
 		FindingID: cur.FindingID, At: now, Actor: c.Actor, From: c.From, To: c.To, Reason: c.Reason,
 	})
+	next.Redrives = 0
 	if c.Mutate != nil {
 		c.Mutate(&next)
 	}
@@ -281,17 +371,29 @@ func apply(cur Record, c Change, now time.Time, ttl time.Duration) (Record, erro
 	next.UpdatedAt = now
 	next.ExpiresAt = now.Add(ttl).Unix()
 	next.Version = cur.Version + 1
+	next.Writes = pushToken(cur.Writes, c.Token)
 	return next, nil
 }
 
-func annotate(cur Record, mutate func(*Record), now time.Time) Record {
+// modifyRecord applies fn to a copy of cur; the bookkeeping fields cannot be changed by fn.
+func modifyRecord(cur Record, fn func(*Record) error, now time.Time, token string) (Record, error) {
+	if cur.Wrote(token) {
+		return cur, errLanded
+	}
 	next := cur
 	next.History = cur.History
-	mutate(&next)
+	if err := fn(&next); err != nil {
+		return Record{}, err
+	}
 	next.FindingID, next.Status, next.History = cur.FindingID, cur.Status, cur.History
 	next.UpdatedAt = now
 	next.Version = cur.Version + 1
-	return next
+	next.Writes = pushToken(cur.Writes, token)
+	return next, nil
+}
+
+func annotateFn(mutate func(*Record)) func(*Record) error {
+	return func(r *Record) error { mutate(r); return nil }
 }
 
 func conflict(cur Record, want Status) error {
@@ -303,6 +405,9 @@ func conflict(cur Record, want Status) error {
 }
 
 func (f Filter) match(r *Record) bool {
+	if strings.HasPrefix(r.FindingID, PacePrefix) {
+		return false // a pacing slot, not a finding
+	}
 	if f.AccountID != "" && r.AccountID != f.AccountID {
 		return false
 	}
@@ -329,4 +434,38 @@ func sortRecords(rs []Record) {
 		}
 		return rs[i].FindingID < rs[j].FindingID
 	})
+}
+
+// PacePrefix marks the ledger items that hold a Slack channel's next posting slot; List never
+// returns them.
+const PacePrefix = "pace#"
+
+// PaceSlots reserves Slack posting slots in the ledger table, so every container posting to a
+// channel shares one pace (Slack allows about one message per second per channel). Each
+// reservation is a conditional write on the channel's item.
+type PaceSlots struct{ Store Store }
+
+// Reserve returns the time the caller may post to key (a channel), at least interval after the
+// previous reservation by anyone, and moves the channel's next slot past it.
+func (p PaceSlots) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration) (time.Time, error) {
+	id := PacePrefix + key
+	var slot time.Time
+	reserve := func(r *Record) error {
+		slot = r.PaceNext
+		if slot.Before(now) {
+			slot = now
+		}
+		r.PaceNext = slot.Add(interval).UTC()
+		return nil
+	}
+	_, err := p.Store.Modify(ctx, id, reserve)
+	if errors.Is(err, ErrNotFound) {
+		if _, _, err = p.Store.Create(ctx, Record{FindingID: id, Reason: "Slack posting pace of " + key}); err == nil {
+			_, err = p.Store.Modify(ctx, id, reserve)
+		}
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reserve a Slack slot for %s: %w", key, err)
+	}
+	return slot, nil
 }

@@ -251,9 +251,26 @@ func Failed(r ledger.Record, what string) Message {
 	blocks := head(r, "❌", "Remediation failed")
 	text := fmt.Sprintf("*What failed:* %s\n*The object is intact* in its bucket (nothing was deleted without a verified copy).\n*What to do:* fix the cause, then press Retry. Details: `macie-chatops ledger show %s`.",
 		Escape(maskIn(r, what)), Escape(r.FindingID))
+	if r.HasCopy() {
+		// A copy exists: Dismiss would leave it to expire, so only Retry is offered.
+		text = fmt.Sprintf("*What failed:* %s\n*A quarantine copy exists* at %s; the source may still hold the object.\n*What to do:* fix the cause, then press Retry to finish the quarantine. Details: `macie-chatops ledger show %s`.",
+			Escape(maskIn(r, what)), Code(maskIn(r, r.CopyLocation())), Escape(r.FindingID))
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
+		blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))
+		return finish(blocks, fallback(r, "Remediation failed"))
+	}
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
 	blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary), button(ActionDismiss, "Dismiss", r)))
 	return finish(blocks, fallback(r, "Remediation failed"))
+}
+
+// Stalled is an in-progress message for a job that has not moved for a long time: the sweeper
+// re-drives it, and Retry sends the job again at once (the move is idempotent).
+func Stalled(r ledger.Record, what string, since time.Duration) Message {
+	blocks := head(r, "⏳", what+" stalled")
+	blocks = append(blocks, slack.NewContextBlock("progress", mrkdwn(fmt.Sprintf("⏳ %s has not progressed for %s; the sweeper re-drives it. Press Retry to send it again now.", Escape(what), since.Round(time.Minute)))))
+	blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))
+	return finish(blocks, fallback(r, what+" stalled"))
 }
 
 // Dismissed records who dismissed the finding.

@@ -32,6 +32,11 @@ func record() ledger.Record {
 	}
 }
 
+func withoutCopy(r ledger.Record) ledger.Record {
+	r.QuarantineBucket, r.QuarantineKey, r.QuarantineVersion = "", "", ""
+	return r
+}
+
 func builders(r ledger.Record) map[string]Message {
 	return map[string]Message{
 		"review":       Review(r),
@@ -39,7 +44,9 @@ func builders(r ledger.Record) map[string]Message {
 		"auto-started": AutoStarted(r),
 		"in-progress":  InProgress(r, "U012SECLEAD", "Quarantine"),
 		"quarantined":  Quarantined(r, "U012SECLEAD"),
-		"failed":       Failed(r, r.Error),
+		"failed":       Failed(withoutCopy(r), r.Error),
+		"failed-copy":  Failed(r, r.Error),
+		"stalled":      Stalled(r, "Quarantine", 42*time.Minute),
 		"dismissed":    Dismissed(r, "U012SECLEAD"),
 		"released":     Released(r, "U012SECLEAD"),
 		"skipped-lock": Skipped(r, "Object Lock GOVERNANCE retention until 2027-01-01: the copy is in quarantine, the source stays readable"),

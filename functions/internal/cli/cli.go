@@ -36,6 +36,7 @@ func commands() []command {
 		{"ledger list", "list findings by account, status and time", ledgerList},
 		{"ledger show", "what happened to a finding, and who approved it", ledgerShow},
 		{"ledger export", "export the audit trail of a time range as JSON Lines", ledgerExport},
+		{"ledger redrive", "send a stuck finding's job again now (what the sweeper does when it is stale)", ledgerRedrive},
 		{"local send", "inject findings into a running local mode", localSend},
 		{"local", "run the whole flow locally (make demo); --headless for the scripted scenario", localRun},
 	}

@@ -8,10 +8,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/macie-chatops/macie-chatops/functions/internal/handlers"
+	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
+	"github.com/macie-chatops/macie-chatops/functions/internal/local"
+	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
+	"github.com/macie-chatops/macie-chatops/shared/chatops"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
 // storeFlags selects the ledger: --ledger FILE (embedded) or --table NAME (DynamoDB).
@@ -283,4 +296,106 @@ func writeJSON(env Env, v any) int {
 		return ExitProblem
 	}
 	return ExitOK
+}
+
+// noSlack is the CLI's Slack: it has no token, so a message is left to the sweeper.
+type noSlack struct{}
+
+var errNoSlack = errors.New("the CLI does not post to Slack; the sweeper brings the message in step on its next run")
+
+func (noSlack) Post(context.Context, string, slackmsg.Message) (chatops.Ref, error) {
+	return chatops.Ref{}, errNoSlack
+}
+func (noSlack) Update(context.Context, chatops.Ref, slackmsg.Message) error  { return errNoSlack }
+func (noSlack) Ephemeral(context.Context, chatops.Ref, string, string) error { return errNoSlack }
+
+func ledgerRedrive(env Env, args []string) int {
+	fs := newFlags(env, "ledger redrive", "FINDING-ID...")
+	var sf storeFlags
+	sf.register(fs)
+	queueURL := fs.String("queue-url", "", "the remediation jobs queue (the stack output jobsQueueUrl)")
+	policyFile := fs.String("policy", "", "the stack's policy file (channels for a finding never posted)")
+	localMode := fs.Bool("local", false, "re-drive in the running local mode (make demo)")
+	if fs.Parse(args) != nil || fs.NArg() == 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	if *localMode {
+		return redriveLocal(env, fs.Args())
+	}
+	if sf.table == "" || *queueURL == "" {
+		fmt.Fprintln(env.Stderr, "ledger redrive needs --table NAME and --queue-url URL (AWS), or --local while `make demo` runs")
+		return ExitUsage
+	}
+	ctx := context.Background()
+	st, ok := sf.openOrSay(env)
+	if !ok {
+		return ExitUsage
+	}
+	defer st.Close()
+	pol := &policy.Policy{}
+	if *policyFile != "" {
+		p, err := policy.LoadFile(*policyFile)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			return ExitUsage
+		}
+		pol = p
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if sf.region != "" {
+		opts = append(opts, awsconfig.WithRegion(sf.region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "AWS configuration:", err)
+		return ExitProblem
+	}
+	sw := &handlers.Sweeper{Policy: pol, Ledger: st, Jobs: &jobs.SQS{API: sqs.NewFromConfig(cfg), URL: *queueURL}, Slack: noSlack{},
+		Log: obs.NewLogger(io.Discard, "cli")}
+	return redriveAll(env, fs.Args(), func(id string) (string, error) { return sw.Redrive(ctx, id, operator()) })
+}
+
+// operator names the person in the audit trail.
+func operator() string {
+	if u := os.Getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
+}
+
+func redriveAll(env Env, ids []string, redrive func(id string) (string, error)) int {
+	code := ExitOK
+	for _, id := range ids {
+		out, err := redrive(id)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "%s: %v\n", id, err)
+			code = ExitProblem
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "%s: %s\n", id, out)
+	}
+	return code
+}
+
+func redriveLocal(env Env, ids []string) int {
+	raw, err := os.ReadFile(local.StateFile())
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "no local mode is running (start it with `make demo`)")
+		return ExitProblem
+	}
+	var st localState
+	json.Unmarshal(raw, &st)
+	return redriveAll(env, ids, func(id string) (string, error) {
+		resp, err := st.post("/control/redrive?id="+url.QueryEscape(id), []byte("{}"))
+		if err != nil {
+			return "", fmt.Errorf("local mode unreachable: %w", err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", errors.New(strings.TrimSpace(string(body)))
+		}
+		return strings.TrimSpace(strings.TrimPrefix(string(body), id+": ")), nil
+	})
 }

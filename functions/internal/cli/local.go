@@ -28,6 +28,9 @@ func localRun(env Env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// `make demo | tee log` stopped with Ctrl-C: tee is gone, so stdout is a broken pipe. A write
+	// must then fail, not kill the process before it stops the servers it started.
+	signal.Ignore(syscall.SIGPIPE)
 	opts := local.Options{PolicyFile: *policyFile, WorkDir: *work, PagePort: *port}
 	if *verbose {
 		opts.Log = env.Stderr
@@ -62,8 +65,12 @@ func localRun(env Env, args []string) int {
 	fmt.Fprintf(env.Stdout, "\nThree findings replayed (one AUTO, one REVIEW, one below the minimum severity).\n"+
 		"Open %s, pick a user, and press the buttons. Inject more with:\n  go run ./functions/cmd/macie-chatops local send FILE\nCtrl-C stops everything.\n", e.PageURL)
 	<-ctx.Done()
-	fmt.Fprintln(env.Stdout, "\nStopping…")
-	local.PrintTable(env.Stdout, e.Table(context.Background()))
+	// Cleanup first, then the table: cleanup must not depend on stdout being writable.
+	rows := e.Table(context.Background())
+	e.Stop()
+	os.Remove(local.StateFile())
+	fmt.Fprintln(env.Stdout, "\nStopped.")
+	local.PrintTable(env.Stdout, rows)
 	return ExitOK
 }
 
@@ -90,7 +97,7 @@ func localSend(env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "no local mode is running (start it with `make demo`)")
 		return ExitProblem
 	}
-	var st struct{ Page, Token string }
+	var st localState
 	json.Unmarshal(raw, &st)
 	code := ExitOK
 	for _, f := range fs.Args() {
@@ -100,15 +107,7 @@ func localSend(env Env, args []string) int {
 			code = ExitProblem
 			continue
 		}
-		c := &http.Client{Timeout: 30 * time.Second}
-		req, err := http.NewRequest(http.MethodPost, st.Page+"/control/send", bytes.NewReader(data))
-		if err != nil {
-			fmt.Fprintln(env.Stderr, "local mode state file is damaged (restart `make demo`):", err)
-			return ExitProblem
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(standin.TokenHeader, st.Token)
-		resp, err := c.Do(req)
+		resp, err := st.post("/control/send", data)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, "local mode unreachable:", err)
 			return ExitProblem
@@ -121,4 +120,20 @@ func localSend(env Env, args []string) int {
 		}
 	}
 	return code
+}
+
+// localState is what a running local mode writes to its state file: where its page is, and the
+// per-run token its control endpoints require.
+type localState struct{ Page, Token string }
+
+// post sends a control request to the running local mode as the stand-in's Guard requires it:
+// the run's token and a JSON body (a cross-site form post can carry neither).
+func (st localState) post(path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, st.Page+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("local mode state file is damaged (restart `make demo`): %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(standin.TokenHeader, st.Token)
+	return (&http.Client{Timeout: 30 * time.Second}).Do(req)
 }

@@ -185,10 +185,14 @@ func coldStart(ctx context.Context, function string, need ...string) (*Env, erro
 		Ledger: ledger.NewDynamo(dynamodb.NewFromConfig(cfg), s.Table, nil)}
 	retry := chatops.Retry{OnRetry: func(op, reason string, _ time.Duration) { metrics.Count(ctx, obs.SlackRetries, 1, "Reason", reason) }}
 	hc := &http.Client{Timeout: 10 * time.Second}
+	// One pace per channel across every container of every function: the slot is in the ledger table.
+	pacer := chatops.NewPacer(chatops.DefaultInterval)
+	pacer.Slots = ledger.PaceSlots{Store: e.Ledger}
 	if s.SlackMode == "webhook" {
-		e.Slack = &chatops.Webhook{URL: sec.WebhookURL, HTTP: hc, Pacer: chatops.NewPacer(chatops.DefaultInterval), Retry: retry}
+		e.Slack = &chatops.Webhook{URL: sec.WebhookURL, HTTP: hc, Pacer: pacer, Retry: retry}
 	} else {
 		bot := chatops.NewBot(sec.BotToken, s.SlackAPIURL, s.SlackChannel, hc)
+		bot.Pacer = pacer
 		bot.Retry = retry
 		e.Bot, e.Slack = bot, bot
 	}
@@ -250,6 +254,17 @@ func Remediator(ctx context.Context) (*handlers.Remediator, error) {
 	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack, Authz: authz,
 		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
 		Log:  obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
+}
+
+// Sweeper wires the scheduled sweeper: it reads the ledger, sends jobs and updates Slack.
+func Sweeper(ctx context.Context) (*handlers.Sweeper, error) {
+	e, err := coldStart(ctx, "sweeper", EnvJobsQueue)
+	if err != nil {
+		return nil, err
+	}
+	return &handlers.Sweeper{Policy: e.Policy, Ledger: e.Ledger, Slack: e.Slack,
+		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
+		Log:  obs.NewLogger(os.Stdout, "sweeper"), Metrics: e.Metrics}, nil
 }
 
 type staticCreds aws.Credentials

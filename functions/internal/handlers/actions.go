@@ -41,6 +41,8 @@ type Actions struct {
 	// LocalResponseURL is set in local mode only: the stand-in's base URL, the one place besides
 	// https://hooks.slack.com/ a click's response_url may point.
 	LocalResponseURL string
+	// Now is the clock that decides whether a record is stale enough for Retry (nil = wall clock).
+	Now func() time.Time
 }
 
 // Request is the transport-neutral request (API Gateway v2 in AWS, net/http locally).
@@ -177,7 +179,11 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		return ephemeral(slackmsg.NotApprover(rec.AccountID, rec.AccountName))
 	}
 
-	change, job, ack, err := plan(a, rec)
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	change, job, ack, err := plan(a, rec, now())
 	if err != nil {
 		log.Warn("action not possible in this state", "reason", err.Error())
 		return ephemeral(err.Error())
@@ -186,7 +192,10 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		// Where the remediator answers is recorded here, not carried by the job.
 		change.Mutate = func(r *ledger.Record) { r.ResponseURL = a.ResponseURL }
 	}
-	next, err := h.Ledger.Transition(ctx, rec.FindingID, change)
+	next, err := rec, error(nil)
+	if change.To != "" { // a Retry of a stale job re-sends it without a transition
+		next, err = h.Ledger.Transition(ctx, rec.FindingID, change)
+	}
 	var ce *ledger.ConflictError
 	if errors.As(err, &ce) {
 		log.Info("lost the race: already handled", "current", string(ce.Current), "by", ce.By)
@@ -213,12 +222,17 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 					ack = slackmsg.Quarantined(back, slackmsg.ApprovedBy(back))
 				}
 			}
-		}
+		} else if sent, serr := h.Ledger.Annotate(ctx, rec.FindingID, markJobSent(now())); serr == nil {
+			next = sent
+		} // else: the record shows no job sent; the sweeper re-sends it (the move is idempotent)
 	}
 	uctx, cancel := context.WithTimeout(ctx, h.ackTimeout())
 	defer cancel()
 	if err := h.Slack.Update(uctx, chatops.Ref{Channel: next.Channel, TS: next.MessageTS, ResponseURL: a.ResponseURL}, ack); err != nil {
 		log.Warn("could not update the message to in-progress", "error", err.Error())
+	} else if change.To != "" {
+		// What the message shows now; if the job moves on first, the sweeper sees the drift.
+		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { r.ShownStatus, r.ShownError = next.Status, next.Error })
 	}
 	return Response{Status: http.StatusOK}
 }
@@ -230,9 +244,49 @@ func (h *Actions) ackTimeout() time.Duration {
 	return 2 * time.Second
 }
 
-// plan maps a click to its transition, job and acknowledgement message.
-func plan(a chatops.Action, rec ledger.Record) (ledger.Change, *jobs.Job, slackmsg.Message, error) {
+// StaleAfter is how long a record may stay QUEUED, IN_PROGRESS or RELEASING before Retry is
+// offered and the sweeper re-drives it: longer than a remediator run can last (Lambda's 15 min).
+const StaleAfter = 20 * time.Minute
+
+// Stale reports whether a record in a working state has not changed state for StaleAfter: its
+// message offers Retry, and a Retry click sends the job again.
+func Stale(r ledger.Record, now time.Time) bool {
+	switch r.Status {
+	case ledger.Queued, ledger.InProgress, ledger.Releasing:
+		return now.Sub(LastTransition(r)) >= StaleAfter
+	}
+	return false
+}
+
+// LastTransition is when the record last changed state (annotations, such as a re-rendered
+// message, are not progress).
+func LastTransition(r ledger.Record) time.Time {
+	if n := len(r.History); n > 0 {
+		return r.History[n-1].At
+	}
+	return r.UpdatedAt
+}
+
+// LastActivity is the last transition or job hand-off: a re-driven job gets StaleAfter to move.
+func LastActivity(r ledger.Record) time.Time {
+	t := LastTransition(r)
+	if r.JobSentAt.After(t) {
+		t = r.JobSentAt
+	}
+	return t
+}
+
+// plan maps a click to its transition, job and acknowledgement message. A change with no To is
+// no transition (Retry of a stale job: the job is sent again as it is).
+func plan(a chatops.Action, rec ledger.Record, now time.Time) (ledger.Change, *jobs.Job, slackmsg.Message, error) {
 	c := ledger.Change{From: rec.Status, Actor: a.UserID}
+	if a.ActionID == slackmsg.ActionRetry && Stale(rec, now) {
+		kind, what := jobs.Remediate, "Quarantine"
+		if rec.Status == ledger.Releasing {
+			kind, what = jobs.Release, "Release"
+		}
+		return ledger.Change{}, &jobs.Job{Kind: kind, FindingID: rec.FindingID, By: a.UserID}, slackmsg.InProgress(rec, a.UserID, what), nil
+	}
 	switch a.ActionID {
 	case slackmsg.ActionRemediate, slackmsg.ActionRetry:
 		c.To, c.Reason = ledger.Queued, "approved in Slack"
@@ -249,6 +303,10 @@ func plan(a chatops.Action, rec ledger.Record) (ledger.Change, *jobs.Job, slackm
 		c.To, c.Reason = ledger.Dismissed, "dismissed in Slack"
 		if !ledger.CanTransition(rec.Status, ledger.Dismissed) {
 			return c, nil, slackmsg.Message{}, errors.New(slackmsg.AlreadyHandled(string(rec.Status), rec.LastActor()))
+		}
+		if rec.HasCopy() {
+			return c, nil, slackmsg.Message{}, fmt.Errorf("Not dismissed: a quarantine copy of this object exists at %s, and dismissing would leave it to expire. Press Retry to finish the quarantine (then Release restores the object), or run `macie-chatops ledger show %s`.",
+				rec.CopyLocation(), rec.FindingID)
 		}
 		next := rec
 		next.Status = ledger.Dismissed

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
@@ -20,7 +21,6 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
-	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
 // DeadLetters receives messages that can never be processed, with the reason.
@@ -130,6 +130,9 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("ledger create %s: %w", f.ID, err)
 	}
+	if !created && f.UpdatedAt.After(rec.FindingUpdatedAt) {
+		return h.updated(ctx, log, f, d, rec)
+	}
 	if !created && !unfinished(rec) {
 		log.Info("duplicate finding: already handled", "status", string(rec.Status))
 		h.Metrics.Count(ctx, obs.Duplicates, 1)
@@ -139,6 +142,11 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 		h.Metrics.Count(ctx, obs.FindingsByAction, 1, "Action", string(d.Action))
 	}
 
+	return h.carryOut(ctx, log, rec, d)
+}
+
+// carryOut does what the record's decision asks, from wherever an earlier run stopped.
+func (h *Findings) carryOut(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
 	switch policy.Action(rec.Action) {
 	case policy.Ignore:
 		if _, err := h.decided(ctx, rec, ledger.Ignored, d.Reason, nil); err != nil {
@@ -180,6 +188,73 @@ func (h *Findings) accept(ctx context.Context, f *finding.Finding) error {
 	return fmt.Errorf("%w: finding %s about account %s: %s", ErrForeignFinding, f.ID, f.AccountID, why)
 }
 
+// Resume finishes a finding whose first delivery stopped half-way (the sweeper's entry): the
+// decision stored in the record is carried out; the finding itself is not needed.
+func (h *Findings) Resume(ctx context.Context, rec ledger.Record) error {
+	sl := h.Policy.SlackFor(rec.AccountID)
+	d := policy.Decision{Action: policy.Action(rec.Action), Reason: rec.Reason, Channel: sl.Channel, TeamID: sl.TeamID, PolicyHash: rec.PolicyHash,
+		Account: policy.Account{ID: rec.AccountID, Name: rec.AccountName}}
+	return h.carryOut(ctx, h.Log.With("findingId", rec.FindingID, "account", rec.AccountID, "action", rec.Action), rec, d)
+}
+
+// updated handles a Macie finding update (same id, later updatedAt: a higher count or severity).
+// The record takes the finding's new data; a finding no person or policy has acted on yet
+// (NOTIFIED, IGNORED) is decided again, so a severity raised from LOW to HIGH may now be AUTO;
+// the message is updated either way.
+func (h *Findings) updated(ctx context.Context, log *slog.Logger, f *finding.Finding, d policy.Decision, rec ledger.Record) error {
+	fresh := NewRecord(f, d)
+	redecide := (rec.Status == ledger.Notified || rec.Status == ledger.Ignored) && d.Action != policy.Action(rec.Action)
+	before := rec.Severity
+	rec, err := h.Ledger.Modify(ctx, rec.FindingID, func(r *ledger.Record) error {
+		if !f.UpdatedAt.After(r.FindingUpdatedAt) {
+			return errStaleUpdate
+		}
+		r.Severity, r.Title, r.Detections, r.ETag, r.Size = fresh.Severity, fresh.Title, fresh.Detections, fresh.ETag, fresh.Size
+		r.FindingUpdatedAt, r.FindingCount = fresh.FindingUpdatedAt, fresh.FindingCount
+		if redecide {
+			r.Action, r.Reason, r.PolicyHash = fresh.Action, fresh.Reason, fresh.PolicyHash
+		}
+		r.ShownStatus = "" // the message shows the old data
+		return nil
+	})
+	if errors.Is(err, errStaleUpdate) {
+		h.Metrics.Count(ctx, obs.Duplicates, 1)
+		return nil // a concurrent delivery of the same update got there first
+	}
+	if err != nil {
+		return fmt.Errorf("refresh finding %s: %w", f.ID, err)
+	}
+	log.Info("finding updated by Macie", "severity", before+"→"+rec.Severity, "count", rec.FindingCount, "redecided", redecide)
+	reason := "finding updated (severity " + before + " → " + rec.Severity + "): " + d.Reason
+	if redecide {
+		to := ledger.Notified
+		if d.Action == policy.Auto {
+			to = ledger.Queued
+		}
+		if d.Action != policy.Ignore {
+			next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: rec.Status, To: to, Actor: ledger.ActorPolicy, Reason: reason})
+			if err != nil && !errors.Is(err, ledger.ErrConflict) {
+				return err
+			}
+			if err == nil {
+				rec = next
+			}
+		}
+		if rec.Status == ledger.Queued {
+			return h.auto(ctx, log, rec, d)
+		}
+	}
+	if rec.Status == ledger.Received || rec.Status == ledger.Ignored {
+		return nil
+	}
+	if _, err := (display{ledger: h.Ledger, slack: h.Slack, policy: h.Policy, log: h.Log, now: time.Now}).sync(ctx, rec, ""); err != nil {
+		log.Warn("updated finding not shown in Slack; the sweeper will", "error", err.Error())
+	}
+	return nil
+}
+
+var errStaleUpdate = errors.New("not newer than the record")
+
 // decided records the policy's decision on a RECEIVED record; a record already past RECEIVED
 // (a resumed delivery, or a lost race with a duplicate) is returned as it is.
 func (h *Findings) decided(ctx context.Context, rec ledger.Record, to ledger.Status, reason string, mutate func(*ledger.Record)) (ledger.Record, error) {
@@ -201,7 +276,12 @@ func unfinished(r ledger.Record) bool {
 	switch r.Status {
 	case ledger.Received:
 		return true
-	case ledger.Notified, ledger.Queued:
+	case ledger.Queued:
+		if policy.Action(r.Action) == policy.Auto && r.JobSentAt.IsZero() && r.LastActor() == ledger.ActorPolicy {
+			return true // the job was never handed to the queue
+		}
+		fallthrough
+	case ledger.Notified:
 		return r.MessageTS == "" && r.NotifyStatus != NotifyPosted && r.NotifyStatus != NotifyDigest
 	}
 	return false
@@ -215,19 +295,32 @@ const (
 )
 
 func (h *Findings) auto(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
-	rec, err := h.decided(ctx, rec, ledger.Queued, d.Reason, nil)
+	rec, err := h.decided(ctx, rec, ledger.Queued, d.Reason, func(r *ledger.Record) { r.NotifyStatus = NotifyPending })
 	if err != nil {
 		return err
 	}
-	// Message first, then the job: the remediator then always finds the message to update.
-	if err := h.post(ctx, rec, d, slackmsg.AutoStarted); err != nil {
-		return err
+	// The job first: the quarantine never waits on Slack. "Job sent" is recorded only after the
+	// queue took it, so a failed send is retried by the redelivery, never mistaken for a duplicate.
+	if rec.Status == ledger.Queued && rec.JobSentAt.IsZero() {
+		if err := h.Jobs.Send(ctx, jobs.Job{Kind: jobs.Remediate, FindingID: rec.FindingID, By: ledger.ActorPolicy}); err != nil {
+			return fmt.Errorf("queue the remediation of finding %s: %w", rec.FindingID, err)
+		}
+		if rec, err = h.Ledger.Annotate(ctx, rec.FindingID, markJobSent(time.Now())); err != nil {
+			return err // redelivered: a second job for the finding is harmless (the move is idempotent)
+		}
+		log.Info("auto-remediation queued")
 	}
-	if err := h.Jobs.Send(ctx, jobs.Job{Kind: jobs.Remediate, FindingID: rec.FindingID, By: ledger.ActorPolicy}); err != nil {
-		return err
+	// Then the notification, on its own: a Slack outage leaves it PENDING for the sweeper.
+	if err := h.post(ctx, rec, d); err != nil {
+		log.Warn("Slack notification deferred to the sweeper; the remediation is queued", "error", err.Error())
+		h.Metrics.Count(ctx, obs.NotifyDeferred, 1)
 	}
-	log.Info("auto-remediation queued")
 	return nil
+}
+
+// markJobSent records that the queue accepted the job for the record's current state.
+func markJobSent(at time.Time) func(*ledger.Record) {
+	return func(r *ledger.Record) { r.JobSentAt = at.UTC() }
 }
 
 func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Record, d policy.Decision) error {
@@ -235,19 +328,19 @@ func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Reco
 	if err != nil {
 		return err
 	}
-	build := slackmsg.Notify
-	if policy.Action(rec.Action) == policy.Review {
-		build = slackmsg.Review
-	}
-	if err := h.post(ctx, rec, d, build); err != nil {
-		return err
+	if err := h.post(ctx, rec, d); err != nil {
+		// Not redelivered (a Slack outage would walk every finding into the DLQ): the record is
+		// NOTIFIED with its notification PENDING, and the sweeper posts it on its next run.
+		log.Warn("Slack notification deferred to the sweeper", "error", err.Error())
+		h.Metrics.Count(ctx, obs.NotifyDeferred, 1)
+		return nil
 	}
 	log.Info("posted to Slack", "status", string(rec.Status))
 	return nil
 }
 
-// post sends the record's message (or adds it to a digest) and stores where it went.
-func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decision, build func(ledger.Record) slackmsg.Message) error {
+// post sends the record's message once (or adds it to a digest) and stores where it went.
+func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decision) error {
 	if h.Digest != nil {
 		absorbed, err := h.Digest.Add(ctx, rec, d)
 		if err != nil {
@@ -257,19 +350,14 @@ func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decisio
 			return nil
 		}
 	}
-	ref, err := h.Slack.Post(ctx, d.Channel, build(rec))
-	if err != nil {
-		return fmt.Errorf("post finding %s to Slack: %w", rec.FindingID, err)
-	}
-	_, err = h.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) {
-		r.Channel, r.MessageTS, r.NotifyStatus = ref.Channel, ref.TS, NotifyPosted
-	})
+	_, err := display{ledger: h.Ledger, slack: h.Slack, policy: h.Policy, log: h.Log, now: time.Now}.sync(ctx, rec, "")
 	return err
 }
 
 // NewRecord is the first ledger record of a finding and its decision.
 func NewRecord(f *finding.Finding, d policy.Decision) ledger.Record {
 	r := ledger.Record{
+		FindingUpdatedAt: f.UpdatedAt, FindingCount: f.Count,
 		FindingID: f.ID, AccountID: f.AccountID, Region: f.Region, Partition: f.Partition,
 		Bucket: f.BucketName(), Key: f.ObjectKey(), VersionID: f.VersionID(),
 		FindingType: f.Type, Severity: finding.LevelName(f.Severity.Level()), Title: f.Title, DetectedAt: f.CreatedAt,

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
@@ -68,6 +70,40 @@ type fakeSlack struct {
 	msgs       []*slackMsg
 	ephemerals []string
 	seq        int
+	// fault, when set, answers chat.postMessage and chat.update with it: "500", "429", "down"
+	// (the connection is cut) or "not_in_channel" (Slack's answer once the bot was removed).
+	fault string
+	// onPost, when set, runs before a post is stored (tests hold a post to order a race).
+	onPost func()
+}
+
+func (f *fakeSlack) setFault(mode string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fault = mode
+}
+
+// failed answers a call with the injected fault, if any.
+func (f *fakeSlack) failed(w http.ResponseWriter) bool {
+	f.mu.Lock()
+	mode := f.fault
+	f.mu.Unlock()
+	switch mode {
+	case "":
+		return false
+	case "500":
+		w.WriteHeader(http.StatusInternalServerError)
+	case "429":
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+	case "down":
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	default:
+		json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": mode})
+	}
+	return true
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
@@ -92,6 +128,15 @@ func decodeForm(r *http.Request) (url.Values, []map[string]any) {
 
 func (f *fakeSlack) post(w http.ResponseWriter, r *http.Request) {
 	v, blocks := decodeForm(r)
+	if f.failed(w) {
+		return
+	}
+	f.mu.Lock()
+	hook := f.onPost
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	f.seq++
 	m := &slackMsg{Channel: v.Get("channel"), TS: fmt.Sprintf("1700000000.%06d", f.seq), Text: v.Get("text"), Blocks: blocks}
@@ -102,6 +147,9 @@ func (f *fakeSlack) post(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeSlack) update(w http.ResponseWriter, r *http.Request) {
 	v, blocks := decodeForm(r)
+	if f.failed(w) {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, m := range f.msgs {
@@ -132,6 +180,25 @@ func (f *fakeSlack) find(contains string) *slackMsg {
 		}
 	}
 	return nil
+}
+
+// all returns every message whose text contains s, oldest first.
+func (f *fakeSlack) all(contains string) []*slackMsg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*slackMsg
+	for _, m := range f.msgs {
+		if strings.Contains(m.Text, contains) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (f *fakeSlack) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.msgs)
 }
 
 func (f *fakeSlack) lastEphemeral() string {
@@ -183,13 +250,18 @@ type stack struct {
 	findings *Findings
 	actions  *Actions
 	remed    *Remediator
+	sweeper  *Sweeper
 	logs     *bytes.Buffer
 	now      time.Time
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackWith(t, testPolicy, nil) }
+
+// newStackWith builds the stack with another policy; s3Via, when set, puts a proxy between the
+// remediator and the S3 server (it gets the server's endpoint and returns the one to use).
+func newStackWith(t *testing.T, policyYAML string, s3Via func(endpoint string) string) *stack {
 	ctx := testenv.Context(t)
-	pol, err := policy.Parse([]byte(testPolicy), "test.yaml")
+	pol, err := policy.Parse([]byte(policyYAML), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,13 +276,23 @@ func newStack(t *testing.T) *stack {
 	st.ledger = l
 	bot := chatops.NewBot("xoxb-test", st.slack.GetAPIURL(), "C0SEC", nil)
 	bot.Pacer = nil
+	bot.Retry = chatops.Retry{MaxAttempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
 	log := obs.NewLogger(st.logs, "test")
 	metrics := &obs.Metrics{W: st.logs, Function: "test"}
 	st.findings = &Findings{Policy: pol, Ledger: l, Jobs: st.queue, DLQ: st.dlq, Slack: bot, Log: log, Metrics: metrics, AdminAccount: "999988887777"}
 	st.actions = &Actions{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: secret}, Authz: &chatops.Authorizer{Groups: bot.Client}}
-	eng := quarantine.New(&quarantine.StaticClients{Endpoint: st.s3.Endpoint, Accounts: map[string]aws.Credentials{"555555555555": creds}}, quarantine.Options{})
+	var clients quarantine.Clients = &quarantine.StaticClients{Endpoint: st.s3.Endpoint, Accounts: map[string]aws.Credentials{"555555555555": creds}}
+	if s3Via != nil {
+		clients = shortClients{s3.New(s3.Options{
+			Region: "us-east-1", Credentials: credentials.StaticCredentialsProvider{Value: creds},
+			Retryer:    retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
+			HTTPClient: &http.Client{Timeout: 500 * time.Millisecond},
+		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(s3Via(st.s3.Endpoint)); o.UsePathStyle = true })}
+	}
+	eng := quarantine.New(clients, quarantine.Options{})
 	st.remed = &Remediator{Policy: pol, Ledger: l, Engine: eng, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue, Authz: &chatops.Authorizer{Groups: bot.Client}}
+	st.sweeper = &Sweeper{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics}
 	for _, b := range []string{"data-bucket", "quarantine-555555555555"} {
 		if _, err := st.s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			t.Fatal(err)
@@ -219,6 +301,17 @@ func newStack(t *testing.T) *stack {
 			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
 	}
 	return st
+}
+
+// shortClients is the remediator's S3 behind a fault proxy: a short timeout and two attempts, so a
+// fault costs milliseconds, not the SDK's default patience.
+type shortClients struct{ api *s3.Client }
+
+func (c shortClients) S3For(ctx context.Context, account, _, _ string) (quarantine.S3API, error) {
+	if account != "555555555555" {
+		return nil, fmt.Errorf("no credentials for account %s", account)
+	}
+	return c.api, nil
 }
 
 // upload puts an object and returns a fixture event rewritten to point at it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
@@ -114,7 +115,7 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 				first = false // a retry after FAILED: an earlier attempt may have copied
 			}
 		}
-		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started"})
+		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started", Token: jobToken(j, ledger.InProgress)})
 		if errors.Is(err, ledger.ErrConflict) {
 			log.Info("another remediator took this job")
 			return nil
@@ -133,16 +134,38 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 	}
 
 	q := h.Policy.QuarantineFor(rec.AccountID, rec.Region)
-	res, err := h.Engine.Move(ctx, quarantine.Request{
+	req := quarantine.Request{
 		FindingID: rec.FindingID,
 		Object: quarantine.Object{AccountID: rec.AccountID, Region: rec.Region, Bucket: rec.Bucket, Key: rec.Key,
 			VersionID: rec.VersionID, ETag: rec.ETag, Size: rec.Size},
 		Settings:     quarantine.Settings{Bucket: q.Bucket, DeleteMode: q.DeleteMode, Tombstone: q.Tombstone, KMSKeyID: q.KMSKeyID},
 		DecidedBy:    slackmsg.ApprovedBy(rec),
 		FirstAttempt: first,
-	})
+	}
+	res, err := h.Engine.Move(ctx, req)
+	if err != nil && res == nil && resumable(err) && ctx.Err() == nil {
+		// A failure after the copy (say, the delete's answer was lost) must not leave a FAILED
+		// record that does not know where the copy is: run the move once more, as a resume,
+		// which finds what the first run did (the copy, the deleted source) and finishes.
+		log.Warn("move failed; resuming once to find what it did", "error", err.Error())
+		req.FirstAttempt = false
+		if res2, err2 := h.Engine.Move(ctx, req); err2 == nil || res2 != nil {
+			res, err = res2, err2
+		}
+	}
 	var change ledger.Change
 	switch {
+	case err != nil && res != nil && (res.Outcome == quarantine.Moved || res.Outcome == quarantine.AlreadyDone):
+		// Moved, but a finishing touch (the tombstone) failed: the data is quarantined, so say
+		// so, with a warning, and keep Release available.
+		warning := "Quarantined, but a finishing step failed: " + err.Error()
+		change = ledger.Change{From: ledger.InProgress, To: ledger.Quarantined, Actor: ActorRemediator, Reason: res.Summary() + " (with a warning)",
+			Mutate: func(r *ledger.Record) {
+				setLocation(r, res)
+				r.Error = warning
+			}}
+		h.Metrics.Count(ctx, obs.Quarantines, 1)
+		err = nil
 	case err == nil && res.Outcome == quarantine.SourceLocked:
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Blocked, Actor: ActorRemediator, Reason: "object lock",
 			Mutate: func(r *ledger.Record) {
@@ -164,9 +187,15 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", reason)
 	default:
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Failed, Actor: ActorRemediator, Reason: "quarantine failed",
-			Mutate: func(r *ledger.Record) { r.Error = err.Error() }}
+			Mutate: func(r *ledger.Record) {
+				if res != nil && res.CopyKey != "" && res.CopyVersionID != "" {
+					setLocation(r, res) // a copy exists: never forget where
+				}
+				r.Error = err.Error()
+			}}
 		h.Metrics.Count(ctx, obs.Failures, 1)
 	}
+	change.Token = jobToken(j, change.To)
 	next, terr := h.Ledger.Transition(ctx, rec.FindingID, change)
 	if terr != nil {
 		// The move is idempotent: a retried job finishes the ledger write.
@@ -178,6 +207,26 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		log.Info("remediation done", "to", string(next.Status), "outcome", string(res.Outcome))
 	}
 	return h.show(ctx, next, j)
+}
+
+// jobToken is the attempt token of a job's transition: a redelivered job re-sends the same
+// write, and a lost answer of the first send is recognised as this job's own write.
+func jobToken(j jobs.Job, to ledger.Status) string {
+	if j.Attempt == "" {
+		return ""
+	}
+	return j.Attempt + ":" + string(to)
+}
+
+// resumable: a failure a resume may turn into an outcome. Not: the object changed or is gone, it
+// needs a person, or a copy did not verify (a resume must never be the one to trust that copy).
+func resumable(err error) bool {
+	for _, e := range []error{quarantine.ErrObjectChanged, quarantine.ErrObjectGone, quarantine.ErrNeedsHuman, quarantine.ErrCopyMismatch} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 func lockedUntil(res *quarantine.Result) string {
@@ -223,6 +272,7 @@ func (h *Remediator) release(ctx context.Context, log *slog.Logger, rec ledger.R
 			Mutate: func(r *ledger.Record) { r.Error = msg }}
 		h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "release")
 	}
+	change.Token = jobToken(j, change.To)
 	next, terr := h.Ledger.Transition(ctx, rec.FindingID, change)
 	if terr != nil {
 		return fmt.Errorf("record the release outcome: %w", terr)
@@ -231,31 +281,13 @@ func (h *Remediator) release(ctx context.Context, log *slog.Logger, rec ledger.R
 	return h.show(ctx, next, j)
 }
 
-// show updates the finding's message to its new state: chat.update of the stored message, or
-// the click's response_url in webhook mode, or a new message when neither exists.
+// show updates the finding's message to its new state (see display). A Slack failure is logged,
+// not returned: the ledger has the outcome, the record says what the message still shows, and
+// the sweeper re-renders it; a retried job must not move the object again.
 func (h *Remediator) show(ctx context.Context, rec ledger.Record, j jobs.Job) error {
-	if rec.DigestID != "" && rec.MessageTS == "" && rec.Status == ledger.Quarantined {
-		// Its digest says it; only problems get a message of their own (with a Retry button).
-		return nil
-	}
-	m := slackmsg.ForState(rec)
-	if rec.Status == ledger.Quarantined && rec.Error != "" {
-		m = slackmsg.QuarantinedWithNote(rec, slackmsg.ApprovedBy(rec), rec.Error)
-	}
-	ref := chatops.Ref{Channel: rec.Channel, TS: rec.MessageTS, ResponseURL: rec.ResponseURL} // from the ledger, never the job
-	if (ref.Channel == "" || ref.TS == "" || ref.Channel == "webhook") && ref.ResponseURL == "" {
-		posted, err := h.Slack.Post(ctx, h.Policy.SlackFor(rec.AccountID).Channel, m)
-		if err != nil {
-			h.Log.Error("could not post the outcome to Slack", "findingId", rec.FindingID, "error", err.Error())
-			return nil // the ledger has the outcome; a retry must not move the object again
-		}
-		_, err = h.Ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) {
-			r.Channel, r.MessageTS, r.NotifyStatus = posted.Channel, posted.TS, NotifyPosted
-		})
-		return err
-	}
-	if err := h.Slack.Update(ctx, ref, m); err != nil {
-		h.Log.Error("could not update the Slack message", "findingId", rec.FindingID, "error", err.Error())
+	// Where to answer comes from the ledger (recorded at the click), never from the job.
+	if _, err := (display{ledger: h.Ledger, slack: h.Slack, policy: h.Policy, log: h.Log, now: time.Now}).sync(ctx, rec, rec.ResponseURL); err != nil {
+		h.Log.Error("could not show the outcome in Slack; the sweeper will", "findingId", rec.FindingID, "error", err.Error())
 	}
 	return nil
 }

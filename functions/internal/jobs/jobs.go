@@ -4,6 +4,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,10 @@ type Job struct {
 	FindingID string `json:"findingId"`
 	// By is who asked: "policy" or the approving Slack user.
 	By string `json:"by"`
+	// Attempt identifies this job (every redelivery of it carries the same one): the remediator's
+	// ledger writes use it as their attempt token, so a write whose answer was lost is recognised
+	// as the job's own when the job runs again. Send fills it in.
+	Attempt string `json:"attempt,omitempty"`
 	// ResponseURL lets the remediator update the message in webhook mode.
 	ResponseURL string `json:"responseUrl,omitempty"`
 	// For digest jobs: which digest, which button, and where its message is.
@@ -62,6 +68,15 @@ func (j Job) Validate() error {
 	return nil
 }
 
+func (j Job) withAttempt() Job {
+	if j.Attempt == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		j.Attempt = hex.EncodeToString(b[:])
+	}
+	return j
+}
+
 // Queue accepts jobs.
 type Queue interface {
 	Send(ctx context.Context, j Job) error
@@ -79,6 +94,7 @@ type SQS struct {
 }
 
 func (q *SQS) Send(ctx context.Context, j Job) error {
+	j = j.withAttempt()
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
@@ -115,6 +131,7 @@ func (d *DeadLetter) Send(ctx context.Context, body, reason string) error {
 type Chan chan Job
 
 func (c Chan) Send(ctx context.Context, j Job) error {
+	j = j.withAttempt()
 	select {
 	case c <- j:
 		return nil

@@ -58,6 +58,8 @@ type Options struct {
 	WorkDir    string // default a new temp dir
 	PagePort   int    // 0 = any free port
 	Log        io.Writer
+	// SweepEvery is the sweeper's schedule (default 10 s: short, so a demo shows it at work).
+	SweepEvery time.Duration
 }
 
 // Env is a running local stack.
@@ -74,12 +76,14 @@ type Env struct {
 	Findings   *handlers.Findings
 	Actions    *handlers.Actions
 	Remediator *handlers.Remediator
+	Sweeper    *handlers.Sweeper
 	Jobs       jobs.Chan
 
 	servers []*http.Server
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	ownWork bool // a temp dir we made, removed at Stop
+	stop    sync.Once
 }
 
 func secret() string {
@@ -168,16 +172,37 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
 	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
 		Authz: &chatops.Authorizer{Groups: bot.Client}}
+	e.Sweeper = &handlers.Sweeper{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "sweeper"), Metrics: metrics}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	mux := http.NewServeMux()
 	mux.Handle("/", e.StandIn.Handler())
 	mux.Handle("POST /control/send", e.StandIn.Guard(http.HandlerFunc(e.serveSend)))
+	mux.Handle("POST /control/redrive", e.StandIn.Guard(http.HandlerFunc(e.serveRedrive)))
 	e.serve(pageLn, mux)
 	e.serve(actLn, e.Actions)
 	e.wg.Add(1)
 	go func() { defer e.wg.Done(); e.Findings.Digest.Run(runCtx) }()
+	// The sweeper on a short schedule, as EventBridge runs it in AWS every few minutes.
+	every := opts.SweepEvery
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+				e.Sweeper.Run(runCtx)
+			}
+		}
+	}()
 	// Bounded parallel quarantine, as the remediator's reserved concurrency is in AWS.
 	for w := 0; w < Workers; w++ {
 		e.wg.Add(1)
@@ -206,8 +231,10 @@ func (e *Env) serve(ln net.Listener, h http.Handler) {
 	go srv.Serve(ln)
 }
 
-// Stop shuts everything down cleanly.
-func (e *Env) Stop() {
+// Stop shuts everything down cleanly; a second call does nothing.
+func (e *Env) Stop() { e.stop.Do(e.shutdown) }
+
+func (e *Env) shutdown() {
 	if e.cancel != nil {
 		e.cancel()
 	}
@@ -430,6 +457,21 @@ func (e *Env) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintf(w, "%d findings accepted\n", n)
+}
+
+// serveRedrive is the control endpoint behind `macie-chatops ledger redrive --local ID`.
+func (e *Env) serveRedrive(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	if id == "" {
+		http.Error(w, "no finding id: POST /control/redrive?id=FINDING_ID", http.StatusBadRequest)
+		return
+	}
+	out, err := e.Sweeper.Redrive(r.Context(), id, "operator (local CLI)")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	fmt.Fprintf(w, "%s: %s\n", id, out)
 }
 
 // StateFile is where a running local mode says where it is, for `local send`.

@@ -36,6 +36,9 @@ const (
 	SlackRetries     = "SlackRetries"     // Slack calls retried (429, 5xx, timeouts)
 	Unauthorized     = "Unauthorized"     // rejected clicks and requests
 	Rejected         = "RejectedFindings" // findings refused at the trust boundary (dimension Reason)
+	NotifyDeferred   = "NotifyDeferred"   // Slack notifications left to the sweeper (Slack down)
+	SweeperFixed     = "SweeperFixed"     // records the sweeper re-drove or re-rendered; dimension Kind
+	SweeperStuck     = "SweeperStuck"     // records the sweeper could not fix (needs a person)
 )
 
 // Metrics writes one EMF line per count. Lambda ships stdout to CloudWatch Logs, which turns

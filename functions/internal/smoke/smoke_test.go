@@ -125,6 +125,8 @@ func TestBootstrapsUnderTheLambdaRuntimeEmulator(t *testing.T) {
 			[]string{`"statusCode":401`, `"statusCode":404`, `"statusCode":405`}},
 		{"remediator", []string{sqsOf(`{"kind":"remediate","findingId":"not-in-ledger","by":"policy"}`, `{"kind":"nuke"}`)},
 			[]string{`"batchItemFailures":[{"itemIdentifier":"m1"}]`}},
+		// The EventBridge schedule's empty event: one sweep of the (empty) ledger, its report back.
+		{"sweeper", []string{`{}`}, []string{`"errors":0}`}},
 	}
 	for _, c := range cases {
 		t.Run(c.fn, func(t *testing.T) {
