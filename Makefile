@@ -15,12 +15,15 @@ VERSITYGW_VERSION   := v1.8.0
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
 DYNALITE_VERSION    := 4.0.0
 PLAYWRIGHT_VERSION  := 1.64.1
+# moto is not installed by make: it comes with the machine image's python3 (PyPI is not reachable);
+# `make tools` checks it is there and is this version.
+MOTO_VERSION        := 5.2.1
 
 # Tests find the tools here; a missing tool fails with "run: make tools".
 export MACIE_CHATOPS_TOOLS := $(TOOLS)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help tools tools-go tools-node tools-browser build test test-unit bench lint demo demo-headless fuzz clean
+.PHONY: help tools tools-go tools-node tools-browser tools-moto build test test-unit bench lint demo demo-headless fuzz clean
 
 help:
 	@echo "make demo       run the whole flow locally (see README)"
@@ -32,7 +35,13 @@ help:
 	@echo "make fuzz       5 minutes on each fuzz target"
 	@echo "make demo-headless  the scripted local scenario, exits non-zero on any difference"
 
-tools: tools-go tools-node tools-browser
+tools: tools-go tools-node tools-browser tools-moto
+
+# moto (S3 with KMS and Object Lock, STS, DynamoDB, SQS) is the tests' second AWS implementation.
+tools-moto:
+	@python3 -c 'import moto, flask, sys; sys.exit(0 if moto.__version__ == "$(MOTO_VERSION)" else "moto " + moto.__version__ + " found, the tests are pinned to $(MOTO_VERSION)")' \
+	  || { echo "moto $(MOTO_VERSION) is missing for python3: install it with pip install 'moto[server]==$(MOTO_VERSION)' (the tests run python3 -m moto.server)"; exit 1; }
+	@echo "moto $(MOTO_VERSION) ok"
 
 tools-go: $(TOOLS_BIN)/versitygw $(TOOLS_BIN)/aws-lambda-rie
 

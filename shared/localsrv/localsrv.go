@@ -1,4 +1,4 @@
-// Package localsrv owns starting the real local servers (versitygw, dynalite) from the pinned
+// Package localsrv owns starting the real local servers (versitygw, dynalite, moto) from the pinned
 // tools that `make tools` installs into .tools/, on 127.0.0.1 only. Tests (through testenv) and
 // local mode use it alike.
 package localsrv
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,4 +215,54 @@ func Dynalite() (*Proc, error) {
 	}
 	return Start("dynalite", port, nil, node, cli, "--host", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+}
+
+// MotoVersion is the moto the tests are written against (preinstalled in the machine image's
+// python3; `make tools` checks it).
+const MotoVersion = "5.2.1"
+
+// Moto starts moto's server mode (`python3 -m moto.server`) on 127.0.0.1: S3 with KMS, Object
+// Lock and multipart, STS, DynamoDB and SQS, all in memory. It returns once moto answers HTTP,
+// not only once its port accepts connections.
+func Moto() (*Proc, error) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return nil, errors.New("python3 is not on PATH: moto runs under python3; install python3 with moto " + MotoVersion + " (`pip install 'moto[server]==" + MotoVersion + "'`), then run `make tools` to check")
+	}
+	if out, err := exec.Command(py, "-c", "import moto, flask; print(moto.__version__)").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("moto is %w for %s (`python3 -c 'import moto'` failed: %v: %s): install it with `pip install 'moto[server]==%s'`, then run `make tools` to check",
+			ErrMissingTool, py, err, strings.TrimSpace(string(out)), MotoVersion)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := Start("moto", port, nil, py, "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	if err != nil {
+		return nil, err
+	}
+	// The port opens before the WSGI app is importable on a loaded machine: wait for an answer.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := httpGet(p.Endpoint + "/moto-api/")
+		if err == nil && resp == 200 {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("moto on %s did not answer /moto-api/ within 30s (last: %d %v):\n%s", p.Endpoint, resp, err, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func httpGet(url string) (int, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

@@ -1,4 +1,4 @@
-// Package testenv owns starting the real servers the tests run against (dynalite, versitygw) on
+// Package testenv owns starting the real servers the tests run against (dynalite, versitygw, moto) on
 // 127.0.0.1, from the pinned tools `make tools` installs into .tools/. A missing tool fails the
 // test with the command that installs it; nothing is ever skipped.
 package testenv
@@ -78,6 +78,21 @@ func Dynalite(t testing.TB) *Server {
 	p, err := localsrv.Dynalite()
 	return started(t, p, err)
 }
+
+// Moto starts moto's server mode (S3 with KMS and Object Lock, STS, DynamoDB, SQS, in memory) on
+// 127.0.0.1 from the machine's python3. A python3 without moto fails the test with how to
+// install it. Any access key works on moto; MotoCredentials are the ones the tests use.
+func Moto(t testing.TB) *Server {
+	t.Helper()
+	p, err := localsrv.Moto()
+	return started(t, p, err)
+}
+
+// MotoAccount is the account moto puts everything created with MotoCredentials in.
+const MotoAccount = "123456789012"
+
+// MotoCredentials are the static credentials the tests use on moto.
+var MotoCredentials = struct{ AccessKey, SecretKey string }{"testing", "testing"}
 
 // S3 is a running versitygw with its root credentials.
 type S3 = localsrv.S3
