@@ -103,69 +103,70 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestFaultInjectionKeepsTheInvariant(t *testing.T) {
-	e := newEnv(t)
-	e.bucket("data", true)
-	e.bucket("udata", false)
-	e.bucket("quarantine", true)
-	target, _ := url.Parse(e.srv.Endpoint)
-	fp := &faultProxy{hits: map[string]int{}}
-	fp.proxy = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host // the signature covers the host the client used
-	}}
-	srv := httptest.NewServer(fp)
-	defer srv.Close()
-	faulty := s3.New(s3.Options{
-		Region:      "us-east-1",
-		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: e.srv.AccessKey, SecretAccessKey: e.srv.SecretKey}},
-		Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
-		HTTPClient:  &http.Client{Timeout: 300 * time.Millisecond},
-	}, func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })
-	eng := &Engine{Clients: oneClient{faulty}, Options: e.eng.Options, Now: time.Now}
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("udata", false)
+		e.bucket("quarantine", true)
+		target, _ := url.Parse(e.endpoint)
+		fp := &faultProxy{hits: map[string]int{}}
+		fp.proxy = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host // the signature covers the host the client used
+		}}
+		srv := httptest.NewServer(fp)
+		defer srv.Close()
+		faulty := s3.New(s3.Options{
+			Region:      "us-east-1",
+			Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: e.accessKey, SecretAccessKey: e.secretKey}},
+			Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
+			HTTPClient:  &http.Client{Timeout: 300 * time.Millisecond},
+		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })
+		eng := &Engine{Clients: oneClient{faulty}, Options: e.eng.Options, Now: time.Now}
 
-	calls := []string{"ListObjectVersions", "HeadObject", "GetObjectTagging", "CopyObject", "DeleteObject", "PutObject",
-		"CreateMultipartUpload", "UploadPartCopy", "CompleteMultipartUpload"}
-	scenarios, failedMoves := 0, 0
-	for _, bucket := range []string{"data", "udata"} {
-		for _, call := range calls {
-			for _, mode := range []string{"500", "timeout", "reset", "lost"} {
-				size := 100
-				if call == "CreateMultipartUpload" || call == "UploadPartCopy" || call == "CompleteMultipartUpload" {
-					size = 6 << 20 // over the 5 MiB test threshold
-				}
-				body := bytes.Repeat([]byte{byte('a' + scenarios%26)}, size)
-				key := fmt.Sprintf("f/%s-%s.bin", call, mode)
-				v, etag := e.put(bucket, key, body, "t=1")
-				r := req(fmt.Sprintf("fault-%s-%s-%s", bucket, call, mode), bucket, key, v, etag, int64(size))
-				r.Settings.Tombstone = true
-				fp.set(call, mode)
-				_, err := eng.Move(e.ctx, r)
-				scenarios++
-				if err != nil {
-					failedMoves++
-				}
-				what := fmt.Sprintf("%s: %s fails with %s (hit %d times, move error: %v)", bucket, call, mode, fp.hits[call], err)
-				assertIntact(t, e, bucket, key, v, body, what)
-				// With the fault gone, a rerun completes and leaves one verified copy.
-				fp.set("", "")
-				res, err := eng.Move(e.ctx, r)
-				if err != nil {
-					t.Fatalf("%s: rerun: %v", what, err)
-				}
-				if got := e.get("quarantine", res.CopyKey, res.CopyVersionID); !bytes.Equal(got, body) {
-					t.Fatalf("%s: quarantine copy differs after rerun", what)
-				}
-				if n := len(e.versions("quarantine", res.CopyKey)); n != 1 {
-					t.Fatalf("%s: %d copies", what, n)
-				}
-				if bucket == "data" && e.get(bucket, key, v) != nil {
-					t.Fatalf("%s: source version still readable after rerun", what)
+		calls := []string{"ListObjectVersions", "HeadObject", "GetObjectTagging", "CopyObject", "DeleteObject", "PutObject",
+			"CreateMultipartUpload", "UploadPartCopy", "CompleteMultipartUpload"}
+		scenarios, failedMoves := 0, 0
+		for _, bucket := range []string{"data", "udata"} {
+			for _, call := range calls {
+				for _, mode := range []string{"500", "timeout", "reset", "lost"} {
+					size := 100
+					if call == "CreateMultipartUpload" || call == "UploadPartCopy" || call == "CompleteMultipartUpload" {
+						size = 6 << 20 // over the 5 MiB test threshold
+					}
+					body := bytes.Repeat([]byte{byte('a' + scenarios%26)}, size)
+					key := fmt.Sprintf("f/%s-%s.bin", call, mode)
+					v, etag := e.put(bucket, key, body, "t=1")
+					r := req(fmt.Sprintf("fault-%s-%s-%s", bucket, call, mode), bucket, key, v, etag, int64(size))
+					r.Settings.Tombstone = true
+					fp.set(call, mode)
+					_, err := eng.Move(e.ctx, r)
+					scenarios++
+					if err != nil {
+						failedMoves++
+					}
+					what := fmt.Sprintf("%s: %s fails with %s (hit %d times, move error: %v)", bucket, call, mode, fp.hits[call], err)
+					assertIntact(t, e, bucket, key, v, body, what)
+					// With the fault gone, a rerun completes and leaves one verified copy.
+					fp.set("", "")
+					res, err := eng.Move(e.ctx, r)
+					if err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
+					}
+					if got := e.get("quarantine", res.CopyKey, res.CopyVersionID); !bytes.Equal(got, body) {
+						t.Fatalf("%s: quarantine copy differs after rerun", what)
+					}
+					if n := len(e.versions("quarantine", res.CopyKey)); n != 1 {
+						t.Fatalf("%s: %d copies", what, n)
+					}
+					if bucket == "data" && e.get(bucket, key, v) != nil {
+						t.Fatalf("%s: source version still readable after rerun", what)
+					}
 				}
 			}
 		}
-	}
-	t.Logf("fault injection: %d scenarios (%d moves failed on the fault, all kept the invariant and finished on rerun)", scenarios, failedMoves)
-	if scenarios != 2*len(calls)*4 || failedMoves == 0 {
-		t.Fatalf("scenarios %d, failed %d", scenarios, failedMoves)
-	}
+		t.Logf("fault injection: %d scenarios (%d moves failed on the fault, all kept the invariant and finished on rerun)", scenarios, failedMoves)
+		if scenarios != 2*len(calls)*4 || failedMoves == 0 {
+			t.Fatalf("scenarios %d, failed %d", scenarios, failedMoves)
+		}
+	})
 }

@@ -40,28 +40,29 @@ func (k *kmsRecorder) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o 
 }
 
 func TestKMSKeyIsUsedAndVerificationReadsBack(t *testing.T) {
-	e := newEnv(t)
-	e.bucket("data", true)
-	e.bucket("quarantine", true)
-	v, etag := e.put("data", "kms.csv", csvBody, "")
-	rec := &kmsRecorder{S3API: e.client}
-	eng := &Engine{Clients: oneClient{rec}, Options: e.eng.Options, Now: e.eng.Now}
-	r := req("f-kms", "data", "kms.csv", v, etag, int64(len(csvBody)))
-	r.Settings.KMSKeyID = "arn:aws:kms:us-east-1:111122223333:key/quarantine"
-	r.FirstAttempt = true
-	res, err := eng.Move(e.ctx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.copies) != 1 || rec.copies[0].ServerSideEncryption != types.ServerSideEncryptionAwsKms ||
-		*rec.copies[0].SSEKMSKeyId != r.Settings.KMSKeyID {
-		t.Fatalf("copy not encrypted with the quarantine key: %+v", rec.copies)
-	}
-	// With KMS the ETag is not an MD5, so the copy is read back (source HEAD + copy HEAD).
-	if rec.heads != 2 {
-		t.Fatalf("want a read-back HEAD for verification, got %d HEADs", rec.heads)
-	}
-	if !bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody) || e.get("data", "kms.csv", v) != nil {
-		t.Fatal("move incomplete")
-	}
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		v, etag := e.put("data", "kms.csv", csvBody, "")
+		rec := &kmsRecorder{S3API: e.client}
+		eng := &Engine{Clients: oneClient{rec}, Options: e.eng.Options, Now: e.eng.Now}
+		r := req("f-kms", "data", "kms.csv", v, etag, int64(len(csvBody)))
+		r.Settings.KMSKeyID = "arn:aws:kms:us-east-1:111122223333:key/quarantine"
+		r.FirstAttempt = true
+		res, err := eng.Move(e.ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.copies) != 1 || rec.copies[0].ServerSideEncryption != types.ServerSideEncryptionAwsKms ||
+			*rec.copies[0].SSEKMSKeyId != r.Settings.KMSKeyID {
+			t.Fatalf("copy not encrypted with the quarantine key: %+v", rec.copies)
+		}
+		// With KMS the ETag is not an MD5, so the copy is read back (source HEAD + copy HEAD).
+		if rec.heads != 2 {
+			t.Fatalf("want a read-back HEAD for verification, got %d HEADs", rec.heads)
+		}
+		if !bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody) || e.get("data", "kms.csv", v) != nil {
+			t.Fatal("move incomplete")
+		}
+	})
 }
