@@ -121,7 +121,19 @@ type Result struct {
 	LockedUntil      time.Time `json:"lockedUntil,omitempty"`
 	TombstoneVersion string    `json:"tombstoneVersion,omitempty"`
 	DroppedTags      []string  `json:"droppedTags,omitempty"`
-	Steps            []Step    `json:"steps"`
+	// SourceEncryption is how the source version was encrypted (nil: no encryption reported);
+	// Release restores it instead of leaving the object under the bucket default.
+	SourceEncryption *Encryption `json:"sourceEncryption,omitempty"`
+	// VerifiedBy says how the copy was proven: "checksum CRC32", "etag", "multipart-etag", "size".
+	VerifiedBy string `json:"verifiedBy,omitempty"`
+	Steps      []Step `json:"steps"`
+}
+
+// Encryption is an object's server-side encryption as S3 reports it.
+type Encryption struct {
+	Type      string `json:"type"` // "AES256", "aws:kms", "aws:kms:dsse"
+	KMSKeyID  string `json:"kmsKeyId,omitempty"`
+	BucketKey bool   `json:"bucketKey,omitempty"`
 }
 
 // Step is one timed step of a Move.
@@ -163,6 +175,12 @@ const (
 	MetaSourceVer  = "macie-chatops-source-version"
 	MetaSourceETag = "macie-chatops-source-etag"
 	MetaReleasedOf = "macie-chatops-released-from"
+	// The source's encryption and the tags that did not fit on the copy, kept on the copy itself
+	// so a run that resumes after a crash (before the ledger heard of the copy) still knows them.
+	MetaSourceSSE       = "macie-chatops-source-sse"
+	MetaSourceKMSKey    = "macie-chatops-source-kms-key"
+	MetaSourceBucketKey = "macie-chatops-source-bucket-key"
+	MetaDroppedTags     = "macie-chatops-dropped-tags"
 )
 
 var ourTags = []string{TagFindingID, TagSource, TagDecidedBy, TagTime}
