@@ -91,7 +91,9 @@ func (e *env) bucket(name string, versioned bool) {
 // put writes an object with metadata and tags and returns its version and ETag.
 func (e *env) put(bucket, key string, body []byte, tags string) (string, string) {
 	e.t.Helper()
-	in := &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body),
+	// With a checksum, as AWS gives every new object one (CRC64NVME by default; the SDK does not
+	// ask for one over plain HTTP).
+	in := &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		ContentType: aws.String("text/csv"), Metadata: map[string]string{"owner-team": "payments"}}
 	if tags != "" {
 		in.Tagging = aws.String(tags)
