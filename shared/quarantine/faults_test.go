@@ -47,7 +47,10 @@ func callType(r *http.Request) string {
 	return r.Method + " other"
 }
 
-// faultProxy sits between the engine and versitygw and fails one call type in one way.
+// faultProxy sits between the engine and the server and fails one call type in one way: "500",
+// "reset" (the connection is reset before the server sees the request), "lost" (the server does
+// the work, then the connection is reset), or "timeout" (see faultTransport). What fails is
+// decided here, never by a clock: a slow answer on a loaded machine is only slow.
 type faultProxy struct {
 	mu     sync.Mutex
 	target string // call type to fail
@@ -60,6 +63,38 @@ func (p *faultProxy) set(target, mode string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.target, p.mode, p.hits = target, mode, map[string]int{}
+}
+
+// timeoutErr is what the client sees when its own deadline passes.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout (injected)" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// faultTransport is the client side of the fault injection: a "timeout" is the client giving up
+// on a call the server never answered, so it fails the call at once with a timeout error, as the
+// client's deadline would, instead of waiting for a wall-clock timeout.
+type faultTransport struct {
+	p    *faultProxy
+	next http.RoundTripper
+}
+
+func (f faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ct := callType(r)
+	f.p.mu.Lock()
+	timeout := ct == f.p.target && f.p.mode == "timeout"
+	if timeout {
+		f.p.hits[ct]++
+	}
+	f.p.mu.Unlock()
+	if timeout {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}
+	}
+	return f.next.RoundTrip(r)
 }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -77,12 +112,6 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>injected</Message></Error>`)
-			return
-		case "timeout":
-			select {
-			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
-			}
 			return
 		case "lost":
 			// The server does the work; the answer never arrives.
@@ -119,7 +148,8 @@ func TestFaultInjectionKeepsTheInvariant(t *testing.T) {
 			Region:      "us-east-1",
 			Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: e.accessKey, SecretAccessKey: e.secretKey}},
 			Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
-			HTTPClient:  &http.Client{Timeout: 300 * time.Millisecond},
+			// No client timeout: faults are injected, never inferred from a slow answer.
+			HTTPClient: &http.Client{Transport: faultTransport{p: fp, next: http.DefaultTransport.(*http.Transport).Clone()}},
 		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })
 		eng := &Engine{Clients: oneClient{faulty}, Options: e.eng.Options, Now: time.Now}
 
