@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credentials for account %s: %w", o.AccountID, err)
 	}
-	res := &Result{CopyBucket: req.Settings.Bucket, CopyKey: DestKey(o)}
+	res := &Result{CopyBucket: req.Settings.Bucket, CopyKey: DestKey(o), OriginalKey: o.Key}
 	tm := timer{now: e.Now, steps: &res.Steps}
 	owner := e.owner(o.AccountID)
 
@@ -195,6 +196,9 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 		res.DroppedTags = dropped
 		meta := markers(res.SourceEncryption, dropped)
 		meta[MetaFindingID], meta[MetaSourceVer], meta[MetaSourceETag] = req.FindingID, src.versionID, src.etag
+		if res.CopyKey != o.AccountID+"/"+o.Bucket+"/"+o.Key {
+			meta[MetaOriginalKey] = url.PathEscape(o.Key)
+		}
 		t0 = e.Now()
 		c, err := e.transferOnce(ctx, api, transferSpec{
 			srcBucket: o.Bucket, srcKey: o.Key, srcVersion: src.versionID, head: src.head,
@@ -378,7 +382,12 @@ func tagValue(s string) string {
 	}
 	out := b.String()
 	if len(out) > 256 {
+		// Cut anyway: also keep the URL-escaped form within 256, since versitygw checks the
+		// length of the x-amz-tagging value before unescaping it.
 		out = out[:256]
+		for len(url.QueryEscape(out)) > 256 {
+			out = out[:len(out)-1]
+		}
 	}
 	return out
 }

@@ -38,7 +38,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 		return nil, fmt.Errorf("credentials for account %s: %w", o.AccountID, err)
 	}
 	owner := e.owner(o.AccountID)
-	res := &Result{CopyBucket: req.CopyBucket, CopyKey: req.CopyKey, CopyVersionID: req.CopyVersionID}
+	res := &Result{CopyBucket: req.CopyBucket, CopyKey: req.CopyKey, CopyVersionID: req.CopyVersionID, OriginalKey: o.Key}
 	tm := timer{now: e.Now, steps: &res.Steps}
 	t0 := e.Now()
 
