@@ -169,10 +169,10 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	if existing != nil && existing.sourceVersion == src.versionID {
 		if existing.sourceETag != "" && !sameETag(existing.sourceETag, src.etag) {
 			// Copied from other bytes under the same version id (an unversioned key rewritten
-			// since): that copy holds data the source no longer has, so it is kept, and nothing
-			// is deleted.
+			// since): that copy holds data the source no longer has, so it is kept (never
+			// discarded as a bad copy), and nothing is deleted.
 			return nil, fmt.Errorf("%w: the copy made by an earlier attempt (s3://%s/%s version %s) was taken from ETag %s, %s now has ETag %s; nothing was deleted",
-				ErrObjectChanged, res.CopyBucket, res.CopyKey, existing.versionID, existing.sourceETag, o, src.etag)
+				ErrCopyMismatch, res.CopyBucket, res.CopyKey, existing.versionID, existing.sourceETag, o, src.etag)
 		}
 		t0 = e.Now()
 		how, err := e.verify(ctx, api, existing, src, res.CopyBucket, res.CopyKey, owner)

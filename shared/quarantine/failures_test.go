@@ -412,3 +412,32 @@ func (e *env) bucketKMSDefault(bucket, keyARN string) {
 		e.t.Fatalf("default SSE-KMS on %s: %v", bucket, err)
 	}
 }
+
+// A copy found on resume that was taken from bytes the source no longer has (an unversioned key
+// rewritten after the copy) holds the only copy of what Macie flagged: it is never discarded as a
+// bad copy, and the new data is never deleted.
+func TestResumeKeepsACopyOfBytesTheSourceNoLongerHas(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("udata", false)
+		e.bucket("quarantine", true)
+		_, etag := e.put("udata", "rewritten.csv", csvBody, "")
+		r := req("f-rewritten", "udata", "rewritten.csv", "", etag, int64(len(csvBody)))
+		crash := &crashAfter{S3API: e.client, call: "CopyObject"}
+		if _, err := (&Engine{Clients: oneClient{crash}, Options: e.eng.Options, Now: e.eng.Now}).Move(e.ctx, r); !errors.Is(err, errCrash) {
+			t.Fatalf("want the crash, got %v", err)
+		}
+		newer := bytes.Repeat([]byte("n"), len(csvBody))
+		e.put("udata", "rewritten.csv", newer, "")
+		if _, err := e.eng.Move(e.ctx, r); !errors.Is(err, ErrCopyMismatch) {
+			t.Fatalf("rerun over a rewritten key: want ErrCopyMismatch, got %v", err)
+		}
+		if !bytes.Equal(e.get("udata", "rewritten.csv", ""), newer) {
+			t.Fatal("the new data was touched")
+		}
+		key := DestKey(r.Object)
+		vs := e.versions("quarantine", key)
+		if len(vs) != 1 || !bytes.Equal(e.get("quarantine", key, vs[0]), csvBody) {
+			t.Fatalf("the copy of the flagged bytes was not kept: %d versions", len(vs))
+		}
+	})
+}
