@@ -96,53 +96,54 @@ func (o oneClient) S3For(context.Context, string, string, string) (S3API, error)
 // then runs Move again (as a redelivered job would), and checks that it finishes with exactly one
 // copy and never loses the bytes.
 func TestRepeatedMoveAfterCrashBetweenEverySteps(t *testing.T) {
-	e := newEnv(t)
-	e.bucket("quarantine", true)
-	for _, mode := range []struct {
-		name      string
-		versioned bool
-		tombstone bool
-		size      int
-	}{{"versioned", true, true, 64}, {"unversioned", false, true, 64}, {"multipart", true, false, 11 << 20}} {
-		body := bytes.Repeat([]byte("s"), mode.size)
-		// A full run tells how many calls there are to crash between.
-		bucket := "crash-" + mode.name
-		e.bucket(bucket, mode.versioned)
-		v, etag := e.put(bucket, "probe", body, "a=b")
-		probe := &crashing{S3API: e.client, after: 1 << 30}
-		r := req("f-probe-"+mode.name, bucket, "probe", v, etag, int64(len(body)))
-		r.Settings.Tombstone = mode.tombstone
-		if _, err := (&Engine{Clients: oneClient{probe}, Options: e.eng.Options, Now: e.eng.Now}).Move(e.ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		total := len(probe.calls)
-		for n := 0; n < total; n++ {
-			key := fmt.Sprintf("obj-%d", n)
-			v, etag := e.put(bucket, key, body, "a=b")
-			r := req(fmt.Sprintf("f-%s-%d", mode.name, n), bucket, key, v, etag, int64(len(body)))
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("quarantine", true)
+		for _, mode := range []struct {
+			name      string
+			versioned bool
+			tombstone bool
+			size      int
+		}{{"versioned", true, true, 64}, {"unversioned", false, true, 64}, {"multipart", true, false, 11 << 20}} {
+			body := bytes.Repeat([]byte("s"), mode.size)
+			// A full run tells how many calls there are to crash between.
+			bucket := "crash-" + mode.name
+			e.bucket(bucket, mode.versioned)
+			v, etag := e.put(bucket, "probe", body, "a=b")
+			probe := &crashing{S3API: e.client, after: 1 << 30}
+			r := req("f-probe-"+mode.name, bucket, "probe", v, etag, int64(len(body)))
 			r.Settings.Tombstone = mode.tombstone
-			crash := &crashing{S3API: e.client, after: n}
-			_, err := (&Engine{Clients: oneClient{crash}, Options: e.eng.Options, Now: e.eng.Now}).Move(e.ctx, r)
-			if !errors.Is(err, errCrash) {
-				t.Fatalf("%s crash after %d calls: want the crash, got %v", mode.name, n, err)
+			if _, err := (&Engine{Clients: oneClient{probe}, Options: e.eng.Options, Now: e.eng.Now}).Move(e.ctx, r); err != nil {
+				t.Fatal(err)
 			}
-			assertIntact(t, e, bucket, key, v, body, fmt.Sprintf("%s after crash at call %d (%v)", mode.name, n, crash.calls))
-			res, err := e.eng.Move(e.ctx, r)
-			if err != nil {
-				t.Fatalf("%s: rerun after crash at call %d (%v): %v", mode.name, n, crash.calls, err)
+			total := len(probe.calls)
+			for n := 0; n < total; n++ {
+				key := fmt.Sprintf("obj-%d", n)
+				v, etag := e.put(bucket, key, body, "a=b")
+				r := req(fmt.Sprintf("f-%s-%d", mode.name, n), bucket, key, v, etag, int64(len(body)))
+				r.Settings.Tombstone = mode.tombstone
+				crash := &crashing{S3API: e.client, after: n}
+				_, err := (&Engine{Clients: oneClient{crash}, Options: e.eng.Options, Now: e.eng.Now}).Move(e.ctx, r)
+				if !errors.Is(err, errCrash) {
+					t.Fatalf("%s crash after %d calls: want the crash, got %v", mode.name, n, err)
+				}
+				assertIntact(t, e, bucket, key, v, body, fmt.Sprintf("%s after crash at call %d (%v)", mode.name, n, crash.calls))
+				res, err := e.eng.Move(e.ctx, r)
+				if err != nil {
+					t.Fatalf("%s: rerun after crash at call %d (%v): %v", mode.name, n, crash.calls, err)
+				}
+				if e.get(bucket, key, v) != nil && mode.versioned {
+					t.Fatalf("%s: rerun after crash %d left the source version", mode.name, n)
+				}
+				if copies := e.versions("quarantine", res.CopyKey); len(copies) != 1 {
+					t.Fatalf("%s: crash at %d: %d copies in quarantine, want 1", mode.name, n, len(copies))
+				}
+				if got := e.get("quarantine", res.CopyKey, res.CopyVersionID); !bytes.Equal(got, body) {
+					t.Fatalf("%s: crash at %d: quarantine copy differs", mode.name, n)
+				}
 			}
-			if e.get(bucket, key, v) != nil && mode.versioned {
-				t.Fatalf("%s: rerun after crash %d left the source version", mode.name, n)
-			}
-			if copies := e.versions("quarantine", res.CopyKey); len(copies) != 1 {
-				t.Fatalf("%s: crash at %d: %d copies in quarantine, want 1", mode.name, n, len(copies))
-			}
-			if got := e.get("quarantine", res.CopyKey, res.CopyVersionID); !bytes.Equal(got, body) {
-				t.Fatalf("%s: crash at %d: quarantine copy differs", mode.name, n)
-			}
+			t.Logf("%s: crashed after each of %d calls and re-ran", mode.name, total)
 		}
-		t.Logf("%s: crashed after each of %d calls and re-ran", mode.name, total)
-	}
+	})
 }
 
 // assertIntact is the invariant: the version's bytes exist intact in the source or in quarantine.

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
+	"net/url"
 	"strings"
 	"time"
 
@@ -105,6 +105,7 @@ func (t timer) step(name string, start time.Time) {
 // source is the resolved state of the object to move.
 type source struct {
 	head      *s3.HeadObjectOutput
+	checksums checksums
 	versionID string // the exact version; "" for an object in a never-versioned bucket
 	versioned bool
 	etag      string
@@ -124,7 +125,7 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credentials for account %s: %w", o.AccountID, err)
 	}
-	res := &Result{CopyBucket: req.Settings.Bucket, CopyKey: DestKey(o)}
+	res := &Result{CopyBucket: req.Settings.Bucket, CopyKey: DestKey(o), OriginalKey: o.Key}
 	tm := timer{now: e.Now, steps: &res.Steps}
 	owner := e.owner(o.AccountID)
 
@@ -132,7 +133,7 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	var existing *copyInfo
 	if !req.FirstAttempt {
 		t0 := e.Now()
-		existing, err = findCopy(ctx, api, res.CopyBucket, res.CopyKey, owner, func(m map[string]string) bool {
+		existing, err = findCopy(ctx, api, res.CopyBucket, res.CopyKey, owner, func(_ string, m map[string]string) bool {
 			return m[MetaFindingID] == req.FindingID && (o.VersionID == "" || m[MetaSourceVer] == o.VersionID)
 		})
 		tm.step("resume-lookup", t0)
@@ -148,36 +149,64 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		if existing != nil && errors.Is(err, ErrObjectGone) {
 			// The earlier run copied and deleted; only the finishing touches may be missing.
+			// What the ledger may never have heard of (the source's encryption, the tags that
+			// did not fit) is read back from the copy's markers.
 			res.Outcome = AlreadyDone
-			res.CopyVersionID = existing.versionID
+			res.CopyVersionID, res.Multipart = existing.versionID, existing.multipart
 			res.SourceVersionID = existing.sourceVersion
+			res.SourceEncryption, res.DroppedTags = fromMarkers(existing.meta)
 			return res, e.finish(ctx, api, req, res, tm, nil)
 		}
 		return nil, err
 	}
 	res.SourceVersionID, res.Versioned = src.versionID, src.versioned
+	res.SourceEncryption = encryptionOf(src.head)
 
-	// 3 + 4. Copy and verify (unless an earlier run did).
+	// 3 + 4. Copy and verify, unless an earlier run made a copy that verifies exactly as a fresh
+	// one would. A found copy that does not verify is never trusted: copy again, and discard it
+	// once the new copy is proven.
+	var stale *copyInfo
 	if existing != nil && existing.sourceVersion == src.versionID {
-		res.CopyVersionID = existing.versionID
-		if err := verifyAgainst(existing, src); err != nil {
-			return nil, fmt.Errorf("%w: the copy made by an earlier attempt (s3://%s/%s version %s) differs from %s: %v; nothing was deleted",
-				ErrCopyMismatch, res.CopyBucket, res.CopyKey, existing.versionID, o, err)
+		if existing.sourceETag != "" && !sameETag(existing.sourceETag, src.etag) {
+			// Copied from other bytes under the same version id (an unversioned key rewritten
+			// since): that copy holds data the source no longer has, so it is kept (never
+			// discarded as a bad copy), and nothing is deleted.
+			return nil, fmt.Errorf("%w: the copy made by an earlier attempt (s3://%s/%s version %s) was taken from ETag %s, %s now has ETag %s; nothing was deleted",
+				ErrCopyMismatch, res.CopyBucket, res.CopyKey, existing.versionID, existing.sourceETag, o, src.etag)
 		}
-	} else {
+		t0 = e.Now()
+		how, err := e.verify(ctx, api, existing, src, res.CopyBucket, res.CopyKey, owner)
+		tm.step("verify-earlier-copy", t0)
+		switch {
+		case err == nil:
+			res.CopyVersionID, res.Multipart, res.VerifiedBy = existing.versionID, existing.multipart, how
+			_, res.DroppedTags = fromMarkers(existing.meta)
+		case errors.Is(err, ErrCopyMismatch) || errors.Is(err, errUnverifiable):
+			stale = existing
+		default:
+			return nil, fmt.Errorf("verify the copy made by an earlier attempt (s3://%s/%s version %s) against %s: %w; nothing was deleted",
+				res.CopyBucket, res.CopyKey, existing.versionID, o, err)
+		}
+	}
+	if res.CopyVersionID == "" && res.VerifiedBy == "" {
 		tags, dropped, err := e.copyTags(ctx, api, o, src, req, owner)
 		if err != nil {
 			return nil, err
 		}
 		res.DroppedTags = dropped
+		meta := markers(res.SourceEncryption, dropped)
+		meta[MetaFindingID], meta[MetaSourceVer], meta[MetaSourceETag] = req.FindingID, src.versionID, src.etag
+		if res.CopyKey != o.AccountID+"/"+o.Bucket+"/"+o.Key {
+			meta[MetaOriginalKey] = url.PathEscape(o.Key)
+		}
 		t0 = e.Now()
 		c, err := e.transferOnce(ctx, api, transferSpec{
 			srcBucket: o.Bucket, srcKey: o.Key, srcVersion: src.versionID, head: src.head,
 			dstBucket: res.CopyBucket, dstKey: res.CopyKey, tags: tags, kmsKeyID: req.Settings.KMSKeyID, owner: owner,
-			meta: map[string]string{MetaFindingID: req.FindingID, MetaSourceVer: src.versionID, MetaSourceETag: src.etag},
+			checksumAlg: src.checksums.preferred(), meta: meta,
 			landed: func(ctx context.Context) (*copyInfo, error) {
-				return findCopy(ctx, api, res.CopyBucket, res.CopyKey, owner, func(m map[string]string) bool {
-					return m[MetaFindingID] == req.FindingID && m[MetaSourceVer] == src.versionID
+				return findCopy(ctx, api, res.CopyBucket, res.CopyKey, owner, func(v string, m map[string]string) bool {
+					return m[MetaFindingID] == req.FindingID && m[MetaSourceVer] == src.versionID && (stale == nil || v != stale.versionID)
 				})
 			},
 		})
@@ -187,11 +216,15 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 		}
 		res.CopyVersionID, res.Multipart = c.versionID, c.multipart
 		t0 = e.Now()
-		err = e.verify(ctx, api, c, src, res.CopyBucket, res.CopyKey, owner)
+		how, err := e.verify(ctx, api, c, src, res.CopyBucket, res.CopyKey, owner)
 		tm.step("verify", t0)
 		if err != nil {
 			return nil, fmt.Errorf("verify s3://%s/%s version %s against %s: %w; the source was not deleted",
 				res.CopyBucket, res.CopyKey, c.versionID, o, err)
+		}
+		res.VerifiedBy = how
+		if stale != nil {
+			e.discard(ctx, api, res, stale, owner)
 		}
 	}
 
@@ -219,6 +252,19 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	return res, e.finish(ctx, api, req, res, tm, src)
 }
 
+// discard deletes a copy an earlier attempt made that did not verify, once a new copy is proven.
+// It never touches the new copy (an unversioned quarantine bucket has only one), and a failure
+// only leaves a redundant version, which is reported, not fatal.
+func (e *Engine) discard(ctx context.Context, api S3API, res *Result, stale *copyInfo, owner *string) {
+	if stale.versionID == "" || stale.versionID == "null" || stale.versionID == res.CopyVersionID {
+		return
+	}
+	_, err := api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &res.CopyBucket, Key: &res.CopyKey, VersionId: &stale.versionID, ExpectedBucketOwner: owner})
+	if err != nil && !isNotFound(err) {
+		res.SkippedBecause = fmt.Sprintf("the unverified copy of an earlier attempt (version %s) could not be deleted: %v; delete it by hand", stale.versionID, err)
+	}
+}
+
 func (e *Engine) owner(account string) *string {
 	if e.Options.CheckBucketOwner {
 		return aws.String(account)
@@ -228,7 +274,7 @@ func (e *Engine) owner(account string) *string {
 
 // resolveSource checks the preconditions and pins the exact version to move.
 func (e *Engine) resolveSource(ctx context.Context, api S3API, findingID string, o Object, owner *string, existing *copyInfo) (*source, error) {
-	in := &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner}
+	in := &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner, ChecksumMode: types.ChecksumModeEnabled}
 	if o.VersionID != "" {
 		in.VersionId = aws.String(o.VersionID)
 	} else if existing != nil && existing.sourceVersion != "" {
@@ -252,7 +298,7 @@ func (e *Engine) resolveSource(ctx context.Context, api S3API, findingID string,
 		// Our own tombstone: the object was moved by an earlier run.
 		return nil, fmt.Errorf("%w: %s holds the tombstone of this finding", ErrObjectGone, o)
 	}
-	src := &source{head: head, etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength)}
+	src := &source{head: head, etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength), checksums: headChecksums(head)}
 	src.versionID = aws.ToString(head.VersionId)
 	src.versioned = src.versionID != "" && src.versionID != "null"
 	if o.VersionID == "" && existing == nil && o.ETag != "" && !sameETag(o.ETag, src.etag) {
@@ -336,7 +382,12 @@ func tagValue(s string) string {
 	}
 	out := b.String()
 	if len(out) > 256 {
+		// Cut anyway: also keep the URL-escaped form within 256, since versitygw checks the
+		// length of the x-amz-tagging value before unescaping it.
 		out = out[:256]
+		for len(url.QueryEscape(out)) > 256 {
+			out = out[:len(out)-1]
+		}
 	}
 	return out
 }
@@ -376,8 +427,20 @@ func (e *Engine) quarantineOlder(ctx context.Context, api S3API, req Request, sr
 		return fmt.Errorf("list versions of s3://%s/%s: %w", o.Bucket, o.Key, err)
 	}
 	res.OlderVersions = map[string]string{}
-	for _, v := range versions {
-		if v.deleteMarker || v.versionID == src.versionID || !v.lastModified.Before(aws.ToTime(src.head.LastModified).Add(time.Nanosecond)) {
+	// Older = listed after the finding's version. Without it in the listing, nothing is known
+	// to be older, and nothing is touched.
+	pos := -1
+	for i, v := range versions {
+		if !v.deleteMarker && v.versionID == src.versionID {
+			pos = i
+			break
+		}
+	}
+	if pos < 0 {
+		return fmt.Errorf("list versions of s3://%s/%s: version %s is not listed, so which versions are older is unknown; nothing was deleted", o.Bucket, o.Key, src.versionID)
+	}
+	for _, v := range versions[pos+1:] {
+		if v.deleteMarker {
 			continue
 		}
 		sub := req
@@ -439,11 +502,13 @@ func (e *Engine) finish(ctx context.Context, api S3API, req Request, res *Result
 type versionInfo struct {
 	versionID    string
 	deleteMarker bool
-	lastModified time.Time
 }
 
 func listVersions(ctx context.Context, api S3API, bucket, key string, owner *string) ([]versionInfo, error) {
-	var out []versionInfo
+	// S3 lists the versions of a key newest first: that order, not Last-Modified (one-second
+	// precision, and rewritten by some servers), says which version is older. Delete markers
+	// come in their own list, after the versions.
+	var out, markers []versionInfo
 	seen := map[string]bool{} // some servers repeat the boundary version across pages
 	in := &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, ExpectedBucketOwner: owner}
 	for {
@@ -454,13 +519,13 @@ func listVersions(ctx context.Context, api S3API, bucket, key string, owner *str
 		for _, v := range page.Versions {
 			if aws.ToString(v.Key) == key && !seen[aws.ToString(v.VersionId)] {
 				seen[aws.ToString(v.VersionId)] = true
-				out = append(out, versionInfo{versionID: aws.ToString(v.VersionId), lastModified: aws.ToTime(v.LastModified)})
+				out = append(out, versionInfo{versionID: aws.ToString(v.VersionId)})
 			}
 		}
 		for _, m := range page.DeleteMarkers {
 			if aws.ToString(m.Key) == key && !seen[aws.ToString(m.VersionId)] {
 				seen[aws.ToString(m.VersionId)] = true
-				out = append(out, versionInfo{versionID: aws.ToString(m.VersionId), deleteMarker: true, lastModified: aws.ToTime(m.LastModified)})
+				markers = append(markers, versionInfo{versionID: aws.ToString(m.VersionId), deleteMarker: true})
 			}
 		}
 		if !aws.ToBool(page.IsTruncated) {
@@ -468,24 +533,12 @@ func listVersions(ctx context.Context, api S3API, bucket, key string, owner *str
 		}
 		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].lastModified.After(out[j].lastModified) })
-	return out, nil
+	return append(out, markers...), nil
 }
 
-// copyInfo is a copy found or made in quarantine.
-type copyInfo struct {
-	versionID     string
-	sourceVersion string
-	sourceETag    string
-	etag          string
-	size          int64
-	multipart     bool
-	kms           bool
-	partETags     []string
-}
-
-// findCopy looks through the versions of a quarantine key for one whose metadata matches.
-func findCopy(ctx context.Context, api S3API, bucket, key string, owner *string, match func(map[string]string) bool) (*copyInfo, error) {
+// findCopy looks through the versions of a quarantine key, newest first, for one whose
+// metadata matches.
+func findCopy(ctx context.Context, api S3API, bucket, key string, owner *string, match func(version string, meta map[string]string) bool) (*copyInfo, error) {
 	versions, err := listVersions(ctx, api, bucket, key, owner)
 	if err != nil {
 		if isNotFound(err) {
@@ -501,29 +554,19 @@ func findCopy(ctx context.Context, api S3API, bucket, key string, owner *string,
 		if v.deleteMarker {
 			continue
 		}
-		h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(v.versionID), ExpectedBucketOwner: owner})
+		h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(v.versionID),
+			ExpectedBucketOwner: owner, ChecksumMode: types.ChecksumModeEnabled})
 		if err != nil {
 			if isNotFound(err) {
 				continue
 			}
 			return nil, err
 		}
-		if match(h.Metadata) {
-			return &copyInfo{versionID: aws.ToString(h.VersionId), sourceVersion: h.Metadata[MetaSourceVer], sourceETag: h.Metadata[MetaSourceETag],
-				etag: aws.ToString(h.ETag), size: aws.ToInt64(h.ContentLength)}, nil
+		if match(aws.ToString(h.VersionId), h.Metadata) {
+			return copyFromHead(h), nil
 		}
 	}
 	return nil, nil
-}
-
-func verifyAgainst(c *copyInfo, src *source) error {
-	if c.size != src.size {
-		return fmt.Errorf("size %d, source %d", c.size, src.size)
-	}
-	if c.sourceETag != "" && !sameETag(c.sourceETag, src.etag) {
-		return fmt.Errorf("copied from ETag %s, source now %s", c.sourceETag, src.etag)
-	}
-	return nil
 }
 
 func isNotFound(err error) bool {

@@ -47,7 +47,10 @@ func callType(r *http.Request) string {
 	return r.Method + " other"
 }
 
-// faultProxy sits between the engine and versitygw and fails one call type in one way.
+// faultProxy sits between the engine and the server and fails one call type in one way: "500",
+// "reset" (the connection is reset before the server sees the request), "lost" (the server does
+// the work, then the connection is reset), or "timeout" (see faultTransport). What fails is
+// decided here, never by a clock: a slow answer on a loaded machine is only slow.
 type faultProxy struct {
 	mu     sync.Mutex
 	target string // call type to fail
@@ -60,6 +63,38 @@ func (p *faultProxy) set(target, mode string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.target, p.mode, p.hits = target, mode, map[string]int{}
+}
+
+// timeoutErr is what the client sees when its own deadline passes.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout (injected)" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// faultTransport is the client side of the fault injection: a "timeout" is the client giving up
+// on a call the server never answered, so it fails the call at once with a timeout error, as the
+// client's deadline would, instead of waiting for a wall-clock timeout.
+type faultTransport struct {
+	p    *faultProxy
+	next http.RoundTripper
+}
+
+func (f faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ct := callType(r)
+	f.p.mu.Lock()
+	timeout := ct == f.p.target && f.p.mode == "timeout"
+	if timeout {
+		f.p.hits[ct]++
+	}
+	f.p.mu.Unlock()
+	if timeout {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}
+	}
+	return f.next.RoundTrip(r)
 }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -77,12 +112,6 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>injected</Message></Error>`)
-			return
-		case "timeout":
-			select {
-			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
-			}
 			return
 		case "lost":
 			// The server does the work; the answer never arrives.
@@ -103,69 +132,71 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestFaultInjectionKeepsTheInvariant(t *testing.T) {
-	e := newEnv(t)
-	e.bucket("data", true)
-	e.bucket("udata", false)
-	e.bucket("quarantine", true)
-	target, _ := url.Parse(e.srv.Endpoint)
-	fp := &faultProxy{hits: map[string]int{}}
-	fp.proxy = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host // the signature covers the host the client used
-	}}
-	srv := httptest.NewServer(fp)
-	defer srv.Close()
-	faulty := s3.New(s3.Options{
-		Region:      "us-east-1",
-		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: e.srv.AccessKey, SecretAccessKey: e.srv.SecretKey}},
-		Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
-		HTTPClient:  &http.Client{Timeout: 300 * time.Millisecond},
-	}, func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })
-	eng := &Engine{Clients: oneClient{faulty}, Options: e.eng.Options, Now: time.Now}
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("udata", false)
+		e.bucket("quarantine", true)
+		target, _ := url.Parse(e.endpoint)
+		fp := &faultProxy{hits: map[string]int{}}
+		fp.proxy = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host // the signature covers the host the client used
+		}}
+		srv := httptest.NewServer(fp)
+		defer srv.Close()
+		faulty := s3.New(s3.Options{
+			Region:      "us-east-1",
+			Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: e.accessKey, SecretAccessKey: e.secretKey}},
+			Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
+			// No client timeout: faults are injected, never inferred from a slow answer.
+			HTTPClient: &http.Client{Transport: faultTransport{p: fp, next: http.DefaultTransport.(*http.Transport).Clone()}},
+		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })
+		eng := &Engine{Clients: oneClient{faulty}, Options: e.eng.Options, Now: time.Now}
 
-	calls := []string{"ListObjectVersions", "HeadObject", "GetObjectTagging", "CopyObject", "DeleteObject", "PutObject",
-		"CreateMultipartUpload", "UploadPartCopy", "CompleteMultipartUpload"}
-	scenarios, failedMoves := 0, 0
-	for _, bucket := range []string{"data", "udata"} {
-		for _, call := range calls {
-			for _, mode := range []string{"500", "timeout", "reset", "lost"} {
-				size := 100
-				if call == "CreateMultipartUpload" || call == "UploadPartCopy" || call == "CompleteMultipartUpload" {
-					size = 6 << 20 // over the 5 MiB test threshold
-				}
-				body := bytes.Repeat([]byte{byte('a' + scenarios%26)}, size)
-				key := fmt.Sprintf("f/%s-%s.bin", call, mode)
-				v, etag := e.put(bucket, key, body, "t=1")
-				r := req(fmt.Sprintf("fault-%s-%s-%s", bucket, call, mode), bucket, key, v, etag, int64(size))
-				r.Settings.Tombstone = true
-				fp.set(call, mode)
-				_, err := eng.Move(e.ctx, r)
-				scenarios++
-				if err != nil {
-					failedMoves++
-				}
-				what := fmt.Sprintf("%s: %s fails with %s (hit %d times, move error: %v)", bucket, call, mode, fp.hits[call], err)
-				assertIntact(t, e, bucket, key, v, body, what)
-				// With the fault gone, a rerun completes and leaves one verified copy.
-				fp.set("", "")
-				res, err := eng.Move(e.ctx, r)
-				if err != nil {
-					t.Fatalf("%s: rerun: %v", what, err)
-				}
-				if got := e.get("quarantine", res.CopyKey, res.CopyVersionID); !bytes.Equal(got, body) {
-					t.Fatalf("%s: quarantine copy differs after rerun", what)
-				}
-				if n := len(e.versions("quarantine", res.CopyKey)); n != 1 {
-					t.Fatalf("%s: %d copies", what, n)
-				}
-				if bucket == "data" && e.get(bucket, key, v) != nil {
-					t.Fatalf("%s: source version still readable after rerun", what)
+		calls := []string{"ListObjectVersions", "HeadObject", "GetObjectTagging", "CopyObject", "DeleteObject", "PutObject",
+			"CreateMultipartUpload", "UploadPartCopy", "CompleteMultipartUpload"}
+		scenarios, failedMoves := 0, 0
+		for _, bucket := range []string{"data", "udata"} {
+			for _, call := range calls {
+				for _, mode := range []string{"500", "timeout", "reset", "lost"} {
+					size := 100
+					if call == "CreateMultipartUpload" || call == "UploadPartCopy" || call == "CompleteMultipartUpload" {
+						size = 6 << 20 // over the 5 MiB test threshold
+					}
+					body := bytes.Repeat([]byte{byte('a' + scenarios%26)}, size)
+					key := fmt.Sprintf("f/%s-%s.bin", call, mode)
+					v, etag := e.put(bucket, key, body, "t=1")
+					r := req(fmt.Sprintf("fault-%s-%s-%s", bucket, call, mode), bucket, key, v, etag, int64(size))
+					r.Settings.Tombstone = true
+					fp.set(call, mode)
+					_, err := eng.Move(e.ctx, r)
+					scenarios++
+					if err != nil {
+						failedMoves++
+					}
+					what := fmt.Sprintf("%s: %s fails with %s (hit %d times, move error: %v)", bucket, call, mode, fp.hits[call], err)
+					assertIntact(t, e, bucket, key, v, body, what)
+					// With the fault gone, a rerun completes and leaves one verified copy.
+					fp.set("", "")
+					res, err := eng.Move(e.ctx, r)
+					if err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
+					}
+					if got := e.get("quarantine", res.CopyKey, res.CopyVersionID); !bytes.Equal(got, body) {
+						t.Fatalf("%s: quarantine copy differs after rerun", what)
+					}
+					if n := len(e.versions("quarantine", res.CopyKey)); n != 1 {
+						t.Fatalf("%s: %d copies", what, n)
+					}
+					if bucket == "data" && e.get(bucket, key, v) != nil {
+						t.Fatalf("%s: source version still readable after rerun", what)
+					}
 				}
 			}
 		}
-	}
-	t.Logf("fault injection: %d scenarios (%d moves failed on the fault, all kept the invariant and finished on rerun)", scenarios, failedMoves)
-	if scenarios != 2*len(calls)*4 || failedMoves == 0 {
-		t.Fatalf("scenarios %d, failed %d", scenarios, failedMoves)
-	}
+		t.Logf("fault injection: %d scenarios (%d moves failed on the fault, all kept the invariant and finished on rerun)", scenarios, failedMoves)
+		if scenarios != 2*len(calls)*4 || failedMoves == 0 {
+			t.Fatalf("scenarios %d, failed %d", scenarios, failedMoves)
+		}
+	})
 }

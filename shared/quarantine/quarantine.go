@@ -21,10 +21,13 @@
 package quarantine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors callers check with errors.Is.
@@ -111,7 +114,10 @@ type Result struct {
 	CopyBucket    string `json:"copyBucket"`
 	CopyKey       string `json:"copyKey"`
 	CopyVersionID string `json:"copyVersionId,omitempty"`
-	Multipart     bool   `json:"multipart,omitempty"`
+	// OriginalKey is the object's key in its bucket; CopyKey is DestKey of it, shortened past
+	// S3's key limit, so Release goes back to OriginalKey, never to a name derived from CopyKey.
+	OriginalKey string `json:"originalKey,omitempty"`
+	Multipart   bool   `json:"multipart,omitempty"`
 	// DeletedVersions lists every source version permanently deleted ("" for an unversioned delete).
 	DeletedVersions []string `json:"deletedVersions,omitempty"`
 	// OlderVersions are the older versions quarantined in all-versions mode (source version → copy version).
@@ -121,7 +127,19 @@ type Result struct {
 	LockedUntil      time.Time `json:"lockedUntil,omitempty"`
 	TombstoneVersion string    `json:"tombstoneVersion,omitempty"`
 	DroppedTags      []string  `json:"droppedTags,omitempty"`
-	Steps            []Step    `json:"steps"`
+	// SourceEncryption is how the source version was encrypted (nil: no encryption reported);
+	// Release restores it instead of leaving the object under the bucket default.
+	SourceEncryption *Encryption `json:"sourceEncryption,omitempty"`
+	// VerifiedBy says how the copy was proven: "checksum CRC32", "etag", "multipart-etag", "size".
+	VerifiedBy string `json:"verifiedBy,omitempty"`
+	Steps      []Step `json:"steps"`
+}
+
+// Encryption is an object's server-side encryption as S3 reports it.
+type Encryption struct {
+	Type      string `json:"type"` // "AES256", "aws:kms", "aws:kms:dsse"
+	KMSKeyID  string `json:"kmsKeyId,omitempty"`
+	BucketKey bool   `json:"bucketKey,omitempty"`
 }
 
 // Step is one timed step of a Move.
@@ -146,10 +164,26 @@ func (r *Result) Summary() string {
 	return "quarantined at " + loc
 }
 
+// MaxKeyLen is S3's limit on a key, in bytes of UTF-8.
+const MaxKeyLen = 1024
+
 // DestKey is where an object is quarantined: account, bucket and key kept, so the origin is
-// readable from the copy's name alone.
+// readable from the copy's name alone. A name over S3's 1024 bytes (a long key can otherwise
+// never be quarantined: a way to evade it) keeps its head and replaces the tail with the SHA-256
+// of the whole name, so it is deterministic (a resumed Move finds its copy) and distinct keys stay
+// distinct; the original key is then in the copy's metadata and in the Result.
 func DestKey(o Object) string {
-	return o.AccountID + "/" + o.Bucket + "/" + o.Key
+	full := o.AccountID + "/" + o.Bucket + "/" + o.Key
+	if len(full) <= MaxKeyLen {
+		return full
+	}
+	sum := sha256.Sum256([]byte(full))
+	suffix := "~sha256-" + hex.EncodeToString(sum[:])
+	cut := MaxKeyLen - len(suffix)
+	for cut > 0 && !utf8.RuneStart(full[cut]) {
+		cut-- // never split a UTF-8 character
+	}
+	return full[:cut] + suffix
 }
 
 // Tag and metadata names. Metadata carries the markers idempotency relies on (HEAD returns it),
@@ -163,6 +197,14 @@ const (
 	MetaSourceVer  = "macie-chatops-source-version"
 	MetaSourceETag = "macie-chatops-source-etag"
 	MetaReleasedOf = "macie-chatops-released-from"
+	// The source's encryption and the tags that did not fit on the copy, kept on the copy itself
+	// so a run that resumes after a crash (before the ledger heard of the copy) still knows them.
+	MetaSourceSSE       = "macie-chatops-source-sse"
+	MetaSourceKMSKey    = "macie-chatops-source-kms-key"
+	MetaSourceBucketKey = "macie-chatops-source-bucket-key"
+	MetaDroppedTags     = "macie-chatops-dropped-tags"
+	// MetaOriginalKey is the source key, URL-escaped, on a copy whose DestKey was shortened.
+	MetaOriginalKey = "macie-chatops-original-key"
 )
 
 var ourTags = []string{TagFindingID, TagSource, TagDecidedBy, TagTime}

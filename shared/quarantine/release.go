@@ -22,7 +22,10 @@ type ReleaseRequest struct {
 	// DroppedTags are the source tags ("key=value") that did not fit on the quarantine copy
 	// (S3's limit is 10); they are put back on the restored object.
 	DroppedTags []string
-	By          string
+	// SourceEncryption is Result.SourceEncryption of the Move: the restored object gets it back.
+	// nil: read from the copy's markers; a copy without markers gets the bucket's default.
+	SourceEncryption *Encryption
+	By               string
 }
 
 // Release restores a quarantined object with the same guarantees as Move: the copy back is
@@ -35,7 +38,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 		return nil, fmt.Errorf("credentials for account %s: %w", o.AccountID, err)
 	}
 	owner := e.owner(o.AccountID)
-	res := &Result{CopyBucket: req.CopyBucket, CopyKey: req.CopyKey, CopyVersionID: req.CopyVersionID}
+	res := &Result{CopyBucket: req.CopyBucket, CopyKey: req.CopyKey, CopyVersionID: req.CopyVersionID, OriginalKey: o.Key}
 	tm := timer{now: e.Now, steps: &res.Steps}
 	t0 := e.Now()
 
@@ -59,7 +62,8 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 	}
 
 	// The quarantined copy.
-	qh, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &req.CopyBucket, Key: &req.CopyKey, VersionId: nonEmpty(req.CopyVersionID), ExpectedBucketOwner: owner})
+	qh, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &req.CopyBucket, Key: &req.CopyKey, VersionId: nonEmpty(req.CopyVersionID),
+		ExpectedBucketOwner: owner, ChecksumMode: types.ChecksumModeEnabled})
 	tm.step("check", t0)
 	if err != nil {
 		if isNotFound(err) && restored != nil {
@@ -72,7 +76,12 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 		}
 		return nil, fmt.Errorf("check quarantined copy: %w", err)
 	}
-	src := &source{head: qh, versionID: aws.ToString(qh.VersionId), etag: aws.ToString(qh.ETag), size: aws.ToInt64(qh.ContentLength)}
+	src := &source{head: qh, versionID: aws.ToString(qh.VersionId), etag: aws.ToString(qh.ETag), size: aws.ToInt64(qh.ContentLength), checksums: headChecksums(qh)}
+	enc := req.SourceEncryption
+	if enc == nil {
+		enc, _ = fromMarkers(qh.Metadata)
+	}
+	res.SourceEncryption = enc
 	src.versioned = src.versionID != "" && src.versionID != "null"
 
 	if restored == nil {
@@ -86,18 +95,32 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 				keep = append(keep, t)
 			}
 		}
-		for _, kv := range req.DroppedTags {
+		dropped := req.DroppedTags
+		if len(dropped) == 0 {
+			_, dropped = fromMarkers(qh.Metadata)
+		}
+		for _, kv := range dropped {
 			if k, v, ok := strings.Cut(kv, "="); ok && len(keep) < 10 {
 				keep = append(keep, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+			}
+		}
+		spec := transferSpec{checksumAlg: src.checksums.preferred()}
+		if enc != nil {
+			// Back under the source's own encryption, not the data bucket's default.
+			spec.sse = types.ServerSideEncryption(enc.Type)
+			if isKMS(spec.sse) {
+				spec.kmsKeyID = enc.KMSKeyID
+				spec.bucketKey = aws.Bool(enc.BucketKey)
 			}
 		}
 		t0 = e.Now()
 		c, err := e.transferOnce(ctx, api, transferSpec{
 			srcBucket: req.CopyBucket, srcKey: req.CopyKey, srcVersion: src.versionID, head: qh,
 			dstBucket: o.Bucket, dstKey: o.Key, tags: keep, owner: owner,
+			sse: spec.sse, kmsKeyID: spec.kmsKeyID, bucketKey: spec.bucketKey, checksumAlg: spec.checksumAlg,
 			meta: map[string]string{MetaReleasedOf: releaseMarker(req)},
 			landed: func(ctx context.Context) (*copyInfo, error) {
-				h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner})
+				h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner, ChecksumMode: types.ChecksumModeEnabled})
 				if err != nil {
 					if isNotFound(err) {
 						return nil, nil
@@ -107,7 +130,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 				if h.Metadata[MetaReleasedOf] != releaseMarker(req) {
 					return nil, nil
 				}
-				return &copyInfo{versionID: aws.ToString(h.VersionId), etag: aws.ToString(h.ETag), size: aws.ToInt64(h.ContentLength)}, nil
+				return copyFromHead(h), nil
 			},
 		})
 		tm.step("copy", t0)
@@ -115,13 +138,15 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 			return nil, fmt.Errorf("restore to s3://%s/%s: %w (the quarantined copy is untouched)", o.Bucket, o.Key, err)
 		}
 		t0 = e.Now()
-		if err := e.verify(ctx, api, c, src, o.Bucket, o.Key, owner); err != nil {
+		how, err := e.verify(ctx, api, c, src, o.Bucket, o.Key, owner)
+		if err != nil {
 			return nil, fmt.Errorf("verify restored s3://%s/%s: %w; the quarantined copy was kept", o.Bucket, o.Key, err)
 		}
+		res.VerifiedBy = how
 		tm.step("verify", t0)
 		restored = c
-	} else if err := verifyAgainst(&copyInfo{size: restored.size}, src); err != nil {
-		return nil, fmt.Errorf("%w: an earlier restore at s3://%s/%s differs from the quarantined copy: %v", ErrCopyMismatch, o.Bucket, o.Key, err)
+	} else if restored.size != src.size {
+		return nil, fmt.Errorf("%w: an earlier restore at s3://%s/%s is %d bytes, the quarantined copy %d", ErrCopyMismatch, o.Bucket, o.Key, restored.size, src.size)
 	}
 	res.SourceVersionID = restored.versionID
 

@@ -25,8 +25,14 @@ type transferSpec struct {
 	tags                          []types.Tag
 	meta                          map[string]string // added to the source's user metadata
 	dropMeta                      func(string) bool // source metadata keys not to carry over
-	kmsKeyID                      string
-	owner                         *string
+	// sse and kmsKeyID ask for an encryption ("" = the destination bucket's default); bucketKey
+	// restores an S3 Bucket Key setting.
+	sse       types.ServerSideEncryption
+	kmsKeyID  string
+	bucketKey *bool
+	// checksumAlg asks the copy to compute this checksum (the source's), so verify compares them.
+	checksumAlg types.ChecksumAlgorithm
+	owner       *string
 	// landed looks for a copy this transfer made, after an answer was lost: the copy may exist
 	// even though the call failed, and a blind retry would make a second one.
 	landed func(ctx context.Context) (*copyInfo, error)
@@ -60,6 +66,12 @@ func (e *Engine) transferOnce(ctx context.Context, api S3API, sp transferSpec) (
 			return nil, fmt.Errorf("%w (and could not check whether the copy landed: %v)", err, ferr)
 		}
 		if found != nil {
+			// A multipart copy whose CompleteMultipartUpload answer was lost: the parts we sent
+			// are what verifies it.
+			var im *incompleteMultipart
+			if errors.As(err, &im) && found.multipart {
+				found.partETags = im.partETags
+			}
 			return found, nil
 		}
 		select {
@@ -126,8 +138,8 @@ func (sp transferSpec) metadata() map[string]string {
 // our markers), tags are set explicitly.
 func (e *Engine) transfer(ctx context.Context, api S3API, sp transferSpec) (*copyInfo, error) {
 	size := aws.ToInt64(sp.head.ContentLength)
-	var sse types.ServerSideEncryption
-	if sp.kmsKeyID != "" {
+	sse := sp.sse
+	if sse == "" && sp.kmsKeyID != "" {
 		sse = types.ServerSideEncryptionAwsKms
 	}
 	if size <= e.Options.MultipartThreshold {
@@ -145,6 +157,8 @@ func (e *Engine) transfer(ctx context.Context, api S3API, sp transferSpec) (*cop
 			Tagging:                   aws.String(encodeTags(sp.tags)),
 			ServerSideEncryption:      sse,
 			SSEKMSKeyId:               nonEmpty(sp.kmsKeyID),
+			BucketKeyEnabled:          sp.bucketKey,
+			ChecksumAlgorithm:         sp.checksumAlg,
 			ExpectedBucketOwner:       sp.owner,
 			ExpectedSourceBucketOwner: sp.owner,
 			CopySourceIfMatch:         sp.head.ETag,
@@ -152,9 +166,12 @@ func (e *Engine) transfer(ctx context.Context, api S3API, sp transferSpec) (*cop
 		if err != nil {
 			return nil, err
 		}
-		c := &copyInfo{versionID: aws.ToString(out.VersionId), size: -1, kms: sp.kmsKeyID != ""}
-		if out.CopyObjectResult != nil {
-			c.etag = aws.ToString(out.CopyObjectResult.ETag)
+		// The copy's encryption is what S3 says it applied (the bucket default may be SSE-KMS
+		// although we asked for nothing), not what we asked for.
+		c := &copyInfo{versionID: aws.ToString(out.VersionId), size: -1, sse: out.ServerSideEncryption}
+		if r := out.CopyObjectResult; r != nil {
+			c.etag = aws.ToString(r.ETag)
+			c.checksums = checksumsOf(r.ChecksumCRC32, r.ChecksumCRC32C, r.ChecksumCRC64NVME, r.ChecksumSHA1, r.ChecksumSHA256, r.ChecksumType)
 		}
 		return c, nil
 	}
@@ -173,6 +190,7 @@ func (e *Engine) multipartCopy(ctx context.Context, api S3API, sp transferSpec, 
 		Tagging:              aws.String(encodeTags(sp.tags)),
 		ServerSideEncryption: sse,
 		SSEKMSKeyId:          nonEmpty(sp.kmsKeyID),
+		BucketKeyEnabled:     sp.bucketKey,
 		ExpectedBucketOwner:  sp.owner,
 	})
 	if err != nil {
@@ -231,16 +249,27 @@ func (e *Engine) multipartCopy(ctx context.Context, api S3API, sp transferSpec, 
 		Bucket: &sp.dstBucket, Key: &sp.dstKey, UploadId: mp.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, ExpectedBucketOwner: sp.owner,
 	}, noRetry)
+	var partETags []string
+	for _, p := range parts {
+		partETags = append(partETags, aws.ToString(p.ETag))
+	}
 	if err != nil {
 		abort()
-		return nil, fmt.Errorf("complete multipart copy: %w", err)
+		return nil, &incompleteMultipart{err: fmt.Errorf("complete multipart copy: %w", err), partETags: partETags}
 	}
-	c := &copyInfo{versionID: aws.ToString(done.VersionId), etag: aws.ToString(done.ETag), size: -1, multipart: true, kms: sp.kmsKeyID != ""}
-	for _, p := range parts {
-		c.partETags = append(c.partETags, aws.ToString(p.ETag))
-	}
-	return c, nil
+	return &copyInfo{versionID: aws.ToString(done.VersionId), etag: aws.ToString(done.ETag), size: -1, multipart: true,
+		sse: done.ServerSideEncryption, partETags: partETags}, nil
 }
+
+// incompleteMultipart is a CompleteMultipartUpload that failed, possibly only its answer: it
+// keeps the parts' ETags, so a copy that did land can still be verified as the multipart copy it is.
+type incompleteMultipart struct {
+	err       error
+	partETags []string
+}
+
+func (m *incompleteMultipart) Error() string { return m.err.Error() }
+func (m *incompleteMultipart) Unwrap() error { return m.err }
 
 // multipartETag is the ETag S3 gives a multipart object: MD5 of the parts' MD5s, dash, count.
 func multipartETag(partETags []string) string {
@@ -253,35 +282,4 @@ func multipartETag(partETags []string) string {
 		h.Write(b)
 	}
 	return fmt.Sprintf("%s-%d", hex.EncodeToString(h.Sum(nil)), len(partETags))
-}
-
-// verify proves the copy before anything is deleted. A single-part copy of an object that is not
-// KMS-encrypted keeps its MD5 ETag, which proves the bytes; otherwise the copy's size is checked
-// with a HEAD, and a multipart copy's ETag must be the one its parts imply.
-func (e *Engine) verify(ctx context.Context, api S3API, c *copyInfo, src *source, bucket, key string, owner *string) error {
-	srcKMS := src.head.ServerSideEncryption == types.ServerSideEncryptionAwsKms || src.head.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse
-	comparable := !c.multipart && !c.kms && !srcKMS && !strings.Contains(src.etag, "-") && c.etag != ""
-	if comparable {
-		if !sameETag(c.etag, src.etag) {
-			return fmt.Errorf("%w: copy ETag %s, source ETag %s", ErrCopyMismatch, c.etag, src.etag)
-		}
-		return nil
-	}
-	h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(c.versionID), ExpectedBucketOwner: owner})
-	if err != nil {
-		return fmt.Errorf("read back the copy: %w", err)
-	}
-	if got := aws.ToInt64(h.ContentLength); got != src.size {
-		return fmt.Errorf("%w: copy is %d bytes, source %d", ErrCopyMismatch, got, src.size)
-	}
-	if c.multipart {
-		if want := multipartETag(c.partETags); want != "" && !sameETag(aws.ToString(h.ETag), want) {
-			return fmt.Errorf("%w: copy ETag %s, parts imply %s", ErrCopyMismatch, aws.ToString(h.ETag), want)
-		}
-	}
-	if !c.multipart && !c.kms && !srcKMS && h.ServerSideEncryption != types.ServerSideEncryptionAwsKms && !strings.Contains(src.etag, "-") &&
-		!sameETag(aws.ToString(h.ETag), src.etag) {
-		return fmt.Errorf("%w: copy ETag %s, source ETag %s", ErrCopyMismatch, aws.ToString(h.ETag), src.etag)
-	}
-	return nil
 }

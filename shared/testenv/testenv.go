@@ -5,7 +5,9 @@ package testenv
 
 import (
 	"context"
+	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,6 +88,40 @@ func Moto(t testing.TB) *Server {
 	t.Helper()
 	p, err := localsrv.Moto()
 	return started(t, p, err)
+}
+
+// SharedMoto is one moto per test binary, its state reset (POST /moto-api/reset) on every call,
+// for packages with many tests: moto takes seconds to start on a loaded machine. Tests using it
+// must not run in parallel with each other, and the package's TestMain must call StopSharedMoto
+// after m.Run (moto runs in its own process group and would outlive the test binary).
+func SharedMoto(t testing.TB) *Server {
+	t.Helper()
+	sharedMoto.once.Do(func() { sharedMoto.p, sharedMoto.err = localsrv.Moto() })
+	if sharedMoto.err != nil {
+		t.Fatalf("%v", sharedMoto.err)
+	}
+	resp, err := http.Post(sharedMoto.p.Endpoint+"/moto-api/reset", "application/json", nil)
+	if err != nil {
+		t.Fatalf("reset moto at %s: %v", sharedMoto.p.Endpoint, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reset moto at %s: HTTP %d", sharedMoto.p.Endpoint, resp.StatusCode)
+	}
+	return sharedMoto.p
+}
+
+// StopSharedMoto stops the moto SharedMoto started, if any.
+func StopSharedMoto() {
+	if sharedMoto.p != nil {
+		sharedMoto.p.Stop()
+	}
+}
+
+var sharedMoto struct {
+	once sync.Once
+	p    *localsrv.Proc
+	err  error
 }
 
 // MotoAccount is the account moto puts everything created with MotoCredentials in.
