@@ -87,7 +87,7 @@ func TestIAMAttacksQuarantinedObjects(t *testing.T) {
 		} {
 			rows = append(rows, decision{who: p, principal: p, action: a.action, resource: a.res, account: member, context: attackCtx(p, member), identity: admin, resourcePolicy: qPol, want: "Denied"})
 		}
-		for _, a := range []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"} {
+		for _, a := range []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant"} {
 			rows = append(rows, decision{who: p, principal: p, action: a, resource: qKey, account: member, context: attackCtx(p, member), identity: admin, resourcePolicy: qKeyPol, want: "Denied"})
 		}
 	}
