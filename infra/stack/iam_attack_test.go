@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -120,6 +121,32 @@ func TestIAMAttacksQuarantinedObjects(t *testing.T) {
 	for _, p := range []string{breakGlassArn, adminRole} {
 		rows = append(rows, decision{who: p + " (HTTP)", principal: p, action: "s3:GetObject", resource: qObject, account: member, context: attackCtx(p, member, "aws:SecureTransport", "false"), identity: admin, resourcePolicy: qPol, want: "Denied"})
 	}
+	runRows(t, rows)
+}
+
+// Two stacks in one account (dev and prod): dev's quarantine role, which may write to every bucket
+// of its account when it names no dataBuckets, cannot read, overwrite or delete what prod
+// quarantined.
+func TestIAMAttacksAnotherStacksQuarantineInTheSameAccount(t *testing.T) {
+	_, dev := attackWorld(t)
+	members, _ := json.Marshal(defaultMembers)
+	pm, err := deployRaw(t, "prod", map[string]string{"macie-chatops:macieMode": "standalone"}, string(members))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := extract(t, pm)
+	if prod.quarantine == dev.quarantine {
+		t.Fatalf("both stacks quarantine to %s", dev.quarantine)
+	}
+	devRole := dev.roleArn["member-"+member+"-quarantine-role"]
+	obj := "arn:aws:s3:::" + prod.quarantine + "/111122223333/customer-uploads/card-numbers.csv"
+	var rows []decision
+	for _, a := range []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} {
+		rows = append(rows, decision{who: "dev quarantine role → prod quarantine", principal: devRole, action: a, resource: obj, account: member, context: attackCtx(devRole, member),
+			identity: dev.inline[devRole], resourcePolicy: ptr(prod.bucketPol[prod.quarantine]), want: "Denied"})
+	}
+	rows = append(rows, decision{who: "dev quarantine role → prod key", principal: devRole, action: "kms:Decrypt", resource: prod.keyArn["member-"+member+"-us-east-1-quarantine-key"], account: member,
+		context: attackCtx(devRole, member), identity: dev.inline[devRole], resourcePolicy: ptr(prod.keyPol[prod.keyArn["member-"+member+"-us-east-1-quarantine-key"]]), want: "Denied"})
 	runRows(t, rows)
 }
 
