@@ -10,7 +10,6 @@ package stack
 // and move a test into the regular suite with its fix.
 
 import (
-	"encoding/json"
 	"testing"
 )
 
@@ -45,16 +44,6 @@ func TestAttackDefectLogBucketNamedOtherwise(t *testing.T) {
 		}
 	}
 	runRows(t, rows)
-}
-
-// The check that a quarantine bucket names the stack is a substring test: stack "pro" with the
-// policy file of stack "prod" passes it, and both stacks declare the same buckets.
-func TestAttackDefectBucketNameCheckIsASubstring(t *testing.T) {
-	members, _ := json.Marshal(defaultMembers)
-	prodPolicy := exampleOrgFor(t, "prod")
-	if _, err := deployRaw(t, "pro", map[string]string{"macie-chatops:policyFile": prodPolicy}, string(members)); err == nil {
-		t.Errorf("stack pro deployed with stack prod's quarantine buckets (macie-chatops-prod-q-…)")
-	}
 }
 
 // Stack names that differ only in characters Slug drops or folds ("dev.eu" and "dev-eu", "Dev"

@@ -246,3 +246,13 @@ func TestIAMAttacksBusAndQueues(t *testing.T) {
 	}
 	runRows(t, rows)
 }
+
+// A quarantine bucket must name its stack as a whole word: stack "pro" with the policy file of
+// stack "prod" would otherwise pass the check, and both stacks would declare the same buckets.
+func TestAttackBucketNameMustNameTheStackAsAWord(t *testing.T) {
+	members, _ := json.Marshal(defaultMembers)
+	prodPolicy := exampleOrgFor(t, "prod")
+	if _, err := deployRaw(t, "pro", map[string]string{"macie-chatops:policyFile": prodPolicy}, string(members)); err == nil {
+		t.Errorf("stack pro deployed with stack prod's quarantine buckets (macie-chatops-prod-q-…)")
+	}
+}
