@@ -480,10 +480,13 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // accountAdministersKey is the key-policy statement that keeps a key manageable by the account's
-// IAM (the deploy role included), so no key can lock its own administrators out.
+// IAM (the deploy role included), so no key can lock its own administrators out. It administers
+// and never uses the key: kms:CreateGrant (which AWS's default "kms:Create*" includes) would let
+// any administrator of the account grant itself Decrypt on quarantined objects without a trace in
+// the key policy.
 func accountAdministersKey(account string) Statement {
 	return Statement{Sid: "AccountAdministers", Effect: "Allow", Principal: map[string]string{"AWS": fmt.Sprintf("arn:aws:iam::%s:root", account)},
-		Action:   []string{"kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"},
+		Action:   []string{"kms:CreateAlias", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"},
 		Resource: "*"}
 }
 

@@ -306,7 +306,9 @@ func bucketNameProblems(cfg *Config) []string {
 			if len(b) > 63 {
 				probs = append(probs, fmt.Sprintf("%s: quarantine bucket %q for account %s in %s is %d characters; S3 allows 63: shorten quarantine.bucket", cfg.PolicyFile, b, m.AccountID, r, len(b)))
 			}
-			if !strings.Contains(b, cfg.Slug) {
+			// The stack's name as a whole word of the bucket name: a substring would let stack
+			// "pro" take stack "prod"'s buckets.
+			if !strings.Contains("-"+strings.ReplaceAll(b, ".", "-")+"-", "-"+cfg.Slug+"-") {
 				probs = append(probs, fmt.Sprintf("%s: quarantine bucket %q for account %s in %s does not name the stack %q, so a second stack in that account would collide with it: set quarantine.bucket to e.g. \"macie-chatops-%s-quarantine-{account}-{region}\"", cfg.PolicyFile, b, m.AccountID, r, cfg.Slug, cfg.Slug))
 			}
 		}
