@@ -3,8 +3,10 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/apigatewayv2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
@@ -127,7 +129,11 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		ruleArns = append(ruleArns, rule.Arn)
 	}
 	// Only these rules may send to the findings queue (and dead-letter into its DLQ).
-	for name, q := range map[string]*sqs.Queue{"findings-queue-policy": findings.main, "findings-dlq-policy": findings.dlq} {
+	// Maps are walked in sorted key order: Go's map order is random, and the declaration order
+	// is what `pulumi preview` shows.
+	queuePolicies := map[string]*sqs.Queue{"findings-queue-policy": findings.main, "findings-dlq-policy": findings.dlq}
+	for _, name := range slices.Sorted(maps.Keys(queuePolicies)) {
+		q := queuePolicies[name]
 		if _, err := sqs.NewQueuePolicy(ctx, name, &sqs.QueuePolicyArgs{
 			QueueUrl: q.Url,
 			Policy: JSON(func(v []string) Document {
@@ -319,7 +325,9 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 			return nil, err
 		}
 	}
-	for name, src := range map[string]*queuePair{"finding-handler": findings, "remediator": jobs} {
+	sources := map[string]*queuePair{"finding-handler": findings, "remediator": jobs}
+	for _, name := range slices.Sorted(maps.Keys(sources)) {
+		src := sources[name]
 		if _, err := lambda.NewEventSourceMapping(ctx, name+"-source", &lambda.EventSourceMappingArgs{
 			EventSourceArn: src.main.Arn, FunctionName: funcs[name].Arn, BatchSize: pulumi.Int(10),
 			FunctionResponseTypes: pulumi.StringArray{pulumi.String("ReportBatchItemFailures")},
@@ -327,7 +335,9 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 			return nil, err
 		}
 	}
-	for name, q := range map[string]*sqs.Queue{"findings-dlq": findings.dlq, "jobs-dlq": jobs.dlq} {
+	dlqs := map[string]*sqs.Queue{"findings-dlq": findings.dlq, "jobs-dlq": jobs.dlq}
+	for _, name := range slices.Sorted(maps.Keys(dlqs)) {
+		q := dlqs[name]
 		if _, err := cloudwatch.NewMetricAlarm(ctx, name+"-depth", &cloudwatch.MetricAlarmArgs{
 			Namespace: pulumi.String("AWS/SQS"), MetricName: pulumi.String("ApproximateNumberOfMessagesVisible"), Statistic: pulumi.String("Maximum"),
 			Dimensions: pulumi.StringMap{"QueueName": q.Name}, Period: pulumi.Int(300), EvaluationPeriods: pulumi.Int(1),

@@ -3,6 +3,8 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
@@ -38,7 +40,11 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		return nil, err
 	}
 	providers := map[string]*aws.Provider{}
-	for _, region := range m.Regions {
+	// Regions are declared in sorted order, so the declaration order (what `pulumi preview`
+	// lists, the order of ARNs in the role policy) does not change when the config is reordered.
+	// The role stays with the first region listed: moving it to another provider would replace it.
+	regions := slices.Sorted(slices.Values(m.Regions))
+	for _, region := range regions {
 		args := &aws.ProviderArgs{Region: pulumi.String(region), AllowedAccountIds: pulumi.StringArray{pulumi.String(m.AccountID)}}
 		if m.DeployRole != "" {
 			args.AssumeRole = &aws.ProviderAssumeRoleArgs{
@@ -77,7 +83,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 
 	var bucketArns []pulumi.StringInput
 	var keyArns []pulumi.StringInput
-	for _, region := range m.Regions {
+	for _, region := range regions {
 		p := providers[region]
 		q := cfg.Policy.QuarantineFor(m.AccountID, region)
 		rn := fmt.Sprintf("%s-%s", name, region)
@@ -219,6 +225,8 @@ func Run(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	// Members in account order, whatever order the config lists them in (see regions above).
+	slices.SortFunc(cfg.Members, func(a, b Member) int { return strings.Compare(a.AccountID, b.AccountID) })
 	central, err := NewCentral(ctx, cfg)
 	if err != nil {
 		return err
