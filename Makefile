@@ -25,11 +25,12 @@ MOTO_VERSION        := 5.2.1
 export MACIE_CHATOPS_TOOLS := $(TOOLS)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help tools tools-go tools-node tools-browser tools-iam tools-moto build test test-unit bench lint demo demo-headless fuzz clean
+.PHONY: help tools tools-go tools-node tools-browser tools-iam tools-moto build test test-repeat test-unit bench lint demo demo-headless fuzz clean
 
 help:
 	@echo "make demo       run the whole flow locally (see README)"
 	@echo "make test       install test tools, lint, run every module's tests"
+	@echo "make test-repeat  every module's tests COUNT times (default 5), no tool install: flake check"
 	@echo "make tools      install pinned test tools into .tools/"
 	@echo "make build      build build/<function>.zip (linux/arm64 bootstraps)"
 	@echo "make bench      print the benchmark table"
@@ -85,6 +86,14 @@ lint:
 
 test: tools lint
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 ./...) || exit 1; done
+
+# Every module's tests COUNT times in one go, to catch flaky tests before resolving an issue that
+# adds tests. No tool install (run `make tools` once); stops at the first failing module. The
+# timeout grows with COUNT: go test's 10-minute default is per package binary, for all N runs.
+COUNT ?= 5
+test-repeat:
+	@[[ "$(COUNT)" =~ ^[1-9][0-9]*$$ ]] || { echo "COUNT=$(COUNT) is not a number of runs: make test-repeat COUNT=5"; exit 1; }
+	@for m in $(MODULES); do echo "== go test -count=$(COUNT) $$m"; (cd $$m && go test -count=$(COUNT) -timeout=$$(( $(COUNT) * 10 ))m ./...) || exit 1; done
 
 bench: tools build
 	go run ./functions/cmd/bench

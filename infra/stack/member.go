@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
@@ -79,7 +80,10 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		return nil, err
 	}
 	providers := map[string]*aws.Provider{}
-	for _, region := range m.Regions {
+	// Regions are declared in sorted order, so the declaration order (what `pulumi preview`
+	// lists, the order of ARNs in the role policy) does not change when the config is reordered.
+	regions := slices.Sorted(slices.Values(m.Regions))
+	for _, region := range regions {
 		p, err := aws.NewProvider(ctx, fmt.Sprintf("%s-%s", name, region), ProviderArgs(m.AccountID, DeployRoleArn(m), region), pulumi.Parent(ma))
 		if err != nil {
 			return nil, err
@@ -114,7 +118,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 
 	var bucketArns []pulumi.StringInput
 	var keyArns []pulumi.StringInput
-	for _, region := range m.Regions {
+	for _, region := range regions {
 		p := providers[region]
 		q := cfg.Policy.QuarantineFor(m.AccountID, region)
 		rn := fmt.Sprintf("%s-%s", name, region)
@@ -392,6 +396,8 @@ func Run(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	// Members in account order, whatever order the config lists them in (see regions above).
+	slices.SortFunc(cfg.Members, func(a, b Member) int { return strings.Compare(a.AccountID, b.AccountID) })
 	runHook(cfg)
 	for _, w := range Warnings(cfg) {
 		if err := ctx.Log.Warn(w, nil); err != nil {

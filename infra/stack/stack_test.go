@@ -34,8 +34,20 @@ type providerInfo struct{ account, region string }
 // provider it is declared through, bucket and key ARNs from their names.
 type mocks struct {
 	mu        sync.Mutex
-	all       []res
+	all       []res                   // in the order the SDK's registration goroutines reach the mock: not fixed
 	providers map[string]providerInfo // by provider id
+	// declared is the order the program declared resources in (type + " " + name), recorded
+	// synchronously by a stack transformation; of() returns resources in this order.
+	declared []string
+}
+
+// declare is a stack transformation that records the program's declaration order. The SDK runs
+// transformations inside the New... call, before it hands the registration to a goroutine.
+func (m *mocks) declare(a *pulumi.ResourceTransformationArgs) *pulumi.ResourceTransformationResult {
+	m.mu.Lock()
+	m.declared = append(m.declared, a.Type+" "+a.Name)
+	m.mu.Unlock()
+	return nil
 }
 
 func physicalName(a pulumi.MockResourceArgs) string {
@@ -124,6 +136,7 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 
 func (m *mocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) { return a.Args, nil }
 
+// of returns the resources of one type in the order the program declared them.
 func (m *mocks) of(typ string) []res {
 	var out []res
 	for _, r := range m.all {
@@ -131,6 +144,8 @@ func (m *mocks) of(typ string) []res {
 			out = append(out, r)
 		}
 	}
+	pos := func(r res) int { return slices.Index(m.declared, r.typ+" "+r.name) }
+	slices.SortFunc(out, func(a, b res) int { return pos(a) - pos(b) })
 	return out
 }
 
@@ -201,7 +216,12 @@ func deployRaw(t *testing.T, stack string, over map[string]string, members strin
 	t.Setenv("PULUMI_CONFIG", string(raw))
 	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", `["macie-chatops:slackSigningSecret","macie-chatops:slackBotToken","macie-chatops:slackWebhookUrl"]`)
 	m := &mocks{}
-	err := pulumi.RunErr(Run, pulumi.WithMocks("macie-chatops", stack, m))
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		if err := ctx.RegisterStackTransformation(m.declare); err != nil {
+			return err
+		}
+		return Run(ctx)
+	}, pulumi.WithMocks("macie-chatops", stack, m))
 	return m, err
 }
 
@@ -596,14 +616,66 @@ func TestPolicyFileDrivesMembers(t *testing.T) {
 	if rd["member-111122223333-us-east-1-quarantine-lifecycle"] != 90 || len(rd) != 2 {
 		t.Errorf("dev retention %v", rd)
 	}
-	if got := bucketNames(dev); len(got) != 2 || got[0] != "macie-chatops-dev-quarantine-111122223333-eu-west-1" {
-		t.Errorf("dev bucket names %v", got)
+	// Regions are declared in sorted order, whatever order the config lists them in.
+	if got, want := bucketNames(dev), []string{"macie-chatops-dev-quarantine-111122223333-eu-west-1", "macie-chatops-dev-quarantine-111122223333-us-east-1"}; !slices.Equal(got, want) {
+		t.Errorf("dev bucket names %v, want %v", got, want)
 	}
 	// The SSM parameter carries the policy the functions will load.
 	p := dev.of("aws:ssm/parameter:Parameter")
 	raw, _ := os.ReadFile(filepath.Join("..", "..", "policies", "dev.yaml"))
 	if len(p) != 1 || str(p[0].inputs["value"]) != string(raw) {
 		t.Fatal("policy parameter does not hold policies/dev.yaml")
+	}
+}
+
+// The program declares its resources in one order, whatever order the config lists members and
+// regions in and whatever order Go walks a map in, so `pulumi preview` lists them the same way
+// every time.
+func TestDeclarationOrderIsFixed(t *testing.T) {
+	shuffled := slices.Clone(defaultMembers)
+	slices.Reverse(shuffled)
+	shuffled[2].Regions = []string{"eu-west-1", "us-east-1"} // 111122223333, reversed too
+	a, err := deploy(t, nil, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := deploy(t, nil, shuffled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.declared) != len(a.all) {
+		t.Fatalf("%d resources declared, %d registered: the transformation missed some", len(a.declared), len(a.all))
+	}
+	if !slices.Equal(a.declared, b.declared) {
+		for i := range min(len(a.declared), len(b.declared)) {
+			if a.declared[i] != b.declared[i] {
+				t.Fatalf("declaration %d differs: %q, then %q with members and regions reordered", i, a.declared[i], b.declared[i])
+			}
+		}
+		t.Fatalf("%d resources declared, then %d", len(a.declared), len(b.declared))
+	}
+	// Resources declared in a loop come in the loop's fixed order (never a map walk).
+	for _, m := range []*mocks{a, b} {
+		for _, pair := range [][2]string{
+			{"aws:sqs/queuePolicy:QueuePolicy findings-queue-policy", "aws:sqs/queuePolicy:QueuePolicy findings-dlq-policy"},
+			{"aws:lambda/eventSourceMapping:EventSourceMapping finding-handler-source", "aws:lambda/eventSourceMapping:EventSourceMapping remediator-source"},
+			{"aws:cloudwatch/metricAlarm:MetricAlarm findings-dlq-depth", "aws:cloudwatch/metricAlarm:MetricAlarm jobs-dlq-depth"},
+		} {
+			if i, j := slices.Index(m.declared, pair[0]), slices.Index(m.declared, pair[1]); i < 0 || j < i {
+				t.Errorf("%q declared at %d, %q at %d: want both, in this order", pair[0], i, pair[1], j)
+			}
+		}
+	}
+	// Members in account order, then regions in name order, within each member.
+	var members []string
+	for _, d := range a.declared {
+		if strings.HasPrefix(d, "pulumi:providers:aws member-") {
+			members = append(members, strings.TrimPrefix(d, "pulumi:providers:aws "))
+		}
+	}
+	want := []string{"member-111122223333-eu-west-1", "member-111122223333-us-east-1", "member-444455556666-us-east-1", "member-999988887777-us-east-1"}
+	if !slices.Equal(members, want) {
+		t.Errorf("member providers declared as %v, want %v", members, want)
 	}
 }
 

@@ -152,7 +152,10 @@ func (r Retry) classify(err error, attempt int) (time.Duration, string, bool) {
 }
 
 // Pacer keeps posts to one channel at least Interval apart (Slack allows about one message per
-// second per channel). It reserves slots, so concurrent callers queue instead of bursting.
+// second per channel). Sends to one channel run one at a time, and the next one starts Interval
+// after the previous one returned: Slack counts a message when it receives it, somewhere between
+// the send starting and returning, so spacing only the starts would let a slow request land
+// within one interval of the next one. With Slots, the pace is also shared across processes.
 type Pacer struct {
 	Interval time.Duration
 	Now      func() time.Time
@@ -161,13 +164,20 @@ type Pacer struct {
 	// channel). If it fails, this process's own pace is used, so a post is never blocked by it.
 	Slots Slots
 
-	mu   sync.Mutex
-	next map[string]time.Time
+	mu    sync.Mutex
+	lanes map[string]*lane
 }
 
 // Slots reserves posting slots in a store all processes share (ledger.PaceSlots).
 type Slots interface {
 	Reserve(ctx context.Context, key string, now time.Time, interval time.Duration) (time.Time, error)
+}
+
+// lane is one channel's queue: turn is held (one token) by the send in progress; next is when
+// the following send may start, read and written only by the holder of turn.
+type lane struct {
+	turn chan struct{}
+	next time.Time
 }
 
 // DefaultInterval is Slack's "about one message per second per channel", with a margin so
@@ -179,44 +189,55 @@ func NewPacer(interval time.Duration) *Pacer {
 	return &Pacer{Interval: interval, Now: time.Now, Sleep: sleepCtx}
 }
 
-// Wait blocks until the channel's next slot.
-func (p *Pacer) Wait(ctx context.Context, channel string) error {
+// Do runs send in the channel's next slot: after every earlier send to the channel from this
+// process has returned, Interval after the last one did, and (with Slots) at the slot reserved
+// across processes. A failed send counts too (a 429 was still a request). A wait that would
+// outlive ctx's deadline is not started (ErrPastDeadline): the caller leaves the post to the
+// sweeper instead of being killed mid-wait.
+func (p *Pacer) Do(ctx context.Context, channel string, send func() error) error {
 	if p == nil || p.Interval <= 0 {
-		return nil
-	}
-	if p.Slots != nil {
-		now := p.Now()
-		if slot, err := p.Slots.Reserve(ctx, channel, now, p.Interval); err == nil {
-			d := slot.Sub(now)
-			if d <= 0 {
-				return nil
-			}
-			if err := fitsDeadline(ctx, d); err != nil {
-				return fmt.Errorf("slack pace for %s: %w", channel, err)
-			}
-			return p.Sleep(ctx, d)
-		}
+		return send()
 	}
 	p.mu.Lock()
-	if p.next == nil {
-		p.next = map[string]time.Time{}
+	if p.lanes == nil {
+		p.lanes = map[string]*lane{}
 	}
-	now := p.Now()
-	slot := p.next[channel]
-	if slot.Before(now) {
-		slot = now
+	l := p.lanes[channel]
+	if l == nil {
+		l = &lane{turn: make(chan struct{}, 1)}
+		p.lanes[channel] = l
 	}
-	d := slot.Sub(now)
-	if err := fitsDeadline(ctx, d); d > 0 && err != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("slack pace for %s: %w", channel, err)
-	}
-	p.next[channel] = slot.Add(p.Interval)
 	p.mu.Unlock()
-	if d > 0 {
-		return p.Sleep(ctx, d)
+	select {
+	case l.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
+	defer func() { <-l.turn }()
+	now := p.Now()
+	wait := l.next.Sub(now)
+	if p.Slots != nil {
+		if slot, err := p.Slots.Reserve(ctx, channel, now, p.Interval); err == nil {
+			wait = max(wait, slot.Sub(now))
+		}
+	}
+	if wait > 0 {
+		if err := fitsDeadline(ctx, wait); err != nil {
+			return fmt.Errorf("slack pace for %s: %w", channel, err)
+		}
+		if err := p.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+	err := send()
+	l.next = p.Now().Add(p.Interval)
+	return err
+}
+
+// Wait blocks until the channel's next slot and takes it, for a send the caller makes at once.
+// Prefer Do, which also waits for that send to return before the next slot starts.
+func (p *Pacer) Wait(ctx context.Context, channel string) error {
+	return p.Do(ctx, channel, func() error { return nil })
 }
 
 // Bot delivers with a bot token: chat.postMessage, chat.update, chat.postEphemeral.
@@ -252,12 +273,11 @@ func (b *Bot) Post(ctx context.Context, channel string, m slackmsg.Message) (Ref
 	}
 	var ref Ref
 	err := b.Retry.Do(ctx, "chat.postMessage to "+channel, func() error {
-		if err := b.Pacer.Wait(ctx, channel); err != nil {
+		return b.Pacer.Do(ctx, channel, func() error {
+			ch, ts, err := b.Client.PostMessageContext(ctx, channel, msgOptions(m)...)
+			ref = Ref{Channel: ch, TS: ts}
 			return err
-		}
-		ch, ts, err := b.Client.PostMessageContext(ctx, channel, msgOptions(m)...)
-		ref = Ref{Channel: ch, TS: ts}
-		return err
+		})
 	})
 	return ref, err
 }
@@ -270,11 +290,10 @@ func (b *Bot) Update(ctx context.Context, ref Ref, m slackmsg.Message) error {
 		return errors.New("slack update: no channel and ts recorded for this message")
 	}
 	return b.Retry.Do(ctx, "chat.update in "+ref.Channel, func() error {
-		if err := b.Pacer.Wait(ctx, ref.Channel+"/update"); err != nil {
+		return b.Pacer.Do(ctx, ref.Channel+"/update", func() error {
+			_, _, _, err := b.Client.UpdateMessageContext(ctx, ref.Channel, ref.TS, msgOptions(m)...)
 			return err
-		}
-		_, _, _, err := b.Client.UpdateMessageContext(ctx, ref.Channel, ref.TS, msgOptions(m)...)
-		return err
+		})
 	})
 }
 
@@ -306,10 +325,9 @@ func (w *Webhook) client() *http.Client {
 
 func (w *Webhook) Post(ctx context.Context, _ string, m slackmsg.Message) (Ref, error) {
 	err := w.Retry.Do(ctx, "incoming webhook", func() error {
-		if err := w.Pacer.Wait(ctx, "webhook"); err != nil {
-			return err
-		}
-		return redact(slack.PostWebhookCustomHTTPContext(ctx, w.URL, w.client(), &slack.WebhookMessage{Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}}), w.URL)
+		return w.Pacer.Do(ctx, "webhook", func() error {
+			return redact(slack.PostWebhookCustomHTTPContext(ctx, w.URL, w.client(), &slack.WebhookMessage{Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}}), w.URL)
+		})
 	})
 	return Ref{Channel: "webhook"}, err
 }

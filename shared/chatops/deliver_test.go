@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,22 +217,107 @@ func TestWebhookMode(t *testing.T) {
 	}
 }
 
+// fakeTime is a clock that moves only when told: by the pacer's Sleep, or by a send that
+// "takes" some time.
+type fakeTime struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeTime) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeTime) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
 func TestPacerSpacesPostsPerChannel(t *testing.T) {
-	now := time.Unix(1000, 0)
+	clk := &fakeTime{now: time.Unix(1000, 0)}
 	var sl sleeps
-	p := &Pacer{Interval: time.Second, Now: func() time.Time { return now }, Sleep: sl.sleep}
+	p := &Pacer{Interval: time.Second, Now: clk.Now, Sleep: func(ctx context.Context, d time.Duration) error {
+		clk.add(d)
+		return sl.sleep(ctx, d)
+	}}
 	for _, ch := range []string{"A", "A", "A", "B"} {
 		p.Wait(context.Background(), ch)
 	}
-	want := []time.Duration{time.Second, 2 * time.Second}
-	if len(sl.d) != 2 || sl.d[0] != want[0] || sl.d[1] != want[1] {
+	want := []time.Duration{time.Second, time.Second}
+	if !slices.Equal(sl.d, want) {
 		t.Fatalf("waits %v, want %v", sl.d, want)
 	}
-	now = now.Add(10 * time.Second)
+	clk.add(10 * time.Second)
 	p.Wait(context.Background(), "A")
 	if len(sl.d) != 2 {
 		t.Fatal("waited although the channel was idle")
 	}
+}
+
+// A slow send pushes the next one back: the interval runs from when a send returned, so two
+// messages cannot reach Slack within one interval however long the first request took.
+func TestPacerCountsFromTheEndOfASlowSend(t *testing.T) {
+	clk := &fakeTime{now: time.Unix(1000, 0)}
+	p := &Pacer{Interval: time.Second, Now: clk.Now, Sleep: func(_ context.Context, d time.Duration) error { clk.add(d); return nil }}
+	var starts, ends []time.Time
+	for i := 0; i < 3; i++ {
+		err := p.Do(context.Background(), "A", func() error {
+			starts = append(starts, clk.Now())
+			clk.add(700 * time.Millisecond) // the request is slow to come back
+			ends = append(ends, clk.Now())
+			if i == 1 {
+				return errors.New("slack said 500")
+			}
+			return nil
+		})
+		if (err != nil) != (i == 1) {
+			t.Fatalf("send %d: error %v", i, err)
+		}
+	}
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(ends[i-1]); gap != time.Second {
+			t.Errorf("send %d started %v after send %d returned, want 1s", i, gap, i-1)
+		}
+	}
+}
+
+// Concurrent senders to one channel take turns: never two sends in flight at once, and a
+// cancelled waiter gives up its turn without sending.
+func TestPacerSerializesConcurrentSenders(t *testing.T) {
+	clk := &fakeTime{now: time.Unix(1000, 0)}
+	p := &Pacer{Interval: time.Second, Now: clk.Now, Sleep: func(_ context.Context, d time.Duration) error { clk.add(d); return nil }}
+	var inFlight, most, sent atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				p.Do(context.Background(), "A", func() error {
+					n := inFlight.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+					runtime.Gosched()
+					sent.Add(1)
+					inFlight.Add(-1)
+					return nil
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	if most.Load() != 1 || sent.Load() != 40 {
+		t.Fatalf("%d sends at once (want 1), %d sent (want 40)", most.Load(), sent.Load())
+	}
+
+	// A send in progress holds the turn; a waiter whose context ends returns without sending.
+	release, started := make(chan struct{}), make(chan struct{})
+	go p.Do(context.Background(), "B", func() error { close(started); <-release; return nil })
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Do(ctx, "B", func() error { t.Error("sent while another send held the turn"); return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter: %v", err)
+	}
+	close(release)
 }
 
 func TestAuthorizerUsersGroupsAndCache(t *testing.T) {

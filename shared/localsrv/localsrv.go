@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,12 +67,27 @@ func Tool(rel string) (string, error) {
 
 // FreePort returns a port that was free on 127.0.0.1 a moment ago.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ps, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ps[0], nil
+}
+
+// FreePorts returns n distinct ports that were free on 127.0.0.1 a moment ago. All n stay
+// bound until the last is chosen: asked one at a time, the kernel may hand out the port it
+// just got back, and a server given the same port twice fails to start.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // Proc is a started server process.
@@ -82,6 +98,8 @@ type Proc struct {
 	exited   chan error
 	mu       sync.Mutex
 	log      strings.Builder
+	grew     chan struct{} // closed (and replaced) when the log grows or ends
+	logEnded bool
 }
 
 // Log is what the process printed so far.
@@ -89,6 +107,46 @@ func (p *Proc) Log() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.String()
+}
+
+// capture appends what the process prints to its log, line by line, until r ends.
+func (p *Proc) capture(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		p.mu.Lock()
+		p.log.WriteString(sc.Text() + "\n")
+		close(p.grew)
+		p.grew = make(chan struct{})
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	p.logEnded = true
+	close(p.grew)
+	p.grew = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// WaitLog waits until the process has printed a line matching re, and returns the match. The
+// log is read by a goroutine, so a line the process printed before answering a request may not
+// be in Log() yet when the answer arrives: wait for it instead of reading once.
+func (p *Proc) WaitLog(ctx context.Context, re *regexp.Regexp) ([]string, error) {
+	for {
+		p.mu.Lock()
+		m, ended, grew := re.FindStringSubmatch(p.log.String()), p.logEnded, p.grew
+		p.mu.Unlock()
+		switch {
+		case m != nil:
+			return m, nil
+		case ended:
+			return nil, fmt.Errorf("%s ended without printing %q", p.Name, re)
+		}
+		select {
+		case <-grew:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s has not printed %q: %w", p.Name, re, ctx.Err())
+		}
+	}
 }
 
 // Stop kills the process and waits for it.
@@ -102,7 +160,7 @@ func (p *Proc) Stop() {
 
 // Start runs a command (env nil = inherit) and waits until port accepts connections.
 func Start(name string, port int, env []string, path string, args ...string) (*Proc, error) {
-	p := &Proc{Name: name, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan error, 1)}
+	p := &Proc{Name: name, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan error, 1), grew: make(chan struct{})}
 	p.cmd = exec.Command(path, args...)
 	p.cmd.Env = env
 	// Its own process group: a Ctrl-C at the terminal stops local mode, which then stops the
@@ -110,15 +168,7 @@ func Start(name string, port int, env []string, path string, args ...string) (*P
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.log.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
+	go p.capture(pr)
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", name, path, err)
 	}
@@ -164,17 +214,14 @@ func VersityGW(dir, accessKey, secretKey string, iam bool) (*S3, error) {
 			return nil, err
 		}
 	}
-	port, err := FreePort()
+	ports, err := FreePorts(2) // the S3 port and, with iam, the admin port
 	if err != nil {
 		return nil, err
 	}
+	port, ap := ports[0], ports[1]
 	s := &S3{AccessKey: accessKey, SecretKey: secretKey, bin: bin}
 	args := []string{"--access", accessKey, "--secret", secretKey, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--quiet"}
 	if iam {
-		ap, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
 		if err := os.MkdirAll(filepath.Join(dir, "iam"), 0o700); err != nil {
 			return nil, err
 		}

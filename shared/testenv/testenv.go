@@ -48,6 +48,17 @@ func FreePort(t testing.TB) int {
 	return p
 }
 
+// FreePorts returns n distinct ports that were free on 127.0.0.1 a moment ago, for a server
+// that needs more than one.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ps, err := localsrv.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
 // Server is a started process, stopped when the test ends.
 type Server = localsrv.Proc
 

@@ -75,7 +75,8 @@ func (e *Env) Headless(ctx context.Context, out io.Writer) error {
 	if _, err := press(Bystander, slackmsg.ActionRemediate); err != nil {
 		return err
 	}
-	time.Sleep(200 * time.Millisecond)
+	// No wait needed: the remediation-handler answers the click only after its ledger check and
+	// its ephemeral reply (through the stand-in's response_url), so both are visible now.
 	if rec, _ := e.Ledger.Get(ctx, review.FindingID()); rec.Status != ledger.Notified {
 		problems = append(problems, fmt.Sprintf("a non-approver's click changed %s to %s", review.FindingID(), rec.Status))
 	} else if m, _ := e.messageFor(review); len(m.Ephemerals) == 0 || !strings.Contains(m.Ephemerals[len(m.Ephemerals)-1].Text, "not an approver") {

@@ -137,7 +137,8 @@ func TestBootstrapsUnderTheLambdaRuntimeEmulator(t *testing.T) {
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("build %s: %v\n%s", c.fn, err, out)
 			}
-			port, apiPort := testenv.FreePort(t), testenv.FreePort(t)
+			ports := testenv.FreePorts(t, 2)
+			port, apiPort := ports[0], ports[1]
 			srv := testenv.StartEnv(t, "aws-lambda-rie "+c.fn, port, env, rie,
 				"--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port),
 				"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), boot)
@@ -153,9 +154,9 @@ func TestBootstrapsUnderTheLambdaRuntimeEmulator(t *testing.T) {
 					t.Fatalf("%s event %d: response %s, want %s\nlog:\n%s", c.fn, i, out, c.want[i], srv.Log())
 				}
 			}
-			m := initReport.FindStringSubmatch(srv.Log())
-			if m == nil {
-				t.Fatalf("no INIT REPORT in the emulator's log:\n%s", srv.Log())
+			m, err := srv.WaitLog(testenv.Context(t), initReport)
+			if err != nil {
+				t.Fatalf("no INIT REPORT in the emulator's log: %v\n%s", err, srv.Log())
 			}
 			t.Logf("%s init %s ms under aws-lambda-rie", c.fn, m[1])
 			if dir := os.Getenv("MACIE_CHATOPS_BENCH_OUT"); dir != "" {
