@@ -428,3 +428,39 @@ func TestAttackResponseURLShapes(t *testing.T) {
 		t.Errorf("local: %v", err)
 	}
 }
+
+// TestAttackRemediatorLogsNoResponseURL: the remediator answers on the response_url the ledger
+// recorded at click time; when that post fails (bot mode, the URL unreachable), its log line
+// names the host only, never the URL's secret path, and the finding is still quarantined.
+func TestAttackRemediatorLogsNoResponseURL(t *testing.T) {
+	st := newStack(t)
+	const responseSecret = "T0RESP/7654321/remediatorRespSecret42"
+	base := closedURL(t, "/response/")
+	st.actions.LocalResponseURL = base
+	ev := st.upload("event-eventbridge-csv.json", "remlog/a.csv", []byte("x"), nil)
+	st.findings.HandleSQS(st.ctx, sqsEvent(ev))
+	rec, _ := st.ledger.Get(st.ctx, "local-remlog-a.csv")
+	p := clickPayload("U0ALICE", rec.Channel, rec.MessageTS, map[string]any{"type": "button", "action_id": slackmsg.ActionRemediate, "value": rec.FindingID})
+	p["response_url"] = base + responseSecret
+	if r := st.actions.Handle(st.ctx, signed(p)); r.Status != http.StatusOK {
+		t.Fatalf("click: %d", r.Status)
+	}
+	// Webhook mode from here on: the outcome can only go to the recorded response_url.
+	st.remed.Slack = &chatops.Webhook{URL: closedURL(t, "/services/T0/B0/hookSecret77"), Retry: chatops.Retry{MaxAttempts: 1}}
+	if _, err := st.ledger.Annotate(st.ctx, rec.FindingID, func(r *ledger.Record) { r.Channel, r.MessageTS = "webhook", "" }); err != nil {
+		t.Fatal(err)
+	}
+	st.drain()
+	if got, _ := st.ledger.Get(st.ctx, rec.FindingID); got.Status != ledger.Quarantined || got.ResponseURL != base+responseSecret {
+		t.Fatalf("status %s, response_url recorded %v\n%s", got.Status, got.ResponseURL == base+responseSecret, st.logs)
+	}
+	logs := st.logs.String()
+	if !strings.Contains(logs, "could not update the Slack message") || !strings.Contains(logs, "/[redacted]") {
+		t.Fatalf("the remediator's failed update was not logged (redacted):\n%s", logs)
+	}
+	for _, s := range []string{responseSecret, "remediatorRespSecret42", "hookSecret77", secret, "xoxb-test"} {
+		if strings.Contains(logs, s) {
+			t.Fatalf("secret %q in the log:\n%s", s, logs)
+		}
+	}
+}
