@@ -464,3 +464,28 @@ func TestAttackRemediatorLogsNoResponseURL(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackFindingButtonsOnADigestRecord: a finding's own buttons (Remediate, Dismiss, Retry,
+// Release) carrying a digest's id instead of a finding's never act on the digest's record: it
+// stays open, undecided, and its members stay NOTIFIED.
+func TestAttackFindingButtonsOnADigestRecord(t *testing.T) {
+	bothLedgers(t, func(t *testing.T, st *stack, clk *clock) {
+		d, v := st.openDigest(clk, "digest-as-finding")
+		id, _, _ := slackmsg.ParseDigestValue(v)
+		before, _ := st.ledger.Get(st.ctx, id)
+		members := len(st.digestMembers(id)[ledger.Notified])
+		for _, action := range []string{slackmsg.ActionRemediate, slackmsg.ActionDismiss, slackmsg.ActionRetry, slackmsg.ActionRelease} {
+			for _, val := range []string{id, v} {
+				r := st.actions.Handle(st.ctx, signed(clickPayload("U0ALICE", d.Channel, d.TS, map[string]any{"type": "button", "action_id": action, "value": val})))
+				if r.Status != http.StatusOK {
+					t.Fatalf("%s %s: %d", action, val, r.Status)
+				}
+				after, err := st.ledger.Get(st.ctx, id)
+				if err != nil || after.Status != ledger.DigestStatus || after.Version != before.Version {
+					t.Fatalf("%s on the digest's id changed its record: %s v%d -> v%d (%q)", action, after.Status, before.Version, after.Version, st.slack.lastEphemeral())
+				}
+				st.noDecision(id, members)
+			}
+		}
+	})
+}
