@@ -18,7 +18,10 @@ import (
 // decided a finding they never saw (issue 14 item 1: "act only on those [shown]"). Now a view's
 // cut-off is the longest run of positions it shows; members beyond it get their own messages.
 func TestAttackDigestTwoFindingHandlers(t *testing.T) {
-	st, clk := attackDigestStack(t, false)
+	bothLedgers(t, twoFindingHandlers)
+}
+
+func twoFindingHandlers(t *testing.T, st *stack, clk *clock) {
 	a := st.findings
 	b := &Findings{Policy: a.Policy, Ledger: a.Ledger, Jobs: a.Jobs, DLQ: a.DLQ, Slack: a.Slack, Log: a.Log, Metrics: a.Metrics, AdminAccount: a.AdminAccount,
 		Digest: &Digester{Slack: a.Digest.Slack, Ledger: a.Digest.Ledger, Now: clk.Now, Sleep: a.Digest.Sleep}}
