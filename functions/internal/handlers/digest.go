@@ -47,6 +47,22 @@ type openDigest struct {
 	lastSeen   time.Time
 	lastUpdate time.Time
 	dirty      bool
+	// seqs are the positions this view shows. Another container may add members to the same
+	// digest that this one never shows, so the view's cut-off is the longest run 1..n it
+	// shows, never its highest position: a click then decides only findings its message showed.
+	seqs map[int]bool
+}
+
+// show records that the view shows position seq and moves the cut-off over every position
+// now shown without a gap.
+func (od *openDigest) show(seq int) {
+	if od.seqs == nil {
+		od.seqs = map[int]bool{}
+	}
+	od.seqs[seq] = true
+	for od.seqs[od.view.Cutoff+1] {
+		od.view.Cutoff++
+	}
 }
 
 func (g *Digester) now() time.Time {
@@ -126,7 +142,7 @@ func (g *Digester) Add(ctx context.Context, rec ledger.Record, d policy.Decision
 		}
 		g.mu.Lock()
 		addToView(&od.view, rec)
-		od.view.Cutoff = max(od.view.Cutoff, seq)
+		od.show(seq)
 		od.lastSeen, od.dirty = now, true
 		g.mu.Unlock()
 		return true, nil
@@ -162,7 +178,7 @@ func (g *Digester) open(ctx context.Context, b *burst, rec ledger.Record, d poli
 		return false, err
 	}
 	g.mu.Lock()
-	b.digest = &openDigest{view: view, ref: ref, lastSeen: now, lastUpdate: now}
+	b.digest = &openDigest{view: view, ref: ref, lastSeen: now, lastUpdate: now, seqs: map[int]bool{1: true}}
 	g.mu.Unlock()
 	return true, nil
 }
@@ -210,11 +226,13 @@ func (g *Digester) restore(ctx context.Context, rec ledger.Record, window time.D
 	if err != nil {
 		return nil, err
 	}
-	view := DigestViewFrom(best.FindingID, members, "")
+	od := &openDigest{view: DigestViewFrom(best.FindingID, members, ""), ref: chatops.Ref{Channel: best.Channel, TS: best.MessageTS}, lastSeen: best.Digest.LastSeen, dirty: true}
 	for _, m := range members {
-		view.Cutoff = max(view.Cutoff, m.DigestSeq)
+		if m.DigestSeq > 0 {
+			od.show(m.DigestSeq)
+		}
 	}
-	return &openDigest{view: view, ref: chatops.Ref{Channel: best.Channel, TS: best.MessageTS}, lastSeen: best.Digest.LastSeen, dirty: true}, nil
+	return od, nil
 }
 
 func decided(hdr ledger.Record) bool { return hdr.Digest != nil && hdr.Digest.Decision != nil }

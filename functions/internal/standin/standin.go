@@ -82,13 +82,43 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("GET /state", s.serveState)
 	mux.Handle("POST /click", s.Guard(http.HandlerFunc(s.serveClick)))
-	mux.HandleFunc("POST /api/chat.postMessage", s.postMessage)
-	mux.HandleFunc("POST /api/chat.update", s.update)
-	mux.HandleFunc("POST /api/chat.postEphemeral", s.postEphemeral)
-	mux.HandleFunc("POST /api/usergroups.users.list", s.groupMembers)
-	mux.HandleFunc("POST /webhook", s.webhook)
-	mux.HandleFunc("POST /response/{id}", s.response)
-	return mux
+	mux.Handle("POST /api/chat.postMessage", machinesOnly(http.HandlerFunc(s.postMessage)))
+	mux.Handle("POST /api/chat.update", machinesOnly(http.HandlerFunc(s.update)))
+	mux.Handle("POST /api/chat.postEphemeral", machinesOnly(http.HandlerFunc(s.postEphemeral)))
+	mux.Handle("POST /api/usergroups.users.list", machinesOnly(http.HandlerFunc(s.groupMembers)))
+	mux.Handle("POST /webhook", machinesOnly(http.HandlerFunc(s.webhook)))
+	mux.Handle("POST /response/{id}", machinesOnly(http.HandlerFunc(s.response)))
+	return s.ownHost(mux)
+}
+
+// machinesOnly guards the endpoints only local mode's own handlers call (the Slack API, the
+// webhook, response_urls). They take no token, as Slack's would, so a web page could otherwise
+// post a message with our buttons into the demo channel with a plain cross-site form. A browser
+// always sends Origin (or Sec-Fetch-Site) on such a POST; Go's HTTP client sends neither.
+func machinesOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
+			http.Error(w, "this endpoint is for local mode's handlers, not for browsers", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ownHost refuses requests for any host name but BaseURL's (or localhost on its port): a page
+// on another name that its DNS rebinds to 127.0.0.1 would otherwise be same-origin with the
+// stand-in, and could read the page (and its token) and the channel's messages.
+func (s *Server) ownHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.BaseURL != "" {
+			u, err := url.Parse(s.BaseURL)
+			if err != nil || r.Host != u.Host && r.Host != "localhost:"+u.Port() {
+				http.Error(w, "unknown host "+r.Host+": open "+s.BaseURL, http.StatusMisdirectedRequest)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // TokenHeader carries the per-run token on guarded requests.
