@@ -37,6 +37,7 @@ func commands() []command {
 		{"ledger show", "what happened to a finding, and who approved it", ledgerShow},
 		{"ledger export", "export the audit trail of a time range as JSON Lines", ledgerExport},
 		{"local send", "inject findings into a running local mode", localSend},
+		{"doctor", "preflight: credentials, deploy roles, Macie, Lambda quota, policy, Slack", doctorCmd},
 		{"local", "run the whole flow locally (make demo); --headless for the scripted scenario", localRun},
 	}
 }
