@@ -116,7 +116,7 @@ func (f fakeLambda) GetAccountSettings(context.Context, *lambda.GetAccountSettin
 
 // fakeSlack is slacktest with auth.test checking the token and conversations.list answering
 // whether the bot is in #macie-findings.
-func fakeSlack(t *testing.T, member *atomic.Bool) string {
+func fakeSlack(t *testing.T, member, noScope *atomic.Bool) string {
 	s := slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/auth.test", func(w http.ResponseWriter, r *http.Request) {
 			if r.ParseForm() != nil || (r.Form.Get("token") != docToken && r.Header.Get("Authorization") != "Bearer "+docToken) {
@@ -126,6 +126,10 @@ func fakeSlack(t *testing.T, member *atomic.Bool) string {
 			fmt.Fprint(w, `{"ok":true,"user":"macie-chatops","user_id":"UBOT","team":"Example","team_id":"T1"}`)
 		})
 		c.Handle("/conversations.list", func(w http.ResponseWriter, r *http.Request) {
+			if noScope.Load() {
+				fmt.Fprint(w, `{"ok":false,"error":"missing_scope","needed":"channels:read"}`)
+				return
+			}
 			fmt.Fprintf(w, `{"ok":true,"channels":[{"id":"C0FINDINGS","name":"macie-findings","is_member":%v},{"id":"C0OTHER","name":"general","is_member":true}],"response_metadata":{"next_cursor":""}}`, member.Load())
 		})
 	})
@@ -193,13 +197,13 @@ func (w *docWorld) memberCfg() aws.Config {
 
 // writeConfig writes Pulumi.test.yaml; the member's account id is a bare number on purpose, as
 // `pulumi config set --path` stores it.
-func (w *docWorld) writeConfig(security, extra string) string {
+func (w *docWorld) writeConfig(security, mode string) string {
 	file := filepath.Join(w.dir, "Pulumi.test.yaml")
 	body := fmt.Sprintf(`config:
   aws:region: us-east-1
   macie-chatops:securityAccountId: "%s"
   macie-chatops:organizationId: %s
-  macie-chatops:macieMode: delegated-admin
+  macie-chatops:macieMode: %s
   macie-chatops:policyFile: %s
   macie-chatops:slackChannel: "#macie-findings"
   macie-chatops:reserveConcurrency: "true"
@@ -211,7 +215,7 @@ func (w *docWorld) writeConfig(security, extra string) string {
       regions: [us-east-1]
     - accountId: "%s"
       regions: [us-east-1]
-%s`, security, w.orgID, filepath.Join(w.dir, "policy.yaml"), docMember, docSecurity, extra)
+`, security, w.orgID, mode, filepath.Join(w.dir, "policy.yaml"), docMember, docSecurity)
 	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 		w.t.Fatal(err)
 	}
@@ -232,13 +236,14 @@ defaults:
 
 func TestDoctor(t *testing.T) {
 	endpoint := startMoto(t)
-	var member atomic.Bool
-	slackURL := fakeSlack(t, &member)
+	var member, noScope atomic.Bool
+	slackURL := fakeSlack(t, &member, &noScope)
 
 	type world struct {
 		security   string // securityAccountId in the config
 		orgID      string // overrides the org id in the config
 		noAdmin    bool   // the member is not a Macie member of the security account
+		standalone bool   // macieMode standalone
 		macieOff   bool   // Macie disabled in the member
 		denyRole   bool   // the member's deploy role trusts someone else
 		quota      int32  // the account's Lambda concurrency quota
@@ -246,6 +251,7 @@ func TestDoctor(t *testing.T) {
 		token      string
 		secret     string
 		notInChan  bool
+		noScope    bool // the app lacks channels:read
 		wantFailed int
 		want       []string // lines the output must contain
 	}
@@ -297,6 +303,10 @@ func TestDoctor(t *testing.T) {
 				"✗ Macie delegated administrator in us-east-1: the security account 999988887777 is not it",
 				"fix: from the management account: aws macie2 enable-organization-admin-account --admin-account-id 999988887777 --region us-east-1"}
 		}),
+		"standalone members need no administrator": with(func(w *world) {
+			w.standalone, w.noAdmin = true, true
+			w.want = []string{"✓ Macie in 111122223333 us-east-1: ENABLED", "all checks passed"}
+		}),
 		"Lambda quota too low to reserve": with(func(w *world) {
 			w.quota = 10
 			w.wantFailed = 1
@@ -317,6 +327,11 @@ func TestDoctor(t *testing.T) {
 			w.notInChan = true
 			w.wantFailed = 1
 			w.want = []string{"✗ Slack channel #macie-findings (C0FINDINGS): the bot is not a member", "fix: in #macie-findings: /invite @macie-chatops"}
+		}),
+		"app cannot list channels": with(func(w *world) {
+			w.noScope = true
+			w.wantFailed = 1
+			w.want = []string{"✗ Slack channels: conversations.list failed: missing_scope", "fix: add the bot scopes channels:read and groups:read"}
 		}),
 		"bad signing secret": with(func(w *world) {
 			w.secret = docToken
@@ -341,8 +356,13 @@ func TestDoctor(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(w.dir, "policy.yaml"), []byte(c.policy), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cfgFile := w.writeConfig(c.security, "")
+			mode := "delegated-admin"
+			if c.standalone {
+				mode = "standalone"
+			}
+			cfgFile := w.writeConfig(c.security, mode)
 			member.Store(!c.notInChan)
+			noScope.Store(c.noScope)
 			env := map[string]string{"SLACK_BOT_TOKEN": c.token, "SLACK_SIGNING_SECRET": c.secret}
 			deps := doctorDeps{
 				getenv: func(k string) string { return env[k] },
@@ -408,5 +428,20 @@ func TestDoctorConfigAccountNumber(t *testing.T) {
 	}
 	if _, err := loadStackConfig(filepath.Join(dir, "missing.yaml"), "x"); err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Fatalf("missing config: %v", err)
+	}
+}
+
+// TestDoctorCommand: `macie-chatops doctor` is wired in, and a missing stack config is a ✗ with
+// its fix and exit 1, before any AWS call.
+func TestDoctorCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "Pulumi.nope.yaml")
+	code := Run(Env{Stdout: &out, Stderr: &errb}, []string{"doctor", "--config", missing})
+	if code != ExitProblem || !strings.Contains(out.String(), "✗ cannot read the stack config "+missing) || !strings.Contains(out.String(), "fix: ") {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := Run(Env{Stdout: &out, Stderr: &errb}, []string{"doctor", "extra"}); code != ExitUsage {
+		t.Fatalf("extra argument: exit %d", code)
 	}
 }
