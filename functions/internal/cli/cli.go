@@ -1,6 +1,6 @@
 // Package cli owns the macie-chatops command line: the subcommands a security engineer runs
-// before and after deploying (policy validate/explain, and later ledger and local mode). Run is a
-// plain function of args and streams so every command is tested without a process.
+// before and after deploying (policy validate/explain, the doctor preflight, the ledger and local
+// mode). Run is a plain function of args and streams so every command is tested without a process.
 package cli
 
 import (
