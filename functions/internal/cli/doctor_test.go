@@ -197,7 +197,7 @@ func (w *docWorld) memberCfg() aws.Config {
 
 // writeConfig writes Pulumi.test.yaml; the member's account id is a bare number on purpose, as
 // `pulumi config set --path` stores it.
-func (w *docWorld) writeConfig(security, mode string) string {
+func (w *docWorld) writeConfig(security, mode, slackMode string) string {
 	file := filepath.Join(w.dir, "Pulumi.test.yaml")
 	body := fmt.Sprintf(`config:
   aws:region: us-east-1
@@ -205,6 +205,7 @@ func (w *docWorld) writeConfig(security, mode string) string {
   macie-chatops:organizationId: %s
   macie-chatops:macieMode: %s
   macie-chatops:policyFile: %s
+  macie-chatops:slackMode: %s
   macie-chatops:slackChannel: "#macie-findings"
   macie-chatops:reserveConcurrency: "true"
   macie-chatops:slackSigningSecret:
@@ -215,7 +216,7 @@ func (w *docWorld) writeConfig(security, mode string) string {
       regions: [us-east-1]
     - accountId: "%s"
       regions: [us-east-1]
-`, security, w.orgID, mode, filepath.Join(w.dir, "policy.yaml"), docMember, docSecurity)
+`, security, w.orgID, mode, filepath.Join(w.dir, "policy.yaml"), slackMode, docMember, docSecurity)
 	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 		w.t.Fatal(err)
 	}
@@ -244,6 +245,7 @@ func TestDoctor(t *testing.T) {
 		orgID      string // overrides the org id in the config
 		noAdmin    bool   // the member is not a Macie member of the security account
 		standalone bool   // macieMode standalone
+		webhook    string // slackMode webhook with this SLACK_WEBHOOK_URL
 		macieOff   bool   // Macie disabled in the member
 		denyRole   bool   // the member's deploy role trusts someone else
 		quota      int32  // the account's Lambda concurrency quota
@@ -307,6 +309,16 @@ func TestDoctor(t *testing.T) {
 			w.standalone, w.noAdmin = true, true
 			w.want = []string{"✓ Macie in 111122223333 us-east-1: ENABLED", "all checks passed"}
 		}),
+		"webhook mode": with(func(w *world) {
+			w.webhook = "https://hooks.slack.com/services/T0/B0/x"
+			w.token = "" // no bot token in webhook mode, and no channel checks
+			w.want = []string{"✓ Slack webhook URL: https://hooks.slack.com/", "all checks passed"}
+		}),
+		"webhook mode with a bad URL": with(func(w *world) {
+			w.webhook = "http://example.com/hook"
+			w.wantFailed = 1
+			w.want = []string{"✗ Slack webhook URL: SLACK_WEBHOOK_URL is not an https://hooks.slack.com/ URL", "pulumi config get -s test macie-chatops:slackWebhookUrl"}
+		}),
 		"Lambda quota too low to reserve": with(func(w *world) {
 			w.quota = 10
 			w.wantFailed = 1
@@ -360,10 +372,14 @@ func TestDoctor(t *testing.T) {
 			if c.standalone {
 				mode = "standalone"
 			}
-			cfgFile := w.writeConfig(c.security, mode)
+			slackMode := "bot"
+			if c.webhook != "" {
+				slackMode = "webhook"
+			}
+			cfgFile := w.writeConfig(c.security, mode, slackMode)
 			member.Store(!c.notInChan)
 			noScope.Store(c.noScope)
-			env := map[string]string{"SLACK_BOT_TOKEN": c.token, "SLACK_SIGNING_SECRET": c.secret}
+			env := map[string]string{"SLACK_BOT_TOKEN": c.token, "SLACK_SIGNING_SECRET": c.secret, "SLACK_WEBHOOK_URL": c.webhook}
 			deps := doctorDeps{
 				getenv: func(k string) string { return env[k] },
 				loadAWS: func(context.Context, string) (aws.Config, error) {
