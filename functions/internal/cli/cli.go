@@ -1,6 +1,6 @@
 // Package cli owns the macie-chatops command line: the subcommands a security engineer runs
-// before and after deploying (policy validate/explain, and later ledger and local mode). Run is a
-// plain function of args and streams so every command is tested without a process.
+// before and after deploying (policy validate/explain, the doctor preflight, the ledger and local
+// mode). Run is a plain function of args and streams so every command is tested without a process.
 package cli
 
 import (
@@ -38,6 +38,7 @@ func commands() []command {
 		{"ledger export", "export the audit trail of a time range as JSON Lines", ledgerExport},
 		{"ledger redrive", "send a stuck finding's job again now (what the sweeper does when it is stale)", ledgerRedrive},
 		{"local send", "inject findings into a running local mode", localSend},
+		{"doctor", "preflight: credentials, deploy roles, Macie, Lambda quota, policy, Slack", doctorCmd},
 		{"local", "run the whole flow locally (make demo); --headless for the scripted scenario", localRun},
 	}
 }
