@@ -3,8 +3,6 @@
 package handlers
 
 import (
-	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -12,20 +10,6 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
 	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
-
-// failTo is the real ledger, except that every transition to `to` fails (the remediator dies
-// after the move, before recording it, on every run).
-type failTo struct {
-	ledger.Store
-	to ledger.Status
-}
-
-func (l failTo) Transition(ctx context.Context, id string, c ledger.Change) (ledger.Record, error) {
-	if c.To == l.to {
-		return ledger.Record{}, errors.New("process killed before the ledger write (injected)")
-	}
-	return l.Store.Transition(ctx, id, c)
-}
 
 // Attack: the move copied and deleted the source, then the remediator died before recording it,
 // and the re-driven jobs never got to run (the remediator is broken, throttled, or every job

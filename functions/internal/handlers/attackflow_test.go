@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 
@@ -87,3 +88,17 @@ func (l holdLedger) Transition(ctx context.Context, id string, c ledger.Change) 
 }
 
 func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
+
+// failTo is the real ledger, except that every transition to `to` fails (the remediator dies
+// after the move, before recording it, on every run).
+type failTo struct {
+	ledger.Store
+	to ledger.Status
+}
+
+func (l failTo) Transition(ctx context.Context, id string, c ledger.Change) (ledger.Record, error) {
+	if c.To == l.to {
+		return ledger.Record{}, errors.New("process killed before the ledger write (injected)")
+	}
+	return l.Store.Transition(ctx, id, c)
+}
