@@ -228,3 +228,29 @@ func TestDismissRefusedWhileACopyExists(t *testing.T) {
 		t.Fatal("no Retry")
 	}
 }
+
+// Item 3 for REVIEW: a Slack outage does not send the finding round SQS into the DLQ; the record
+// waits NOTIFIED with its notification PENDING, and the sweeper posts the review message.
+func TestReviewNotificationDeferredToTheSweeper(t *testing.T) {
+	st := newStack(t)
+	st.slack.setFault("down")
+	ev := st.upload("event-eventbridge-csv.json", "pii/outage.csv", []byte("x"), nil)
+	resp, _ := st.findings.HandleSQS(st.ctx, sqsEvent(ev))
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatal("a Slack outage sent the finding back to the queue")
+	}
+	if r := st.rec("local-pii-outage.csv"); r.Status != ledger.Notified || r.NotifyStatus != NotifyPending {
+		t.Fatalf("%s %s", r.Status, r.NotifyStatus)
+	}
+	st.slack.setFault("")
+	if rep := st.sweepAt(0); rep.Rerendered != 1 {
+		t.Fatalf("%+v", rep)
+	}
+	m := st.slack.find("data-bucket/pii/outage.csv")
+	if m == nil {
+		t.Fatal("no review message after the sweep")
+	}
+	if _, ok := m.button(slackmsg.ActionRemediate); !ok {
+		t.Fatal("no Remediate button")
+	}
+}

@@ -300,7 +300,11 @@ func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Reco
 		return err
 	}
 	if err := h.post(ctx, rec, d); err != nil {
-		return err
+		// Not redelivered (a Slack outage would walk every finding into the DLQ): the record is
+		// NOTIFIED with its notification PENDING, and the sweeper posts it on its next run.
+		log.Warn("Slack notification deferred to the sweeper", "error", err.Error())
+		h.Metrics.Count(ctx, obs.NotifyDeferred, 1)
+		return nil
 	}
 	log.Info("posted to Slack", "status", string(rec.Status))
 	return nil
