@@ -49,10 +49,19 @@ type holdS3 struct {
 	quarantine.S3API
 	run  string
 	gate *gate
+	// del, when set, holds the run's first DeleteObject of the source bucket instead.
+	del bool
+}
+
+func (h holdS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if h.del && runOf(ctx) == h.run && aws.ToString(in.Bucket) == "data-bucket" {
+		h.gate.hold()
+	}
+	return h.S3API.DeleteObject(ctx, in, o...)
 }
 
 func (h holdS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
-	if runOf(ctx) == h.run && aws.ToString(in.Bucket) == "data-bucket" {
+	if !h.del && runOf(ctx) == h.run && aws.ToString(in.Bucket) == "data-bucket" {
 		h.gate.hold()
 	}
 	return h.S3API.HeadObject(ctx, in, o...)
@@ -62,6 +71,7 @@ type holdClients struct {
 	quarantine.Clients
 	run  string
 	gate *gate
+	del  bool
 }
 
 func (c holdClients) S3For(ctx context.Context, account, region, session string) (quarantine.S3API, error) {
@@ -69,7 +79,7 @@ func (c holdClients) S3For(ctx context.Context, account, region, session string)
 	if err != nil {
 		return nil, err
 	}
-	return holdS3{S3API: api, run: c.run, gate: c.gate}, nil
+	return holdS3{S3API: api, run: c.run, gate: c.gate, del: c.del}, nil
 }
 
 // holdLedger is the real ledger; the first transition to `to` made by the named run waits at the gate.
