@@ -45,3 +45,19 @@ func TestSlackUpdateFailingForeverIsLoudAndBounded(t *testing.T) {
 		t.Fatalf("in step, yet re-rendered: %+v", rep)
 	}
 }
+
+// Attack: `ledger redrive` on a final record (QUARANTINED) is refused with the
+// status named, sends no job and writes nothing.
+func TestRedriveRefusesAFinalRecord(t *testing.T) {
+	st := newStack(t)
+	id, _ := st.reviewApproved("pii/final.csv")
+	st.drain()
+	before := st.rec(id)
+	out, err := st.sweeper.Redrive(st.ctx, id, "operator")
+	if err == nil || !strings.Contains(err.Error(), "QUARANTINED") || !strings.Contains(err.Error(), "nothing to re-drive") || out != "" {
+		t.Fatalf("redrive of a QUARANTINED record: %q, %v", out, err)
+	}
+	if after := st.rec(id); len(st.queue) != 0 || after.Version != before.Version {
+		t.Fatalf("%d jobs, version %d → %d", len(st.queue), before.Version, after.Version)
+	}
+}
