@@ -199,11 +199,13 @@ func (h *Findings) Resume(ctx context.Context, rec ledger.Record) error {
 
 // updated handles a Macie finding update (same id, later updatedAt: a higher count or severity).
 // The record takes the finding's new data; a finding no person or policy has acted on yet
-// (NOTIFIED, IGNORED) is decided again, so a severity raised from LOW to HIGH may now be AUTO;
+// (RECEIVED, NOTIFIED, IGNORED) is decided again, so a severity raised from LOW to HIGH may now be AUTO;
 // the message is updated either way.
 func (h *Findings) updated(ctx context.Context, log *slog.Logger, f *finding.Finding, d policy.Decision, rec ledger.Record) error {
 	fresh := NewRecord(f, d)
-	redecide := (rec.Status == ledger.Notified || rec.Status == ledger.Ignored) && d.Action != policy.Action(rec.Action)
+	// RECEIVED too: its first delivery died (or runs now) before deciding, and the sweeper's
+	// resume carries out the stored decision, which must be the one for the new data.
+	redecide := (rec.Status == ledger.Received || rec.Status == ledger.Notified || rec.Status == ledger.Ignored) && d.Action != policy.Action(rec.Action)
 	before := rec.Severity
 	rec, err := h.Ledger.Modify(ctx, rec.FindingID, func(r *ledger.Record) error {
 		if !f.UpdatedAt.After(r.FindingUpdatedAt) {
@@ -226,6 +228,9 @@ func (h *Findings) updated(ctx context.Context, log *slog.Logger, f *finding.Fin
 	}
 	log.Info("finding updated by Macie", "severity", before+"→"+rec.Severity, "count", rec.FindingCount, "redecided", redecide)
 	reason := "finding updated (severity " + before + " → " + rec.Severity + "): " + d.Reason
+	if redecide && rec.Status == ledger.Received {
+		return h.carryOut(ctx, log, rec, d) // what the first delivery would have done, with the new decision
+	}
 	if redecide {
 		to := ledger.Notified
 		if d.Action == policy.Auto {

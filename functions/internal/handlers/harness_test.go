@@ -75,6 +75,8 @@ type fakeSlack struct {
 	fault string
 	// onPost, when set, runs before a post is stored (tests hold a post to order a race).
 	onPost func()
+	// onUpdate, when set, runs with the new text before an update is applied (the same, for updates).
+	onUpdate func(text string)
 }
 
 func (f *fakeSlack) setFault(mode string) {
@@ -149,6 +151,12 @@ func (f *fakeSlack) update(w http.ResponseWriter, r *http.Request) {
 	v, blocks := decodeForm(r)
 	if f.failed(w) {
 		return
+	}
+	f.mu.Lock()
+	hook := f.onUpdate
+	f.mu.Unlock()
+	if hook != nil {
+		hook(v.Get("text"))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -143,10 +143,13 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		FirstAttempt: first,
 	}
 	res, err := h.Engine.Move(ctx, req)
-	if err != nil && res == nil && resumable(err) && ctx.Err() == nil {
+	if err != nil && res == nil && (resumable(err) || errors.Is(err, quarantine.ErrObjectGone)) && ctx.Err() == nil {
 		// A failure after the copy (say, the delete's answer was lost) must not leave a FAILED
 		// record that does not know where the copy is: run the move once more, as a resume,
 		// which finds what the first run did (the copy, the deleted source) and finishes.
+		// "Object gone" too: another job for this finding (an SQS duplicate, a re-drive of a
+		// slow job) may have copied and deleted it after this run looked for a copy; the
+		// resume looks again, now that the source is gone, and records that copy.
 		log.Warn("move failed; resuming once to find what it did", "error", err.Error())
 		req.FirstAttempt = false
 		if res2, err2 := h.Engine.Move(ctx, req); err2 == nil || res2 != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
+	"github.com/slack-go/slack"
 )
 
 // PostClaimTTL is how long a claim on a finding's first Slack post holds. A claimer that died
@@ -105,6 +106,16 @@ func (d display) sync(ctx context.Context, rec ledger.Record, responseURL string
 		ref.Channel = ""
 	}
 	if err := d.slack.Update(ctx, ref, m); err != nil {
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) && se.Err == "message_not_found" && rec.MessageTS != "" && responseURL == "" {
+			// Someone deleted the message: no update can ever land. Forget it, so the next sync
+			// (the sweeper's next run) posts the finding's state as a new message.
+			d.ledger.Annotate(ctx, rec.FindingID, func(r *ledger.Record) {
+				if r.MessageTS == rec.MessageTS {
+					r.MessageTS, r.NotifyStatus = "", NotifyPending
+				}
+			})
+		}
 		return rec, fmt.Errorf("update the Slack message of finding %s to %s: %w", rec.FindingID, rec.Status, err)
 	}
 	return d.shown(ctx, rec, chatops.Ref{Channel: rec.Channel, TS: rec.MessageTS}, now)
