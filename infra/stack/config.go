@@ -225,6 +225,12 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 	if !strings.HasPrefix(cfg.SweeperSchedule, "rate(") && !strings.HasPrefix(cfg.SweeperSchedule, "cron(") {
 		probs = append(probs, fmt.Sprintf("%s:sweeperSchedule %q is not a schedule expression (e.g. rate(5 minutes) or cron(0/5 * * * ? *))", Namespace, cfg.SweeperSchedule))
 	}
+	// AWS names carry the stack's name as is: a name Slug would fold ("Dev", "dev.eu", "dev_1")
+	// would share its role, function and bucket names with another stack ("dev", "dev-eu",
+	// "dev-1") in the same account, so it is refused rather than folded.
+	if cfg.Slug != ctx.Stack() {
+		probs = append(probs, fmt.Sprintf("stack name %q cannot be used in AWS names: use only lower-case a-z, 0-9 and '-' (not at either end), else another stack (%q) would get the same role, function and bucket names; rename the stack: pulumi stack rename %s", ctx.Stack(), cfg.Slug, cfg.Slug))
+	}
 	if !finding.IsAccountID(cfg.SecurityAccountID) {
 		probs = append(probs, fmt.Sprintf("%s:securityAccountId %q is not a 12-digit account id", Namespace, cfg.SecurityAccountID))
 	}
@@ -331,7 +337,8 @@ func sortedUnique(xs []string) []string {
 
 var notSlug = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// Slug is a stack name as it may appear in bucket, role and function names.
+// Slug is a stack name as it may appear in bucket, role and function names. LoadConfig refuses a
+// stack whose name is not already its own slug, since folding makes two stacks' names collide.
 func Slug(stack string) string {
 	s := strings.Trim(notSlug.ReplaceAllString(strings.ToLower(stack), "-"), "-")
 	if s == "" {

@@ -256,3 +256,23 @@ func TestAttackBucketNameMustNameTheStackAsAWord(t *testing.T) {
 		t.Errorf("stack pro deployed with stack prod's quarantine buckets (macie-chatops-prod-q-…)")
 	}
 }
+
+// The security account is a member with no deploy role: its quarantine bucket is deployed with
+// the stack's own credentials (an SSO administrator, say). The bucket policy's
+// DenyObjectReadsToOthers denies s3:ListBucket to everyone but the roles it names, and HeadBucket
+// (which the provider calls to read a bucket on refresh, import, and after every update of
+// the bucket) is authorized by s3:ListBucket. Without a deployer named in the policy, the first
+// refresh after the policy is applied fails with 403 (issue 13 item 1): the program asks STS and
+// IAM (through the member's provider) who deploys it and names that role.
+func TestIAMSecurityAccountDeployerAdministersItsQuarantineBucket(t *testing.T) {
+	m, w := attackWorld(t)
+	b, pol := bucketOf(t, m, w, security, "us-east-1")
+	// The deployer the mocks' STS answers with (an SSO administrator's role, path included).
+	deployer := deployerOf(security)
+	admin := []Document{allowAll("*")}
+	var rows []decision
+	for _, a := range []string{"s3:ListBucket", "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:PutBucketVersioning"} {
+		rows = append(rows, decision{who: "security account's deployer", principal: deployer, action: a, resource: "arn:aws:s3:::" + b, account: security, context: attackCtx(deployer, security), identity: admin, resourcePolicy: pol, want: "Allowed"})
+	}
+	runRows(t, rows)
+}

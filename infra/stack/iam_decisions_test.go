@@ -56,18 +56,21 @@ func allowAll(actions ...string) Document {
 
 // world is what the mocks declared, by what the table needs.
 type world struct {
-	roleArn    map[string]string     // resource name → ARN
-	inline     map[string][]Document // role ARN → inline policies
-	trust      map[string]Document   // role ARN → trust policy
-	bucketPol  map[string]Document   // bucket name → policy
-	keyArn     map[string]string     // resource name → ARN
-	keyPol     map[string]Document   // key ARN → policy
-	queueArn   map[string]string     // resource name → ARN
-	queuePol   map[string]Document   // queue ARN → policy
-	busArn     string
-	busPol     Document
-	ruleArn    map[string]string // resource name → ARN
-	quarantine string            // the member's us-east-1 quarantine bucket
+	roleArn   map[string]string     // resource name → ARN
+	inline    map[string][]Document // role ARN → inline policies
+	trust     map[string]Document   // role ARN → trust policy
+	bucketPol map[string]Document   // bucket name → policy
+	// secQuarantine is the security account's quarantine bucket (us-east-1): a member with no
+	// deploy role, deployed by the stack's own credentials.
+	secQuarantine string
+	keyArn        map[string]string   // resource name → ARN
+	keyPol        map[string]Document // key ARN → policy
+	queueArn      map[string]string   // resource name → ARN
+	queuePol      map[string]Document // queue ARN → policy
+	busArn        string
+	busPol        Document
+	ruleArn       map[string]string // resource name → ARN
+	quarantine    string            // the member's us-east-1 quarantine bucket
 }
 
 func parseDoc(t *testing.T, s string) Document {
@@ -105,6 +108,9 @@ func extract(t *testing.T, m *mocks) *world {
 			if r.account == member && r.region == "us-east-1" {
 				w.quarantine = str(r.inputs["bucket"])
 			}
+			if r.account == security && r.region == "us-east-1" {
+				w.secQuarantine = str(r.inputs["bucket"])
+			}
 		}
 	}
 	for _, r := range m.all {
@@ -140,7 +146,7 @@ func decisions(t *testing.T, w *world) []decision {
 	findings, jobs := w.queueArn["findings"], w.queueArn["jobs"]
 	forwarder := w.roleArn["member-"+member+"-us-east-1-forwarder-role"]
 	findingHandler, remediationHandler, sweeper := w.roleArn["finding-handler-role"], w.roleArn["remediation-handler-role"], w.roleArn["sweeper-role"]
-	if remediator == "" || quarantineRole == "" || w.quarantine == "" || qKey == "" || findings == "" || forwarder == "" || w.busArn == "" || sweeper == "" {
+	if remediator == "" || quarantineRole == "" || w.quarantine == "" || w.secQuarantine == "" || qKey == "" || findings == "" || forwarder == "" || w.busArn == "" || sweeper == "" {
 		t.Fatalf("the mocks did not declare what the table needs: %+v", w)
 	}
 	tls := func(extra map[string]any) map[string]any {
@@ -181,6 +187,12 @@ func decisions(t *testing.T, w *world) []decision {
 			guard: []mut{{"resource", "AccountAdministers", "drop"}}},
 		{who: "deploy role", principal: adminRole, action: "kms:ScheduleKeyDeletion", resource: qKey, account: member, context: inOrg(adminRole, nil), identity: admin, resourcePolicy: qKeyPol, want: "Allowed",
 			guard: []mut{{"resource", "AccountAdministers", "drop"}}},
+		// The security account has no deploy role: whoever deploys the stack (here an SSO
+		// administrator, as STS answers through the security account's provider) lists its
+		// quarantine bucket, as HeadBucket (every refresh) needs.
+		{who: "security account's deployer", principal: deployerOf(security), action: "s3:ListBucket", resource: "arn:aws:s3:::" + w.secQuarantine, account: security,
+			context: with(inOrg(deployerOf(security), nil), "s3:ResourceAccount", security), identity: admin, resourcePolicy: ptr(w.bucketPol[w.secQuarantine]), want: "Allowed",
+			guard: []mut{{"resource", "DenyObjectReadsToOthers", "dropCondition"}}},
 
 		// The quarantine role moves objects: reads and deletes in a data bucket of its account,
 		// writes to its quarantine bucket; never in another account or a log bucket.

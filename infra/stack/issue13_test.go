@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -525,3 +526,30 @@ func TestDestroyLeavesQuarantineAndLedgerAndNothingElse(t *testing.T) {
 }
 
 var _ = resource.PropertyKey("")
+
+// Stack names that Slug would fold ("dev.eu" → "dev-eu", "Dev" → "dev") would share role,
+// function and bucket names with another stack in the same account: preview refuses them,
+// naming the stack and the rename; a name that is its own slug passes.
+func TestStackNameMustBeItsOwnSlug(t *testing.T) {
+	members, _ := json.Marshal(defaultMembers)
+	for _, c := range []struct{ bad, good string }{{"dev.eu", "dev-eu"}, {"Dev", "dev"}, {"dev_1", "dev-1"}, {"-dev", "dev"}} {
+		_, err := deployRaw(t, c.bad, map[string]string{"macie-chatops:policyFile": "policies/dev.yaml"}, string(members))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("stack name %q cannot be used in AWS names", c.bad)) || !strings.Contains(err.Error(), "pulumi stack rename "+c.good) {
+			t.Errorf("stack %q: %v", c.bad, err)
+		}
+	}
+	dev, err := os.ReadFile("../../policies/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, good := range []string{"dev", "dev-eu", "prod-payments-eu", "dev-1"} {
+		// dev's policy, with a bucket template that names this stack.
+		pf := filepath.Join(t.TempDir(), good+".yaml")
+		if err := os.WriteFile(pf, []byte(strings.ReplaceAll(string(dev), "macie-chatops-dev-quarantine-", "mc-"+good+"-q-")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := deployRaw(t, good, map[string]string{"macie-chatops:policyFile": pf}, string(members)); err != nil {
+			t.Errorf("stack %q refused: %v", good, err)
+		}
+	}
+}

@@ -60,6 +60,21 @@ func DeployRoleArn(m Member) string {
 	return fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, m.DeployRole)
 }
 
+// DeployPrincipal is the identity that deploys a member, as its bucket policies name it: the
+// deploy role, or, for a member deployed with the stack's own credentials (the security
+// account), the role behind those credentials, asked of AWS through the member's provider. A
+// policy that named no deployer would deny it s3:ListBucket, which HeadBucket needs, so every
+// refresh, up and destroy of the quarantine bucket would fail with 403. An assumed-role session
+// (SSO, a CI role) resolves to its role's ARN, which is what aws:PrincipalArn carries; IAM user
+// credentials resolve to the user.
+func DeployPrincipal(ctx *pulumi.Context, m Member, p *aws.Provider) pulumi.StringOutput {
+	if arn := DeployRoleArn(m); arn != "" {
+		return pulumi.String(arn).ToStringOutput()
+	}
+	caller := aws.GetCallerIdentityOutput(ctx, aws.GetCallerIdentityOutputArgs{}, pulumi.Provider(p))
+	return iam.GetSessionContextOutput(ctx, iam.GetSessionContextOutputArgs{Arn: caller.Arn()}, pulumi.Provider(p)).IssuerArn()
+}
+
 // ProviderArgs is the provider of an account and region: assuming the deploy role when the
 // member has one, and pinned to the account, so a wrong credential fails instead of deploying
 // into the wrong account.
@@ -91,6 +106,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		providers[region] = p
 	}
 	first := providers[m.Regions[0]]
+	deployer := DeployPrincipal(ctx, m, first)
 	in := func(p *aws.Provider) []pulumi.ResourceOption {
 		return []pulumi.ResourceOption{pulumi.Parent(ma), pulumi.Provider(p)}
 	}
@@ -196,8 +212,8 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		settings = append(settings, lc)
 		if _, err := s3.NewBucketPolicy(ctx, rn+"-quarantine-policy", &s3.BucketPolicyArgs{Bucket: bucket.ID(),
 			Policy: JSON(func(v []string) Document {
-				return QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, DeployRoleArn(m))
-			}, bucket.Arn, role.Arn)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
+				return QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, v[2])
+			}, bucket.Arn, role.Arn, deployer)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
 			return nil, err
 		}
 	}
@@ -216,8 +232,9 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 }
 
 // QuarantineBucketPolicy: TLS only; object reads only by the quarantine role, break-glass and the
-// deploy role; object writes only by the quarantine and deploy roles; break-glass may list and
-// read. Bucket administration is left to IAM.
+// deployer; object writes only by the quarantine role and the deployer; break-glass may list and
+// read. Bucket administration is left to IAM. deployRole is DeployPrincipal: the deploy role, or
+// the identity that deploys the security account.
 func QuarantineBucketPolicy(bucketArn, quarantineRole, breakGlass, deployRole string) Document {
 	objects := bucketArn + "/*"
 	readers := []string{quarantineRole}

@@ -28,7 +28,15 @@ type res struct {
 	retain          bool     // RetainOnDelete: `pulumi destroy` leaves it
 }
 
-type providerInfo struct{ account, region string }
+type providerInfo struct{ account, region, assumeRole string }
+
+// ssoDeployer is the role behind the credentials the mocks deploy with when a provider assumes
+// no role: an IAM Identity Center administrator, whose role has a path (aws:PrincipalArn and
+// iam:GetSessionContext's IssuerArn carry it).
+const ssoDeployer = "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
+
+// deployerOf is the role ARN the mocks deploy account acct with when its provider assumes no role.
+func deployerOf(acct string) string { return "arn:aws:iam::" + acct + ":role/" + ssoDeployer }
 
 // mocks answers like AWS would: each resource gets ARNs in the account and region of the
 // provider it is declared through, bucket and key ARNs from their names.
@@ -71,6 +79,9 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 		pi := providerInfo{account: "UNPINNED", region: str(a.Inputs["region"])}
 		if ids := a.Inputs["allowedAccountIds"]; ids.IsArray() && len(ids.ArrayValue()) == 1 {
 			pi.account = str(ids.ArrayValue()[0])
+		}
+		if ar := a.Inputs["assumeRole"]; ar.IsObject() {
+			pi.assumeRole = str(ar.ObjectValue()["roleArn"])
 		}
 		m.providers[id] = pi
 		m.all = append(m.all, res{typ: a.TypeToken, name: a.Name, account: pi.account, region: pi.region, inputs: a.Inputs, outputs: out})
@@ -134,7 +145,46 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 	return id, out, nil
 }
 
-func (m *mocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) { return a.Args, nil }
+// Call answers the data sources the program reads as STS and IAM would for the provider's
+// credentials: the assumed role's session when the provider assumes one, else an SSO
+// administrator's session in the provider's account.
+func (m *mocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	pi, ok := providerInfo{account: "DEFAULT-PROVIDER"}, false
+	if i := strings.LastIndex(a.Provider, "::"); i >= 0 {
+		pi, ok = m.providers[a.Provider[i+2:]]
+	}
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%s called without an explicit provider (%q)", a.Token, a.Provider)
+	}
+	switch a.Token {
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		role, session := ssoDeployer, "alice@example.com"
+		if pi.assumeRole != "" {
+			role, session = pi.assumeRole[strings.LastIndex(pi.assumeRole, "/")+1:], "macie-chatops-pulumi"
+		} else {
+			role = role[strings.LastIndex(role, "/")+1:]
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"accountId": pi.account, "id": pi.account, "userId": "AROAEXAMPLEID:" + session,
+			"arn": "arn:aws:sts::" + pi.account + ":assumed-role/" + role + "/" + session}), nil
+	case "aws:iam/getSessionContext:getSessionContext":
+		arn := str(a.Args["arn"])
+		parts := strings.Split(arn, ":")
+		if len(parts) != 6 || parts[2] != "sts" || !strings.HasPrefix(parts[5], "assumed-role/") {
+			return resource.NewPropertyMapFromMap(map[string]any{"arn": arn, "id": arn, "issuerArn": arn}), nil
+		}
+		rs := strings.Split(strings.TrimPrefix(parts[5], "assumed-role/"), "/")
+		issuer := "arn:aws:iam::" + parts[4] + ":role/" + rs[0]
+		if pi.assumeRole != "" {
+			issuer = pi.assumeRole
+		} else if strings.HasSuffix(ssoDeployer, "/"+rs[0]) {
+			issuer = deployerOf(parts[4])
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"arn": arn, "id": arn, "issuerArn": issuer, "issuerName": rs[0], "sessionName": rs[1]}), nil
+	}
+	return a.Args, nil
+}
 
 // of returns the resources of one type in the order the program declared them.
 func (m *mocks) of(typ string) []res {
@@ -468,7 +518,9 @@ func TestQuarantineBucketPolicyNeverLocksOutTheDeployRoleAndComesLast(t *testing
 		if err := json.Unmarshal([]byte(str(bp.inputs["policy"])), &d); err != nil {
 			t.Fatal(err)
 		}
-		deploy := ""
+		// The security account has no deploy role: it is deployed by the stack's own
+		// credentials, which its policy must name too (else HeadBucket, so refresh, gets 403).
+		deploy := deployerOf(bp.account)
 		if bp.account != "999988887777" {
 			deploy = "arn:aws:iam::" + bp.account + ":role/OrganizationAccountAccessRole"
 		}
@@ -489,7 +541,7 @@ func TestQuarantineBucketPolicyNeverLocksOutTheDeployRoleAndComesLast(t *testing
 				}
 			}
 			allowed := list(st.Condition["ArnNotEquals"].(map[string]any)["aws:PrincipalArn"])
-			if deploy != "" && !slices.Contains(allowed, deploy) {
+			if !slices.Contains(allowed, deploy) {
 				t.Errorf("%s: %s denies the deploy role %s", bp.name, st.Sid, deploy)
 			}
 		}
