@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/handlers"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
-	"github.com/macie-chatops/macie-chatops/functions/internal/local"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
@@ -379,13 +378,10 @@ func redriveAll(env Env, ids []string, redrive func(id string) (string, error)) 
 }
 
 func redriveLocal(env Env, ids []string) int {
-	raw, err := os.ReadFile(local.StateFile())
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "no local mode is running (start it with `make demo`)")
+	st, ok := readLocalState(env)
+	if !ok {
 		return ExitProblem
 	}
-	var st localState
-	json.Unmarshal(raw, &st)
 	return redriveAll(env, ids, func(id string) (string, error) {
 		resp, err := st.post("/control/redrive?id="+url.QueryEscape(id), []byte("{}"))
 		if err != nil {

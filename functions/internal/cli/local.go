@@ -92,13 +92,10 @@ func localSend(env Env, args []string) int {
 		fs.Usage()
 		return ExitUsage
 	}
-	raw, err := os.ReadFile(local.StateFile())
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "no local mode is running (start it with `make demo`)")
+	st, ok := readLocalState(env)
+	if !ok {
 		return ExitProblem
 	}
-	var st localState
-	json.Unmarshal(raw, &st)
 	code := ExitOK
 	for _, f := range fs.Args() {
 		data, err := readInput(env, f)
@@ -136,4 +133,19 @@ func (st localState) post(path string, body []byte) (*http.Response, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(standin.TokenHeader, st.Token)
 	return (&http.Client{Timeout: 30 * time.Second}).Do(req)
+}
+
+// readLocalState reads the running local mode's state file, or says none is running.
+func readLocalState(env Env) (localState, bool) {
+	var st localState
+	raw, err := os.ReadFile(local.StateFile())
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "no local mode is running (start it with `make demo`)")
+		return st, false
+	}
+	if err := json.Unmarshal(raw, &st); err != nil || st.Page == "" {
+		fmt.Fprintf(env.Stderr, "local mode state file %s is damaged (restart `make demo`)\n", local.StateFile())
+		return st, false
+	}
+	return st, true
 }
