@@ -1,0 +1,314 @@
+package quarantine
+
+// Attacks on the engine by a failure engineer: each test states the scenario and what must hold.
+// A test here that fails is a defect found, not a flaky test.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// TestAttackAllVersionsIntoUnversionedQuarantineLosesNothing: the quarantine bucket is not
+// versioned (misconfigured, or versioning never enabled). All-versions mode copies every version
+// of the key to the same DestKey; each copy would overwrite the previous one while the source
+// versions are deleted. Wanted: every source version's bytes still exist somewhere.
+func TestAttackAllVersionsIntoUnversionedQuarantineLosesNothing(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", false)
+		v1, _ := e.put("data", "k.csv", []byte("v1 secret"), "")
+		v2, etag := e.put("data", "k.csv", csvBody, "")
+		r := req("f-uq", "data", "k.csv", v2, etag, int64(len(csvBody)))
+		r.Settings.DeleteMode = "all-versions"
+		res, err := e.eng.Move(e.ctx, r)
+		t.Logf("move: err=%v res=%+v", err, res)
+		for v, want := range map[string][]byte{v1: []byte("v1 secret"), v2: csvBody} {
+			if bytes.Equal(e.get("data", "k.csv", v), want) {
+				continue // still in the source
+			}
+			if bytes.Equal(e.get("quarantine", DestKey(r.Object), ""), want) {
+				continue
+			}
+			t.Errorf("LOST: version %s (%q) is neither in the source nor in quarantine", v, want)
+		}
+	})
+}
+
+// TestAttackTwoFindingsOnTwoVersionsIntoUnversionedQuarantine: two findings about two versions of
+// one key, quarantine bucket unversioned. The second Move writes the same DestKey. Wanted: the
+// first quarantined version is not lost, and its Release does not restore the other's bytes.
+func TestAttackTwoFindingsOnTwoVersionsIntoUnversionedQuarantine(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", false)
+		v1, etag1 := e.put("data", "k.csv", []byte("v1 secret"), "")
+		v2, etag2 := e.put("data", "k.csv", csvBody, "")
+		r1 := req("f-one", "data", "k.csv", v1, etag1, 9)
+		r2 := req("f-two", "data", "k.csv", v2, etag2, int64(len(csvBody)))
+		res1, err1 := e.eng.Move(e.ctx, r1)
+		t.Logf("move 1: err=%v res=%+v", err1, res1)
+		res2, err2 := e.eng.Move(e.ctx, r2)
+		t.Logf("move 2: err=%v res=%+v", err2, res2)
+		have := func(v string, want []byte) bool {
+			return bytes.Equal(e.get("data", "k.csv", v), want) || bytes.Equal(e.get("quarantine", DestKey(r1.Object), ""), want)
+		}
+		if !have(v1, []byte("v1 secret")) {
+			t.Errorf("LOST: version %s of finding f-one is neither in the source nor in quarantine", v1)
+		}
+		if !have(v2, csvBody) {
+			t.Errorf("LOST: version %s of finding f-two is neither in the source nor in quarantine", v2)
+		}
+	})
+}
+
+// TestAttackLongMultibyteKeyFitsS3MetadataLimit: a 1024-byte key of 3-byte UTF-8 characters.
+// DestKey is shortened, and the original key goes into the copy's metadata URL-escaped: 9 bytes
+// per character. AWS caps user-defined metadata at 2 KB (keys + values, UTF-8 bytes) and refuses
+// the copy with MetadataTooLarge, so such a key could never be quarantined: an evasion. Neither
+// test server enforces the limit, so the test measures what the engine stored.
+func TestAttackLongMultibyteKeyFitsS3MetadataLimit(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		// Segments of 50 two-byte characters: versitygw stores keys as paths, 255 bytes a name.
+		var b strings.Builder
+		for b.Len() < MaxKeyLen-110 {
+			b.WriteString(strings.Repeat("é", 50) + "/")
+		}
+		key := b.String() + "x.csv"
+		v, etag := e.put("data", key, csvBody, "")
+		r := req("f-meta", "data", key, v, etag, int64(len(csvBody)))
+		res, err := e.eng.Move(e.ctx, r)
+		if err != nil {
+			t.Fatalf("move of a %d-byte key: %v", len(key), err)
+		}
+		h, err := e.client.HeadObject(e.ctx, headIn("quarantine", res.CopyKey, res.CopyVersionID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for k, val := range h.Metadata {
+			n += len(k) + len(val)
+		}
+		if n > 2048 {
+			t.Errorf("the copy carries %d bytes of user metadata; AWS refuses more than 2048 (MetadataTooLarge), so on AWS this %d-byte key can never be quarantined", n, len(key))
+		}
+		rel, err := e.eng.Release(e.ctx, ReleaseRequest{FindingID: "f-meta", Object: r.Object, CopyBucket: res.CopyBucket, CopyKey: res.CopyKey, CopyVersionID: res.CopyVersionID})
+		if err != nil || rel.Outcome != Released || !bytes.Equal(e.get("data", key, ""), csvBody) {
+			t.Fatalf("release: %v %+v", err, rel)
+		}
+	})
+}
+
+// TestAttackTwoMoversRaceOnOneFinding: the same job delivered twice at once (no FirstAttempt).
+// Wanted: the source version is gone, at least one verified copy holds the bytes, and every
+// mover that says Moved/AlreadyDone points at a copy that holds them.
+func TestAttackTwoMoversRaceOnOneFinding(t *testing.T) {
+	for _, versioned := range []bool{true, false} {
+		name := map[bool]string{true: "versioned", false: "unversioned"}[versioned]
+		t.Run(name, func(t *testing.T) {
+			eachServer(t, func(t *testing.T, e *env) {
+				e.bucket("data", versioned)
+				e.bucket("quarantine", true)
+				v, etag := e.put("data", "race.csv", csvBody, "")
+				r := req("f-race", "data", "race.csv", v, etag, int64(len(csvBody)))
+				if !versioned {
+					r.Object.VersionID = ""
+				}
+				var wg sync.WaitGroup
+				res := make([]*Result, 2)
+				errs := make([]error, 2)
+				start := make(chan struct{})
+				for i := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						res[i], errs[i] = e.eng.Move(e.ctx, r)
+					}()
+				}
+				close(start)
+				wg.Wait()
+				ok := 0
+				for i := range 2 {
+					t.Logf("mover %d: err=%v res=%+v", i, errs[i], res[i])
+					if errs[i] != nil {
+						continue
+					}
+					ok++
+					if !bytes.Equal(e.get("quarantine", res[i].CopyKey, res[i].CopyVersionID), csvBody) {
+						t.Errorf("mover %d reports %s at version %s, which does not hold the bytes", i, res[i].Outcome, res[i].CopyVersionID)
+					}
+				}
+				if ok == 0 {
+					t.Fatalf("neither mover succeeded")
+				}
+				if got := e.get("data", "race.csv", v); got != nil {
+					t.Errorf("source still holds the sensitive version: %q", got)
+				}
+				// A mover that failed must leave things so that a third run finishes.
+				again, err := e.eng.Move(e.ctx, r)
+				if err != nil || (again.Outcome != AlreadyDone && again.Outcome != Moved) {
+					t.Fatalf("third run: %v %+v", err, again)
+				}
+			})
+		})
+	}
+}
+
+// overwriteBeforeCopy writes new data at the key just before the engine's copy call reaches the
+// server: the object changes between the HEAD and the copy.
+type overwriteBeforeCopy struct {
+	S3API
+	e    *env
+	once sync.Once
+}
+
+func (o *overwriteBeforeCopy) hit() {
+	o.once.Do(func() { o.e.put("data", "ow.csv", []byte("someone else's new data, same key"), "") })
+}
+
+func (o *overwriteBeforeCopy) CopyObject(ctx context.Context, in *s3.CopyObjectInput, opt ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+	if aws.ToString(in.Bucket) == "quarantine" {
+		o.hit()
+	}
+	return o.S3API.CopyObject(ctx, in, opt...)
+}
+
+func (o *overwriteBeforeCopy) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, opt ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	o.hit()
+	return o.S3API.UploadPartCopy(ctx, in, opt...)
+}
+
+// TestAttackUnversionedOverwrittenBetweenHeadAndCopy: an unversioned key is overwritten after the
+// engine checked it and before the copy (single-part and multipart). Wanted: the new data is not
+// deleted, nothing is reported quarantined that was not, and no copy of the new data is claimed
+// to be the finding's object.
+func TestAttackUnversionedOverwrittenBetweenHeadAndCopy(t *testing.T) {
+	for _, size := range []int{len(csvBody), 11 << 20} {
+		name := map[bool]string{true: "single", false: "multipart"}[size == len(csvBody)]
+		t.Run(name, func(t *testing.T) {
+			eachServer(t, func(t *testing.T, e *env) {
+				e.bucket("data", false)
+				e.bucket("quarantine", true)
+				body := bytes.Repeat(csvBody, size/len(csvBody)+1)[:size]
+				_, etag := e.put("data", "ow.csv", body, "")
+				eng := New(oneClient{&overwriteBeforeCopy{S3API: e.client, e: e}}, e.eng.Options)
+				r := req("f-ow", "data", "ow.csv", "", etag, int64(size))
+				res, err := eng.Move(e.ctx, r)
+				t.Logf("move: err=%v", err)
+				if err == nil {
+					t.Fatalf("move reported %s although the object changed under it: %+v", res.Outcome, res)
+				}
+				if got := e.get("data", "ow.csv", ""); string(got) != "someone else's new data, same key" {
+					t.Fatalf("the new data at the key was lost: %q", got)
+				}
+			})
+		})
+	}
+}
+
+// TestAttackReleaseIntoSuspendedVersioningKeepsTheNullVersion: the data bucket's versioning was
+// suspended after the Move. It still holds an older "null" version of the key (written before
+// versioning was enabled). A restore while suspended writes the null version, which replaces
+// that older data for good. Wanted: Release never destroys a version it did not create.
+//
+// moto only: versitygw does not let a delete marker hide an older null version (HEAD of the key
+// still answers the null version), so the tombstone is never written there and the scenario
+// cannot be set up.
+func TestAttackReleaseIntoSuspendedVersioningKeepsTheNullVersion(t *testing.T) {
+	t.Run("moto", func(t *testing.T) {
+		e := newEnvOn(t, "moto")
+		e.bucket("data", false)
+		e.bucket("quarantine", true)
+		e.put("data", "s.csv", []byte("old null-version data"), "")
+		setVersioning(e, "data", types.BucketVersioningStatusEnabled)
+		// A delete marker over the null version, so after the Move the key reads as absent and
+		// the tombstone is written (and is what Release finds at the key).
+		if _, err := e.client.DeleteObject(e.ctx, delIn("data", "s.csv", "")); err != nil {
+			t.Fatal(err)
+		}
+		v, etag := e.put("data", "s.csv", csvBody, "")
+		r := req("f-susp", "data", "s.csv", v, etag, int64(len(csvBody)))
+		r.Settings.Tombstone = true
+		res, err := e.eng.Move(e.ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.get("data", "s.csv", "null"); string(got) != "old null-version data" || res.TombstoneVersion == "" {
+			t.Fatalf("setup: null version is %q, tombstone %q (%s)", got, res.TombstoneVersion, res.SkippedBecause)
+		}
+		setVersioning(e, "data", types.BucketVersioningStatusSuspended)
+		rel, err := e.eng.Release(e.ctx, ReleaseRequest{FindingID: "f-susp", Object: r.Object, CopyBucket: res.CopyBucket,
+			CopyKey: res.CopyKey, CopyVersionID: res.CopyVersionID, TombstoneVersion: res.TombstoneVersion})
+		t.Logf("release: err=%v res=%+v", err, rel)
+		t.Logf("after release: current %q, null %q", e.get("data", "s.csv", ""), e.get("data", "s.csv", "null"))
+		if h, herr := e.client.HeadObject(e.ctx, headIn("data", "s.csv", "")); herr == nil {
+			t.Logf("after release: HEAD current: version %q size %d meta %v", aws.ToString(h.VersionId), aws.ToInt64(h.ContentLength), h.Metadata)
+		} else {
+			t.Logf("after release: HEAD current: %v", herr)
+		}
+		lv, lerr := e.client.ListObjectVersions(e.ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("data")})
+		if lerr != nil {
+			t.Fatalf("list: %v", lerr)
+		}
+		for _, x := range lv.Versions {
+			t.Logf("after release: version %s latest=%v size=%d", aws.ToString(x.VersionId), aws.ToBool(x.IsLatest), aws.ToInt64(x.Size))
+		}
+		for _, x := range lv.DeleteMarkers {
+			t.Logf("after release: delete marker %s latest=%v", aws.ToString(x.VersionId), aws.ToBool(x.IsLatest))
+		}
+		if got := e.get("data", "s.csv", "null"); string(got) != "old null-version data" {
+			t.Errorf("LOST: the older null version of s3://data/s.csv was replaced by the release (now %d bytes)", len(got))
+		}
+		if err == nil && !bytes.Equal(e.get("data", "s.csv", ""), csvBody) {
+			t.Errorf("release reported %s but the key does not hold the bytes", rel.Outcome)
+		}
+		if err != nil && e.get("quarantine", res.CopyKey, res.CopyVersionID) == nil {
+			t.Errorf("release failed and the quarantined copy is gone")
+		}
+	})
+}
+
+func setVersioning(e *env, bucket string, status types.BucketVersioningStatus) {
+	e.t.Helper()
+	_, err := e.client.PutBucketVersioning(e.ctx, &s3.PutBucketVersioningInput{Bucket: &bucket,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: status}})
+	if err != nil {
+		e.t.Fatalf("versioning %s on %s: %v", status, bucket, err)
+	}
+}
+
+// TestAttackReleaseAfterNewVersionAtTheKey: the source bucket got a new version at the key after
+// a tombstoned Move (the tombstone is no longer current). Wanted: ErrDestinationOccupied, the new
+// version current and intact, the copy kept.
+func TestAttackReleaseAfterNewVersionAtTheKey(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		v, etag := e.put("data", "n.csv", csvBody, "")
+		r := req("f-new", "data", "n.csv", v, etag, int64(len(csvBody)))
+		r.Settings.Tombstone = true
+		res, err := e.eng.Move(e.ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.put("data", "n.csv", []byte("new legit data"), "")
+		_, err = e.eng.Release(e.ctx, ReleaseRequest{FindingID: "f-new", Object: r.Object, CopyBucket: res.CopyBucket,
+			CopyKey: res.CopyKey, CopyVersionID: res.CopyVersionID, TombstoneVersion: res.TombstoneVersion})
+		if !errors.Is(err, ErrDestinationOccupied) {
+			t.Fatalf("got %v", err)
+		}
+		if string(e.get("data", "n.csv", "")) != "new legit data" || !bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody) {
+			t.Fatal("data lost")
+		}
+	})
+}
