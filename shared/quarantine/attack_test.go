@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -310,5 +311,119 @@ func TestAttackReleaseAfterNewVersionAtTheKey(t *testing.T) {
 		if string(e.get("data", "n.csv", "")) != "new legit data" || !bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody) {
 			t.Fatal("data lost")
 		}
+	})
+}
+
+// TestAttackCrashBetweenEveryStepOfAllVersions: all-versions mode, three versions, the process
+// dies after each S3 call in turn, then the job runs again. Wanted: every version's bytes exist
+// in the source or in quarantine at the crash, and after the rerun none is left in the source
+// and each is in quarantine.
+func TestAttackCrashBetweenEveryStepOfAllVersions(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("quarantine", true)
+		e.bucket("allv", true)
+		bodies := [][]byte{[]byte("v1 secret"), []byte("v2 secret!"), csvBody}
+		setup := func(key string) ([]string, Request) {
+			var vs []string
+			var etag string
+			for _, b := range bodies {
+				var v string
+				v, etag = e.put("allv", key, b, "")
+				vs = append(vs, v)
+			}
+			r := req("f-av-"+key, "allv", key, vs[2], etag, int64(len(csvBody)))
+			r.Settings.DeleteMode = "all-versions"
+			return vs, r
+		}
+		_, pr := setup("probe")
+		probe := &crashing{S3API: e.client, after: 1 << 30}
+		if _, err := (&Engine{Clients: oneClient{probe}, Options: e.eng.Options, Now: e.eng.Now}).Move(e.ctx, pr); err != nil {
+			t.Fatal(err)
+		}
+		total := len(probe.calls)
+		for n := 0; n < total; n++ {
+			key := "obj-" + strings.Repeat("x", n%3) + string(rune('a'+n%26)) + "-" + strings.Repeat("n", n/26)
+			vs, r := setup(key)
+			crash := &crashing{S3API: e.client, after: n}
+			_, err := (&Engine{Clients: oneClient{crash}, Options: e.eng.Options, Now: e.eng.Now}).Move(e.ctx, r)
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("crash after %d calls: want the crash, got %v", n, err)
+			}
+			for i, v := range vs {
+				assertIntact(t, e, "allv", key, v, bodies[i], fmt.Sprintf("all-versions crash after %v", crash.calls))
+			}
+			res, err := e.eng.Move(e.ctx, r)
+			if err != nil {
+				t.Fatalf("rerun after crash at call %d (%v): %v", n, crash.calls, err)
+			}
+			if left := e.versions("allv", key); len(left) != 0 {
+				t.Fatalf("rerun after crash at call %d (%v) reported %s but left versions %v in the source", n, crash.calls, res.Outcome, left)
+			}
+			for i, v := range vs {
+				assertIntact(t, e, "allv", key, v, bodies[i], "after the rerun")
+			}
+		}
+		t.Logf("crashed after each of %d calls and re-ran", total)
+	})
+}
+
+// TestAttackCrashBetweenEveryStepOfRelease: a Release dies after each S3 call in turn, then runs
+// again. Wanted: the bytes are at the original key or in quarantine at every crash, and the rerun
+// ends RELEASED or ALREADY_DONE with the bytes at the key, the copy gone, the tombstone gone.
+func TestAttackCrashBetweenEveryStepOfRelease(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("quarantine", true)
+		e.bucket("rel", true)
+		move := func(key string) (Request, *Result) {
+			v, etag := e.put("rel", key, csvBody, "team=a")
+			r := req("f-rel-"+key, "rel", key, v, etag, int64(len(csvBody)))
+			r.Settings.Tombstone = true
+			res, err := e.eng.Move(e.ctx, r)
+			if err != nil || res.TombstoneVersion == "" {
+				t.Fatalf("move: %v %+v", err, res)
+			}
+			return r, res
+		}
+		rr := func(r Request, res *Result) ReleaseRequest {
+			return ReleaseRequest{FindingID: r.FindingID, Object: r.Object, CopyBucket: res.CopyBucket, CopyKey: res.CopyKey,
+				CopyVersionID: res.CopyVersionID, TombstoneVersion: res.TombstoneVersion, By: "U1"}
+		}
+		pr, pres := move("probe")
+		probe := &crashing{S3API: e.client, after: 1 << 30}
+		if _, err := (&Engine{Clients: oneClient{probe}, Options: e.eng.Options, Now: e.eng.Now}).Release(e.ctx, rr(pr, pres)); err != nil {
+			t.Fatal(err)
+		}
+		total := len(probe.calls)
+		for n := 0; n < total; n++ {
+			key := "obj-" + string(rune('a'+n))
+			r, res := move(key)
+			crash := &crashing{S3API: e.client, after: n}
+			_, err := (&Engine{Clients: oneClient{crash}, Options: e.eng.Options, Now: e.eng.Now}).Release(e.ctx, rr(r, res))
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("crash after %d calls: want the crash, got %v", n, err)
+			}
+			atKey := bytes.Equal(e.get("rel", key, ""), csvBody)
+			inQ := bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody)
+			if !atKey && !inQ {
+				t.Fatalf("crash after %v: the bytes are neither at the key nor in quarantine", crash.calls)
+			}
+			out, err := e.eng.Release(e.ctx, rr(r, res))
+			if err != nil {
+				t.Fatalf("rerun after crash at call %d (%v): %v", n, crash.calls, err)
+			}
+			if !bytes.Equal(e.get("rel", key, ""), csvBody) {
+				t.Fatalf("rerun after crash %v reported %s but the key does not hold the bytes", crash.calls, out.Outcome)
+			}
+			if e.get("quarantine", res.CopyKey, res.CopyVersionID) != nil {
+				t.Errorf("rerun after crash %v reported %s but the quarantined copy is still there", crash.calls, out.Outcome)
+			}
+			if e.get("rel", key, res.TombstoneVersion) != nil {
+				t.Errorf("rerun after crash %v reported %s but the tombstone version %s is still there", crash.calls, out.Outcome, res.TombstoneVersion)
+			}
+			if tg := e.tags("rel", key, ""); tg["team"] != "a" {
+				t.Errorf("rerun after crash %v: restored tags %v", crash.calls, tg)
+			}
+		}
+		t.Logf("crashed after each of %d calls and re-ran", total)
 	})
 }
