@@ -70,41 +70,71 @@ func TestAttackTwoFindingsOnTwoVersionsIntoUnversionedQuarantine(t *testing.T) {
 	})
 }
 
-// TestAttackLongMultibyteKeyFitsS3MetadataLimit: a 1024-byte key of 3-byte UTF-8 characters.
-// DestKey is shortened, and the original key goes into the copy's metadata URL-escaped: 9 bytes
-// per character. AWS caps user-defined metadata at 2 KB (keys + values, UTF-8 bytes) and refuses
-// the copy with MetadataTooLarge, so such a key could never be quarantined: an evasion. Neither
-// test server enforces the limit, so the test measures what the engine stored.
-func TestAttackLongMultibyteKeyFitsS3MetadataLimit(t *testing.T) {
+// TestAttackCopyFitsS3MetadataLimit: AWS caps an object's user-defined metadata at 2 KB (keys +
+// values, UTF-8 bytes) and refuses a copy past it with MetadataTooLarge, so an object whose copy
+// would carry more can never be quarantined: an evasion anyone who can write the object controls.
+// The engine adds markers to the source's own metadata: the original key URL-escaped when DestKey
+// is shortened (a 2-byte character becomes 6), and the tags that did not fit, escaped. versitygw
+// enforces the limit (MetadataTooLarge; for the long key, RequestHeaderSectionTooLarge), moto
+// does not, so the test also measures what the engine stored.
+func TestAttackCopyFitsS3MetadataLimit(t *testing.T) {
+	// Segments of 50 two-byte characters: versitygw stores keys as paths, 255 bytes a name.
+	var b strings.Builder
+	for b.Len() < MaxKeyLen-110 {
+		b.WriteString(strings.Repeat("é", 50) + "/")
+	}
+	longKey := b.String() + "x.csv"
+	// 10 tags, the most S3 allows, each with a long key and value: 4 do not fit next to ours.
+	var tags []string
+	for i := range 10 {
+		tags = append(tags, fmt.Sprintf("t%d%s=%s", i, strings.Repeat("k", 100), strings.Repeat("v", 250)))
+	}
+	cases := []struct {
+		name, key, tags string
+		meta            map[string]string
+	}{
+		{"long multibyte key", longKey, "", nil},
+		// The source's own metadata just under 2 KB: legal on AWS, and our markers push it over.
+		{"source metadata near 2 KB", "m.csv", "", map[string]string{"big": strings.Repeat("m", 1990)}},
+		{"ten long tags", "t.csv", strings.Join(tags, "&"), nil},
+	}
 	eachServer(t, func(t *testing.T, e *env) {
 		e.bucket("data", true)
 		e.bucket("quarantine", true)
-		// Segments of 50 two-byte characters: versitygw stores keys as paths, 255 bytes a name.
-		var b strings.Builder
-		for b.Len() < MaxKeyLen-110 {
-			b.WriteString(strings.Repeat("é", 50) + "/")
-		}
-		key := b.String() + "x.csv"
-		v, etag := e.put("data", key, csvBody, "")
-		r := req("f-meta", "data", key, v, etag, int64(len(csvBody)))
-		res, err := e.eng.Move(e.ctx, r)
-		if err != nil {
-			t.Fatalf("move of a %d-byte key: %v", len(key), err)
-		}
-		h, err := e.client.HeadObject(e.ctx, headIn("quarantine", res.CopyKey, res.CopyVersionID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for k, val := range h.Metadata {
-			n += len(k) + len(val)
-		}
-		if n > 2048 {
-			t.Errorf("the copy carries %d bytes of user metadata; AWS refuses more than 2048 (MetadataTooLarge), so on AWS this %d-byte key can never be quarantined", n, len(key))
-		}
-		rel, err := e.eng.Release(e.ctx, ReleaseRequest{FindingID: "f-meta", Object: r.Object, CopyBucket: res.CopyBucket, CopyKey: res.CopyKey, CopyVersionID: res.CopyVersionID})
-		if err != nil || rel.Outcome != Released || !bytes.Equal(e.get("data", key, ""), csvBody) {
-			t.Fatalf("release: %v %+v", err, rel)
+		for i, c := range cases {
+			t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+				in := &s3.PutObjectInput{Bucket: aws.String("data"), Key: &c.key, Body: bytes.NewReader(csvBody), Metadata: c.meta,
+					ChecksumAlgorithm: types.ChecksumAlgorithmCrc32}
+				if c.tags != "" {
+					in.Tagging = &c.tags
+				}
+				out, err := e.client.PutObject(e.ctx, in)
+				if err != nil {
+					t.Fatalf("put: %v", err)
+				}
+				id := fmt.Sprintf("f-meta-%d", i)
+				r := req(id, "data", c.key, aws.ToString(out.VersionId), aws.ToString(out.ETag), int64(len(csvBody)))
+				res, err := e.eng.Move(e.ctx, r)
+				if err != nil {
+					t.Fatalf("move (%d-byte key): %v", len(c.key), err)
+				}
+				h, err := e.client.HeadObject(e.ctx, headIn("quarantine", res.CopyKey, res.CopyVersionID))
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for k, val := range h.Metadata {
+					n += len(k) + len(val)
+				}
+				if n > 2048 {
+					t.Errorf("the copy carries %d bytes of user metadata; AWS refuses more than 2048 (MetadataTooLarge), so on AWS this object can never be quarantined", n)
+				}
+				rel, err := e.eng.Release(e.ctx, ReleaseRequest{FindingID: id, Object: r.Object, CopyBucket: res.CopyBucket, CopyKey: res.CopyKey,
+					CopyVersionID: res.CopyVersionID, DroppedTags: res.DroppedTags})
+				if err != nil || rel.Outcome != Released || !bytes.Equal(e.get("data", c.key, ""), csvBody) {
+					t.Fatalf("release: %v %+v", err, rel)
+				}
+			})
 		}
 	})
 }
