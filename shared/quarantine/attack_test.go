@@ -457,3 +457,84 @@ func TestAttackCrashBetweenEveryStepOfRelease(t *testing.T) {
 		t.Logf("crashed after each of %d calls and re-ran", total)
 	})
 }
+
+// holdBeforeDelete puts a legal hold on the source version just before the engine deletes it:
+// the object got locked between the check and the delete.
+type holdBeforeDelete struct {
+	S3API
+	e *env
+}
+
+func (h holdBeforeDelete) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if aws.ToString(in.Bucket) == "locked" {
+		_, err := h.e.client.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: in.Bucket, Key: in.Key, VersionId: in.VersionId,
+			LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}})
+		if err != nil {
+			h.e.t.Fatalf("put legal hold: %v", err)
+		}
+	}
+	return h.S3API.DeleteObject(ctx, in, o...)
+}
+
+// TestAttackLegalHoldBetweenCheckAndDelete: a legal hold lands on the source version after the
+// engine checked it and before the delete. Wanted: the Move does not report MOVED, both copies
+// stay, and a rerun reports COPIED_SOURCE_LOCKED with the same copy (not a second one).
+func TestAttackLegalHoldBetweenCheckAndDelete(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		if _, err := e.client.CreateBucket(e.ctx, &s3.CreateBucketInput{Bucket: aws.String("locked"), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+			t.Fatal(err)
+		}
+		e.bucket("quarantine", true)
+		v, etag := e.put("locked", "late.csv", csvBody, "")
+		r := req("f-late", "locked", "late.csv", v, etag, int64(len(csvBody)))
+		eng := New(oneClient{holdBeforeDelete{S3API: e.client, e: e}}, e.eng.Options)
+		res, err := eng.Move(e.ctx, r)
+		t.Logf("move: err=%v", err)
+		if err == nil {
+			t.Fatalf("move reported %s although the delete was refused: %+v", res.Outcome, res)
+		}
+		if !bytes.Equal(e.get("locked", "late.csv", v), csvBody) {
+			t.Fatal("the held source version was deleted")
+		}
+		again, err := e.eng.Move(e.ctx, r)
+		if err != nil || again.Outcome != SourceLocked || !strings.Contains(again.SkippedBecause, "legal hold") {
+			t.Fatalf("rerun: %v %+v", err, again)
+		}
+		if !bytes.Equal(e.get("quarantine", again.CopyKey, again.CopyVersionID), csvBody) {
+			t.Fatal("rerun points at a copy without the bytes")
+		}
+		if vs := e.versions("quarantine", again.CopyKey); len(vs) != 1 {
+			t.Errorf("rerun made another copy: %v", vs)
+		}
+	})
+}
+
+// TestAttackNewVersionBetweenFindingAndMove: a versioned key gets a new version (other data)
+// after Macie saw the old one. Wanted: exactly the finding's version is moved, the new version
+// stays current and untouched, and no tombstone covers it.
+func TestAttackNewVersionBetweenFindingAndMove(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		v, etag := e.put("data", "nv.csv", csvBody, "")
+		v2, _ := e.put("data", "nv.csv", []byte("clean rewrite"), "")
+		r := req("f-nv", "data", "nv.csv", v, etag, int64(len(csvBody)))
+		r.Settings.Tombstone = true
+		res, err := e.eng.Move(e.ctx, r)
+		if err != nil || res.Outcome != Moved {
+			t.Fatalf("%v %+v", err, res)
+		}
+		if e.get("data", "nv.csv", v) != nil {
+			t.Error("the finding's version is still in the source")
+		}
+		if string(e.get("data", "nv.csv", "")) != "clean rewrite" || string(e.get("data", "nv.csv", v2)) != "clean rewrite" {
+			t.Error("the newer version is no longer current")
+		}
+		if res.TombstoneVersion != "" {
+			t.Errorf("a tombstone (%s) covers the newer version", res.TombstoneVersion)
+		}
+		if !bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody) {
+			t.Error("copy differs")
+		}
+	})
+}
