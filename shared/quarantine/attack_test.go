@@ -539,4 +539,3 @@ func TestAttackNewVersionBetweenFindingAndMove(t *testing.T) {
 		}
 	})
 }
-
