@@ -539,3 +539,102 @@ func TestAttackNewVersionBetweenFindingAndMove(t *testing.T) {
 		}
 	})
 }
+
+// dieAfterComplete lets calls through until a CompleteMultipartUpload has succeeded, then fails
+// every call: the process died right after the multipart copy landed.
+type dieAfterComplete struct {
+	S3API
+	dead bool
+}
+
+func (d *dieAfterComplete) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, o ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	if d.dead {
+		return nil, errCrash
+	}
+	out, err := d.S3API.CompleteMultipartUpload(ctx, in, o...)
+	d.dead = err == nil
+	return out, err
+}
+func (d *dieAfterComplete) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if d.dead {
+		return nil, errCrash
+	}
+	return d.S3API.HeadObject(ctx, in, o...)
+}
+func (d *dieAfterComplete) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, o ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
+	if d.dead {
+		return nil, errCrash
+	}
+	return d.S3API.ListObjectVersions(ctx, in, o...)
+}
+func (d *dieAfterComplete) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if d.dead {
+		return nil, errCrash
+	}
+	return d.S3API.DeleteObject(ctx, in, o...)
+}
+func (d *dieAfterComplete) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, o ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	if d.dead {
+		return nil, errCrash
+	}
+	return d.S3API.AbortMultipartUpload(ctx, in, o...)
+}
+
+// TestAttackKMSMultipartCrashAfterCompleteThenRelease: an SSE-KMS source past the multipart
+// threshold, quarantined under the policy's key; the process dies right after the multipart copy
+// completed (before any delete). Wanted: the rerun finishes with one verified copy (the earlier,
+// unverifiable one re-copied and discarded, never trusted), the source version gone; Release
+// brings the bytes back under the source's own key. moto only: versitygw has no KMS.
+func TestAttackKMSMultipartCrashAfterCompleteThenRelease(t *testing.T) {
+	t.Run("moto", func(t *testing.T) {
+		e := newEnvOn(t, "moto")
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		srcKey, qKey := e.kmsKey(), e.kmsKey()
+		body := bytes.Repeat([]byte("0123456789abcdef"), (11<<20)/16)
+		key := "big kms+ü.bin"
+		out, err := e.client.PutObject(e.ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: &key, Body: bytes.NewReader(body),
+			ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: &srcKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := aws.ToString(out.VersionId)
+		r := req("f-kmsmp", "data", key, v, aws.ToString(out.ETag), int64(len(body)))
+		r.Settings.KMSKeyID = qKey
+		d := &dieAfterComplete{S3API: e.client}
+		if _, err := New(oneClient{d}, e.eng.Options).Move(e.ctx, r); !errors.Is(err, errCrash) {
+			t.Fatalf("want the crash after Complete, got %v", err)
+		}
+		if !bytes.Equal(e.get("data", key, v), body) {
+			t.Fatal("source version gone after a crash before any delete")
+		}
+		res, err := e.eng.Move(e.ctx, r)
+		if err != nil || res.Outcome != Moved || !res.Multipart {
+			t.Fatalf("rerun: %v %+v", err, res)
+		}
+		if e.get("data", key, v) != nil {
+			t.Fatal("source version still there")
+		}
+		if vs := e.versions("quarantine", res.CopyKey); len(vs) != 1 {
+			t.Errorf("%d copies left in quarantine (%v), want 1 (%s)", len(vs), vs, res.SkippedBecause)
+		}
+		h, err := e.client.HeadObject(e.ctx, headIn("quarantine", res.CopyKey, res.CopyVersionID))
+		if err != nil || aws.ToString(h.SSEKMSKeyId) != qKey {
+			t.Fatalf("copy not under the policy key: %v %v", err, h)
+		}
+		if !bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), body) {
+			t.Fatal("copy differs")
+		}
+		rel, err := e.eng.Release(e.ctx, ReleaseRequest{FindingID: "f-kmsmp", Object: r.Object, CopyBucket: res.CopyBucket, CopyKey: res.CopyKey, CopyVersionID: res.CopyVersionID})
+		if err != nil || rel.Outcome != Released {
+			t.Fatalf("release: %v %+v", err, rel)
+		}
+		h, err = e.client.HeadObject(e.ctx, headIn("data", key, ""))
+		if err != nil || h.ServerSideEncryption != types.ServerSideEncryptionAwsKms || aws.ToString(h.SSEKMSKeyId) != srcKey {
+			t.Fatalf("restored under %v %s, want aws:kms %s (%v)", h.ServerSideEncryption, aws.ToString(h.SSEKMSKeyId), srcKey, err)
+		}
+		if !bytes.Equal(e.get("data", key, ""), body) {
+			t.Fatal("restored bytes differ")
+		}
+	})
+}
