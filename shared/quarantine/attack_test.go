@@ -668,3 +668,66 @@ func TestAttackControlCharacterKeys(t *testing.T) {
 		}
 	})
 }
+
+// writeBeforeRestore writes someone's new data at the original key just before Release's copy
+// back reaches the server: the key was free (or held our tombstone) when Release checked it.
+type writeBeforeRestore struct {
+	S3API
+	e    *env
+	key  string
+	once sync.Once
+}
+
+func (w *writeBeforeRestore) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+	if aws.ToString(in.Bucket) != "quarantine" {
+		w.once.Do(func() { w.e.put(aws.ToString(in.Bucket), w.key, []byte("new legit data"), "") })
+	}
+	return w.S3API.CopyObject(ctx, in, o...)
+}
+
+// TestAttackReleaseRacesANewWriteAtTheKey: new data lands at the original key between Release's
+// check of the key and its copy back. Wanted (as when the new data was there before): the new data
+// is not overwritten, and the quarantined copy stays. In an unversioned bucket an unconditional
+// copy destroys the new data for good.
+func TestAttackReleaseRacesANewWriteAtTheKey(t *testing.T) {
+	for _, c := range []struct {
+		name                 string
+		versioned, tombstone bool
+	}{{"unversioned", false, false}, {"unversioned-tombstone", false, true}, {"versioned-tombstone", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			eachServer(t, func(t *testing.T, e *env) {
+				e.bucket("data", c.versioned)
+				e.bucket("quarantine", true)
+				v, etag := e.put("data", "w.csv", csvBody, "")
+				r := req("f-w", "data", "w.csv", v, etag, int64(len(csvBody)))
+				if !c.versioned {
+					r.Object.VersionID = ""
+				}
+				r.Settings.Tombstone = c.tombstone
+				res, err := e.eng.Move(e.ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				eng := New(oneClient{&writeBeforeRestore{S3API: e.client, e: e, key: "w.csv"}}, e.eng.Options)
+				rel, err := eng.Release(e.ctx, ReleaseRequest{FindingID: "f-w", Object: r.Object, CopyBucket: res.CopyBucket, CopyKey: res.CopyKey,
+					CopyVersionID: res.CopyVersionID, TombstoneVersion: res.TombstoneVersion})
+				t.Logf("release: err=%v", err)
+				newData := false
+				for _, ver := range append(e.versions("data", "w.csv"), "") {
+					if string(e.get("data", "w.csv", ver)) == "new legit data" {
+						newData = true
+					}
+				}
+				if !newData {
+					t.Errorf("LOST: the data written at s3://data/w.csv during the release was overwritten (release: %v %+v)", err, rel)
+				}
+				if string(e.get("data", "w.csv", "")) != "new legit data" {
+					t.Errorf("the key no longer holds the newest write: Release put the quarantined object over it")
+				}
+				if err != nil && !bytes.Equal(e.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody) {
+					t.Errorf("release failed and the quarantined copy is gone")
+				}
+			})
+		})
+	}
+}
