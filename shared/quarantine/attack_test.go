@@ -731,3 +731,37 @@ func TestAttackReleaseRacesANewWriteAtTheKey(t *testing.T) {
 		})
 	}
 }
+
+// writeBeforeTombstone writes someone's new data at the original key just before the tombstone
+// PUT reaches the server: the key was free when the Move checked it.
+type writeBeforeTombstone struct {
+	S3API
+	e    *env
+	once sync.Once
+}
+
+func (w *writeBeforeTombstone) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	w.once.Do(func() { w.e.put(aws.ToString(in.Bucket), aws.ToString(in.Key), []byte("new legit data"), "") })
+	return w.S3API.PutObject(ctx, in, o...)
+}
+
+// TestAttackTombstoneRacesANewWriteAtTheKey: new data lands at the key between the Move's check
+// and its tombstone PUT. Wanted: the tombstone never replaces it (If-None-Match), in an
+// unversioned bucket where a replaced object is gone for good.
+func TestAttackTombstoneRacesANewWriteAtTheKey(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", false)
+		e.bucket("quarantine", true)
+		_, etag := e.put("data", "tw.csv", csvBody, "")
+		r := req("f-tw", "data", "tw.csv", "", etag, int64(len(csvBody)))
+		r.Settings.Tombstone = true
+		res, err := New(oneClient{&writeBeforeTombstone{S3API: e.client, e: e}}, e.eng.Options).Move(e.ctx, r)
+		t.Logf("move: err=%v res=%+v", err, res)
+		if got := string(e.get("data", "tw.csv", "")); got != "new legit data" {
+			t.Errorf("LOST: the data written at s3://data/tw.csv during the move was replaced by the tombstone (now %q)", got)
+		}
+		if !bytes.Equal(e.get("quarantine", DestKey(r.Object), ""), csvBody) {
+			t.Error("copy missing")
+		}
+	})
+}
