@@ -1,7 +1,11 @@
 package quarantine
 
 // Attacks on the engine by a failure engineer: each test states the scenario and what must hold.
-// A test here that fails is a defect found, not a flaky test.
+// A test here that fails is a defect found, not a flaky test. Failing when written (branch
+// atk-engine, engine as of i12e 1d08007): AllVersionsIntoUnversionedQuarantine and
+// TwoFindingsOnTwoVersionsIntoUnversionedQuarantine (versitygw), CopyFitsS3MetadataLimit,
+// ControlCharacterKeys, ReleaseRacesANewWriteAtTheKey (both servers),
+// ReleaseIntoSuspendedVersioningKeepsTheNullVersion (moto).
 
 import (
 	"bytes"
