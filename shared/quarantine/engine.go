@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,6 +28,7 @@ type S3API interface {
 	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
 }
 
 // Clients gives the S3 client to use for an account: through the account's quarantine role in
@@ -60,6 +62,11 @@ type Engine struct {
 	Clients Clients
 	Options Options
 	Now     func() time.Time
+
+	// versioned caches, per account and quarantine bucket, that versioning is Enabled: one
+	// GetBucketVersioning per bucket. Only Enabled is cached, so a bucket a human fixes after a
+	// refusal is seen on the next Retry.
+	versioned sync.Map
 }
 
 // New builds an engine with defaults filled in.
@@ -128,6 +135,9 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{CopyBucket: req.Settings.Bucket, CopyKey: DestKey(o), OriginalKey: o.Key}
 	tm := timer{now: e.Now, steps: &res.Steps}
 	owner := e.owner(o.AccountID)
+	if err := e.checkQuarantineVersioned(ctx, api, o.AccountID, res.CopyBucket, owner); err != nil {
+		return nil, err
+	}
 
 	// 1. Resume: a copy this finding already made?
 	var existing *copyInfo
@@ -214,6 +224,13 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("copy %s to s3://%s/%s: %w (the source is untouched)", o, res.CopyBucket, res.CopyKey, err)
 		}
+		if c.versionID == "" || c.versionID == "null" {
+			// Every version of a key, and every finding about it, shares one DestKey: without a
+			// version of its own the copy is overwritten by the next one, so deleting the
+			// source could lose data.
+			return nil, fmt.Errorf("%w: the copy of %s in s3://%s/%s came back without a version id, so quarantine bucket %s is not versioned and the next copy to this key would overwrite it; enable versioning on s3://%s (aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled), then press Retry; the source was not deleted",
+				ErrNeedsHuman, o, res.CopyBucket, res.CopyKey, res.CopyBucket, res.CopyBucket, res.CopyBucket)
+		}
 		res.CopyVersionID, res.Multipart = c.versionID, c.multipart
 		t0 = e.Now()
 		how, err := e.verify(ctx, api, c, src, res.CopyBucket, res.CopyKey, owner)
@@ -263,6 +280,30 @@ func (e *Engine) discard(ctx context.Context, api S3API, res *Result, stale *cop
 	if err != nil && !isNotFound(err) {
 		res.SkippedBecause = fmt.Sprintf("the unverified copy of an earlier attempt (version %s) could not be deleted: %v; delete it by hand", stale.versionID, err)
 	}
+}
+
+// checkQuarantineVersioned refuses a quarantine bucket whose versioning is not Enabled: every
+// version of a key (all-versions mode, or two findings) is copied to the same DestKey, so in an
+// unversioned or suspended bucket each copy replaces the previous one while its source is deleted.
+func (e *Engine) checkQuarantineVersioned(ctx context.Context, api S3API, account, bucket string, owner *string) error {
+	key := account + "/" + bucket
+	if _, ok := e.versioned.Load(key); ok {
+		return nil
+	}
+	out, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &bucket, ExpectedBucketOwner: owner})
+	if err != nil {
+		return fmt.Errorf("read the versioning of quarantine bucket s3://%s (the quarantine role needs s3:GetBucketVersioning on it): %w; nothing was touched", bucket, err)
+	}
+	if out.Status != types.BucketVersioningStatusEnabled {
+		status := string(out.Status)
+		if status == "" {
+			status = "never enabled"
+		}
+		return fmt.Errorf("%w: quarantine bucket s3://%s is not versioned (versioning %s), so copies of two versions of one key would overwrite each other; enable versioning on it (aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled), then press Retry; nothing was touched",
+			ErrNeedsHuman, bucket, status, bucket)
+	}
+	e.versioned.Store(key, true)
+	return nil
 }
 
 func (e *Engine) owner(account string) *string {

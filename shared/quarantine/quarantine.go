@@ -7,6 +7,8 @@
 //
 // The order of a Move:
 //
+//  0. the quarantine bucket's versioning must be Enabled (ErrNeedsHuman otherwise): every version
+//     of a key shares one DestKey, so without versioning one copy would replace another
 //  1. resume lookup: a copy already made for this finding? (skipped when the caller knows this
 //     is the first attempt)
 //  2. HEAD the source version: still what Macie saw? (ErrObjectChanged, ErrObjectGone,
