@@ -96,11 +96,15 @@ func TestAttackCopyFitsS3MetadataLimit(t *testing.T) {
 	cases := []struct {
 		name, key, tags string
 		meta            map[string]string
+		// refused: no copy can carry the markers resume and Release need next to the source's
+		// own metadata, so the wanted outcome is a clear ErrNeedsHuman that names the limit,
+		// with the source untouched and no copy made.
+		refused bool
 	}{
-		{"long multibyte key", longKey, "", nil},
+		{"long multibyte key", longKey, "", nil, false},
 		// The source's own metadata just under 2 KB: legal on AWS, and our markers push it over.
-		{"source metadata near 2 KB", "m.csv", "", map[string]string{"big": strings.Repeat("m", 1990)}},
-		{"ten long tags", "t.csv", strings.Join(tags, "&"), nil},
+		{"source metadata near 2 KB", "m.csv", "", map[string]string{"big": strings.Repeat("m", 1990)}, true},
+		{"ten long tags", "t.csv", strings.Join(tags, "&"), nil, false},
 	}
 	eachServer(t, func(t *testing.T, e *env) {
 		e.bucket("data", true)
@@ -119,6 +123,18 @@ func TestAttackCopyFitsS3MetadataLimit(t *testing.T) {
 				id := fmt.Sprintf("f-meta-%d", i)
 				r := req(id, "data", c.key, aws.ToString(out.VersionId), aws.ToString(out.ETag), int64(len(csvBody)))
 				res, err := e.eng.Move(e.ctx, r)
+				if c.refused {
+					if !errors.Is(err, ErrNeedsHuman) || !strings.Contains(err.Error(), "user-metadata limit") {
+						t.Fatalf("want ErrNeedsHuman naming S3's user-metadata limit, got %v %+v", err, res)
+					}
+					if !bytes.Equal(e.get("data", c.key, aws.ToString(out.VersionId)), csvBody) {
+						t.Fatal("LOST: the refused source version changed")
+					}
+					if vs := e.versions("quarantine", DestKey(r.Object)); len(vs) != 0 {
+						t.Fatalf("refused, yet copies were made: %v", vs)
+					}
+					return
+				}
 				if err != nil {
 					t.Fatalf("move (%d-byte key): %v", len(c.key), err)
 				}

@@ -2,6 +2,7 @@ package quarantine
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -204,10 +205,9 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 			return nil, err
 		}
 		res.DroppedTags = dropped
-		meta := markers(res.SourceEncryption, dropped)
-		meta[MetaFindingID], meta[MetaSourceVer], meta[MetaSourceETag] = req.FindingID, src.versionID, src.etag
-		if res.CopyKey != o.AccountID+"/"+o.Bucket+"/"+o.Key {
-			meta[MetaOriginalKey] = url.PathEscape(o.Key)
+		meta, err := copyMetadata(o, src, req.FindingID, res, tags, dropped)
+		if err != nil {
+			return nil, err
 		}
 		t0 = e.Now()
 		c, err := e.transferOnce(ctx, api, transferSpec{
@@ -267,6 +267,90 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	res.DeletedVersions = append([]string{src.versionID}, res.DeletedVersions...)
 	res.Outcome = Moved
 	return res, e.finish(ctx, api, req, res, tm, src)
+}
+
+// MaxUserMetadata is S3's limit on an object's user-defined metadata: the UTF-8 bytes of every
+// key and value. A copy past it is refused (MetadataTooLarge), so such an object could never be
+// quarantined.
+const MaxUserMetadata = 2048
+
+// MaxRequestHeader is S3's (and versitygw's) limit on a request's header section; requestOverhead
+// is a generous allowance for what a copy request carries besides keys, tags and metadata
+// (request line, host, signature, dates, content and checksum headers).
+const (
+	MaxRequestHeader = 8 * 1024
+	requestOverhead  = 2048
+	metaPrefix       = "x-amz-meta-"
+)
+
+// metaHeaderBytes: the header lines user metadata takes ("x-amz-meta-k: v\r\n").
+func metaHeaderBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(metaPrefix) + len(k) + len(v) + 4
+	}
+	return n
+}
+
+// copyMetadata gives the markers a copy carries next to the source's own metadata, within
+// MaxUserMetadata. The finding, source version and ETag (resume and verification) and the source's
+// encryption (Release restores it) are required: when the source's metadata leaves no room for
+// them the object needs a human. The original key (base64url, only on a shortened DestKey) and the
+// tags that did not fit come after, each only when it fits: the ledger keeps both
+// (Result.OriginalKey, Result.DroppedTags).
+func copyMetadata(o Object, src *source, findingID string, res *Result, tags []types.Tag, dropped []string) (map[string]string, error) {
+	size := func(m map[string]string) int {
+		n := 0
+		for k, v := range m {
+			n += len(k) + len(v)
+		}
+		return n
+	}
+	own := map[string]string{}
+	for k, v := range src.head.Metadata {
+		if !isOurMeta(k) {
+			own[k] = v
+		}
+	}
+	all := markers(res.SourceEncryption, dropped)
+	droppedMarker, hasDropped := all[MetaDroppedTags]
+	delete(all, MetaDroppedTags)
+	meta := all
+	meta[MetaFindingID], meta[MetaSourceVer], meta[MetaSourceETag] = findingID, src.versionID, src.etag
+	used := size(own) + size(meta)
+	if used > MaxUserMetadata {
+		return nil, fmt.Errorf("%w: the user metadata of %s takes %d bytes, and with the %d bytes of markers quarantine must add to the copy (finding, source version, ETag, encryption) it passes S3's %d-byte user-metadata limit, so S3 would refuse the copy (MetadataTooLarge); move the object by hand, or remove some of its metadata and press Retry; nothing was touched",
+			ErrNeedsHuman, o, size(own), size(meta), MaxUserMetadata)
+	}
+	if res.CopyKey != o.AccountID+"/"+o.Bucket+"/"+o.Key {
+		v := base64.RawURLEncoding.EncodeToString([]byte(o.Key))
+		// The copy request also carries both keys URL-escaped (the path and x-amz-copy-source,
+		// 3 bytes per byte of a multibyte key) and the tags, within S3's 8 KB header section: a
+		// long multibyte key leaves no room for a third copy of itself.
+		headers := len(CopySource(o.Bucket, o.Key, src.versionID)) + len(CopySource(res.CopyBucket, res.CopyKey, "")) +
+			len(encodeTags(tags)) + metaHeaderBytes(own) + metaHeaderBytes(meta) + requestOverhead
+		if used+len(MetaOriginalKey)+len(v) <= MaxUserMetadata && headers+len(metaPrefix)+len(MetaOriginalKey)+len(v)+4 <= MaxRequestHeader {
+			meta[MetaOriginalKey] = v
+			used += len(MetaOriginalKey) + len(v)
+		}
+	}
+	if hasDropped && used+len(MetaDroppedTags)+len(droppedMarker) <= MaxUserMetadata {
+		meta[MetaDroppedTags] = droppedMarker
+	}
+	return meta, nil
+}
+
+// OriginalKeyOf reads the original key from a copy's metadata; "" when the copy does not carry it
+// (its DestKey is not shortened, or the key did not fit: the ledger has it).
+func OriginalKeyOf(meta map[string]string) string {
+	for k, v := range meta {
+		if strings.EqualFold(k, MetaOriginalKey) {
+			if b, err := base64.RawURLEncoding.DecodeString(v); err == nil {
+				return string(b)
+			}
+		}
+	}
+	return ""
 }
 
 // discard deletes a copy an earlier attempt made that did not verify, once a new copy is proven.

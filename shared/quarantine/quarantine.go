@@ -205,7 +205,8 @@ const (
 	MetaSourceKMSKey    = "macie-chatops-source-kms-key"
 	MetaSourceBucketKey = "macie-chatops-source-bucket-key"
 	MetaDroppedTags     = "macie-chatops-dropped-tags"
-	// MetaOriginalKey is the source key, URL-escaped, on a copy whose DestKey was shortened.
+	// MetaOriginalKey is the source key, base64url without padding (OriginalKeyOf), on a copy
+	// whose DestKey was shortened, when it fits within S3's user-metadata limit.
 	MetaOriginalKey = "macie-chatops-original-key"
 )
 
