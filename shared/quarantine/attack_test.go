@@ -674,6 +674,22 @@ func TestAttackControlCharacterKeys(t *testing.T) {
 				r := req(fmt.Sprintf("f-ctl-%d", i), "data", key, v, etag, int64(len(csvBody)))
 				r.Settings.DeleteMode = "all-versions"
 				res, err := e.eng.Move(e.ctx, r)
+				if xmlIllegal(key) != "" && !e.has(featURLListing) {
+					// versitygw and moto ignore EncodingType=url on ListObjectVersions: moto sends
+					// the raw character, which XML cannot carry, and versitygw does not list the
+					// version. The wanted outcome there: a clear refusal naming the key's control
+					// character, nothing lost, and the same on a rerun.
+					for run := 1; run <= 2; run++ {
+						if !errors.Is(err, ErrNeedsHuman) || !strings.Contains(err.Error(), "control character") {
+							t.Fatalf("run %d: want ErrNeedsHuman naming the control character, got %v %+v", run, err, res)
+						}
+						if !bytes.Equal(e.get("data", key, v), csvBody) {
+							t.Fatalf("LOST: run %d refused, yet the source version is gone", run)
+						}
+						res, err = e.eng.Move(e.ctx, r)
+					}
+					return
+				}
 				if err != nil {
 					t.Fatalf("move: %v", err)
 				}

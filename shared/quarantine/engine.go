@@ -561,6 +561,10 @@ func (e *Engine) quarantineOlder(ctx context.Context, api S3API, req Request, sr
 			break
 		}
 	}
+	if pos < 0 && xmlIllegal(o.Key) != "" {
+		return fmt.Errorf("%w: the key %q in s3://%s contains the control character %s, and this S3 endpoint does not list its version %s, so which versions are older is unknown; nothing was deleted; move this object by hand",
+			ErrNeedsHuman, o.Key, o.Bucket, xmlIllegal(o.Key), src.versionID)
+	}
 	if pos < 0 {
 		return fmt.Errorf("list versions of s3://%s/%s: version %s is not listed, so which versions are older is unknown; nothing was deleted", o.Bucket, o.Key, src.versionID)
 	}
@@ -635,20 +639,37 @@ func listVersions(ctx context.Context, api S3API, bucket, key string, owner *str
 	// come in their own list, after the versions.
 	var out, markers []versionInfo
 	seen := map[string]bool{} // some servers repeat the boundary version across pages
-	in := &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, ExpectedBucketOwner: owner}
+	// EncodingType=url: XML 1.0 cannot carry most control characters, so a key holding one is
+	// only listed URL-encoded; the answer says whether it is.
+	in := &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, ExpectedBucketOwner: owner, EncodingType: types.EncodingTypeUrl}
 	for {
 		page, err := api.ListObjectVersions(ctx, in)
 		if err != nil {
+			if bad := xmlIllegal(key); bad != "" {
+				return nil, fmt.Errorf("%w: the key %q in s3://%s contains the control character %s, which this S3 endpoint cannot list (%v); move this object by hand",
+					ErrNeedsHuman, key, bucket, bad, err)
+			}
 			return nil, err
 		}
+		encoded := page.EncodingType == types.EncodingTypeUrl
+		keyOf := func(k *string) string {
+			if !encoded {
+				return aws.ToString(k)
+			}
+			d, err := url.QueryUnescape(aws.ToString(k))
+			if err != nil {
+				return aws.ToString(k)
+			}
+			return d
+		}
 		for _, v := range page.Versions {
-			if aws.ToString(v.Key) == key && !seen[aws.ToString(v.VersionId)] {
+			if keyOf(v.Key) == key && !seen[aws.ToString(v.VersionId)] {
 				seen[aws.ToString(v.VersionId)] = true
 				out = append(out, versionInfo{versionID: aws.ToString(v.VersionId)})
 			}
 		}
 		for _, m := range page.DeleteMarkers {
-			if aws.ToString(m.Key) == key && !seen[aws.ToString(m.VersionId)] {
+			if keyOf(m.Key) == key && !seen[aws.ToString(m.VersionId)] {
 				seen[aws.ToString(m.VersionId)] = true
 				markers = append(markers, versionInfo{versionID: aws.ToString(m.VersionId), deleteMarker: true})
 			}
@@ -657,8 +678,22 @@ func listVersions(ctx context.Context, api S3API, bucket, key string, owner *str
 			break
 		}
 		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+		if encoded && page.NextKeyMarker != nil {
+			in.KeyMarker = aws.String(keyOf(page.NextKeyMarker))
+		}
 	}
 	return append(out, markers...), nil
+}
+
+// xmlIllegal names the first character of s that XML 1.0 cannot carry (a control character other
+// than tab, newline and carriage return), or "".
+func xmlIllegal(s string) string {
+	for _, r := range s {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0xFFFE || r == 0xFFFF {
+			return fmt.Sprintf("U+%04X", r)
+		}
+	}
+	return ""
 }
 
 // findCopy looks through the versions of a quarantine key, newest first, for one whose

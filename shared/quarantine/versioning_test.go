@@ -3,6 +3,7 @@ package quarantine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -59,6 +60,35 @@ func TestMoveRefusesAnUnversionedQuarantineBucket(t *testing.T) {
 		// Refusals are not cached (a fixed bucket is seen at once); Enabled is asked once.
 		if n := api.n.Load(); n != 3 {
 			t.Errorf("GetBucketVersioning called %d times, want 3 (two refusals, then once for Enabled)", n)
+		}
+	})
+}
+
+// Keys with characters URL encoding touches ("+", "%", "?", spaces, unicode) are listed with
+// EncodingType=url: in all-versions mode the older version is found (decoded only when the answer
+// says it is encoded) and quarantined, and a rerun sees the move done.
+func TestTrickyKeysAllVersions(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		for i, key := range []string{"with space/and+plus.csv", "percent%20literal%.csv", "question?mark#hash.csv", "ünïcødé/файл.csv", "tab\there.csv"} {
+			old, _ := e.put("data", key, []byte("old "+key), "")
+			v, etag := e.put("data", key, csvBody, "")
+			r := req(fmt.Sprintf("f-tav-%d", i), "data", key, v, etag, int64(len(csvBody)))
+			r.Settings.DeleteMode = "all-versions"
+			res, err := e.eng.Move(e.ctx, r)
+			if err != nil {
+				t.Fatalf("%q: %v", key, err)
+			}
+			if left := e.versions("data", key); len(left) != 0 {
+				t.Fatalf("%q: versions left in the source: %v", key, left)
+			}
+			if got := e.get("quarantine", res.CopyKey, res.OlderVersions[old]); string(got) != "old "+key {
+				t.Fatalf("%q: older version's copy holds %q", key, got)
+			}
+			if again, err := e.eng.Move(e.ctx, r); err != nil || again.Outcome != AlreadyDone {
+				t.Fatalf("%q: rerun: %v %+v", key, err, again)
+			}
 		}
 	})
 }
