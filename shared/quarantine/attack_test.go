@@ -5,7 +5,10 @@ package quarantine
 // atk-engine, engine as of i12e 1d08007): AllVersionsIntoUnversionedQuarantine and
 // TwoFindingsOnTwoVersionsIntoUnversionedQuarantine (versitygw), CopyFitsS3MetadataLimit,
 // ControlCharacterKeys, ReleaseRacesANewWriteAtTheKey (both servers),
-// ReleaseIntoSuspendedVersioningKeepsTheNullVersion (moto).
+// ReleaseIntoSuspendedVersioningKeepsTheNullVersion (moto). All fixed on branch fix-engine; where
+// a server cannot express a scenario (conditional CopyObject, EncodingType=url listings) the test
+// says so by name (featConditionalCopy, featURLListing) and checks the clear refusal or the
+// request the engine sent instead.
 
 import (
 	"bytes"

@@ -107,6 +107,9 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 	src.versioned = src.versionID != "" && src.versionID != "null"
 
 	if restored == nil {
+		if err := checkNullVersionFree(ctx, api, req, owner); err != nil {
+			return nil, err
+		}
 		tagOut, err := api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &req.CopyBucket, Key: &req.CopyKey, VersionId: nonEmpty(src.versionID), ExpectedBucketOwner: owner})
 		if err != nil {
 			return nil, fmt.Errorf("read tags of the quarantined copy: %w", err)
@@ -228,6 +231,33 @@ func (e *Engine) checkNothingWrittenUnder(ctx context.Context, api S3API, req Re
 	}
 	return fmt.Errorf("%w: s3://%s/%s was written while the release ran (version %s); the restore was removed again and the quarantined copy stays at s3://%s/%s — move or rename the new object, then Release again",
 		ErrDestinationOccupied, o.Bucket, o.Key, under, req.CopyBucket, req.CopyKey)
+}
+
+// checkNullVersionFree: in a bucket whose versioning is Suspended a write replaces the key's
+// "null" version, so when the key has a null version that is not ours (an object written before
+// versioning was enabled, hidden under a delete marker or our tombstone), the restore would
+// destroy it. Release then refuses.
+func checkNullVersionFree(ctx context.Context, api S3API, req ReleaseRequest, owner *string) error {
+	o := req.Object
+	vo, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &o.Bucket, ExpectedBucketOwner: owner})
+	if err != nil {
+		return fmt.Errorf("read the versioning of s3://%s (the quarantine role needs s3:GetBucketVersioning on it): %w (the quarantined copy is untouched)", o.Bucket, err)
+	}
+	if vo.Status != types.BucketVersioningStatusSuspended {
+		return nil
+	}
+	h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, VersionId: aws.String("null"), ExpectedBucketOwner: owner})
+	if err != nil {
+		if isNoSuchVersion(err) || isStatus(err, http.StatusMethodNotAllowed) {
+			return nil // no null version (405: it is a delete marker, which holds no data)
+		}
+		return fmt.Errorf("check the null version of s3://%s/%s (versioning is suspended): %w (the quarantined copy is untouched)", o.Bucket, o.Key, err)
+	}
+	if h.Metadata[MetaFindingID] == req.FindingID || h.Metadata[MetaReleasedOf] == releaseMarker(req) {
+		return nil // our tombstone or our earlier restore
+	}
+	return fmt.Errorf("%w: versioning of s3://%s is suspended and s3://%s/%s has an older null version (ETag %s) that the restore would replace for good; the quarantined copy stays at s3://%s/%s — copy that version elsewhere or enable versioning, then Release again",
+		ErrDestinationOccupied, o.Bucket, o.Bucket, o.Key, aws.ToString(h.ETag), req.CopyBucket, req.CopyKey)
 }
 
 // releaseMarker identifies the restore of one quarantined version.
