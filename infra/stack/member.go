@@ -25,9 +25,9 @@ type MemberAccount struct {
 
 // s3 actions the move and release need, and nothing else.
 var (
-	dataBucketActions       = []string{"s3:ListBucket", "s3:ListBucketVersions"}
+	dataBucketActions       = []string{"s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"}
 	dataObjectActions       = []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion"}
-	quarantineBucketActions = []string{"s3:ListBucket", "s3:ListBucketVersions"}
+	quarantineBucketActions = []string{"s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"}
 	quarantineObjectActions = []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"}
 	kmsActions              = []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
 

@@ -2,11 +2,13 @@ package quarantine
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,6 +29,7 @@ type S3API interface {
 	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
 }
 
 // Clients gives the S3 client to use for an account: through the account's quarantine role in
@@ -60,6 +63,11 @@ type Engine struct {
 	Clients Clients
 	Options Options
 	Now     func() time.Time
+
+	// versioned caches, per account and quarantine bucket, that versioning is Enabled: one
+	// GetBucketVersioning per bucket. Only Enabled is cached, so a bucket a human fixes after a
+	// refusal is seen on the next Retry.
+	versioned sync.Map
 }
 
 // New builds an engine with defaults filled in.
@@ -128,6 +136,9 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{CopyBucket: req.Settings.Bucket, CopyKey: DestKey(o), OriginalKey: o.Key}
 	tm := timer{now: e.Now, steps: &res.Steps}
 	owner := e.owner(o.AccountID)
+	if err := e.checkQuarantineVersioned(ctx, api, o.AccountID, res.CopyBucket, owner); err != nil {
+		return nil, err
+	}
 
 	// 1. Resume: a copy this finding already made?
 	var existing *copyInfo
@@ -194,10 +205,9 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 			return nil, err
 		}
 		res.DroppedTags = dropped
-		meta := markers(res.SourceEncryption, dropped)
-		meta[MetaFindingID], meta[MetaSourceVer], meta[MetaSourceETag] = req.FindingID, src.versionID, src.etag
-		if res.CopyKey != o.AccountID+"/"+o.Bucket+"/"+o.Key {
-			meta[MetaOriginalKey] = url.PathEscape(o.Key)
+		meta, err := copyMetadata(o, src, req.FindingID, res, tags, dropped)
+		if err != nil {
+			return nil, err
 		}
 		t0 = e.Now()
 		c, err := e.transferOnce(ctx, api, transferSpec{
@@ -213,6 +223,13 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 		tm.step("copy", t0)
 		if err != nil {
 			return nil, fmt.Errorf("copy %s to s3://%s/%s: %w (the source is untouched)", o, res.CopyBucket, res.CopyKey, err)
+		}
+		if c.versionID == "" || c.versionID == "null" {
+			// Every version of a key, and every finding about it, shares one DestKey: without a
+			// version of its own the copy is overwritten by the next one, so deleting the
+			// source could lose data.
+			return nil, fmt.Errorf("%w: the copy of %s in s3://%s/%s came back without a version id, so quarantine bucket %s is not versioned and the next copy to this key would overwrite it; enable versioning on s3://%s (aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled), then press Retry; the source was not deleted",
+				ErrNeedsHuman, o, res.CopyBucket, res.CopyKey, res.CopyBucket, res.CopyBucket, res.CopyBucket)
 		}
 		res.CopyVersionID, res.Multipart = c.versionID, c.multipart
 		t0 = e.Now()
@@ -252,6 +269,90 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	return res, e.finish(ctx, api, req, res, tm, src)
 }
 
+// MaxUserMetadata is S3's limit on an object's user-defined metadata: the UTF-8 bytes of every
+// key and value. A copy past it is refused (MetadataTooLarge), so such an object could never be
+// quarantined.
+const MaxUserMetadata = 2048
+
+// MaxRequestHeader is S3's (and versitygw's) limit on a request's header section; requestOverhead
+// is a generous allowance for what a copy request carries besides keys, tags and metadata
+// (request line, host, signature, dates, content and checksum headers).
+const (
+	MaxRequestHeader = 8 * 1024
+	requestOverhead  = 2048
+	metaPrefix       = "x-amz-meta-"
+)
+
+// metaHeaderBytes: the header lines user metadata takes ("x-amz-meta-k: v\r\n").
+func metaHeaderBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(metaPrefix) + len(k) + len(v) + 4
+	}
+	return n
+}
+
+// copyMetadata gives the markers a copy carries next to the source's own metadata, within
+// MaxUserMetadata. The finding, source version and ETag (resume and verification) and the source's
+// encryption (Release restores it) are required: when the source's metadata leaves no room for
+// them the object needs a human. The original key (base64url, only on a shortened DestKey) and the
+// tags that did not fit come after, each only when it fits: the ledger keeps both
+// (Result.OriginalKey, Result.DroppedTags).
+func copyMetadata(o Object, src *source, findingID string, res *Result, tags []types.Tag, dropped []string) (map[string]string, error) {
+	size := func(m map[string]string) int {
+		n := 0
+		for k, v := range m {
+			n += len(k) + len(v)
+		}
+		return n
+	}
+	own := map[string]string{}
+	for k, v := range src.head.Metadata {
+		if !isOurMeta(k) {
+			own[k] = v
+		}
+	}
+	all := markers(res.SourceEncryption, dropped)
+	droppedMarker, hasDropped := all[MetaDroppedTags]
+	delete(all, MetaDroppedTags)
+	meta := all
+	meta[MetaFindingID], meta[MetaSourceVer], meta[MetaSourceETag] = findingID, src.versionID, src.etag
+	used := size(own) + size(meta)
+	if used > MaxUserMetadata {
+		return nil, fmt.Errorf("%w: the user metadata of %s takes %d bytes, and with the %d bytes of markers quarantine must add to the copy (finding, source version, ETag, encryption) it passes S3's %d-byte user-metadata limit, so S3 would refuse the copy (MetadataTooLarge); move the object by hand, or remove some of its metadata and press Retry; nothing was touched",
+			ErrNeedsHuman, o, size(own), size(meta), MaxUserMetadata)
+	}
+	if res.CopyKey != o.AccountID+"/"+o.Bucket+"/"+o.Key {
+		v := base64.RawURLEncoding.EncodeToString([]byte(o.Key))
+		// The copy request also carries both keys URL-escaped (the path and x-amz-copy-source,
+		// 3 bytes per byte of a multibyte key) and the tags, within S3's 8 KB header section: a
+		// long multibyte key leaves no room for a third copy of itself.
+		headers := len(CopySource(o.Bucket, o.Key, src.versionID)) + len(CopySource(res.CopyBucket, res.CopyKey, "")) +
+			len(encodeTags(tags)) + metaHeaderBytes(own) + metaHeaderBytes(meta) + requestOverhead
+		if used+len(MetaOriginalKey)+len(v) <= MaxUserMetadata && headers+len(metaPrefix)+len(MetaOriginalKey)+len(v)+4 <= MaxRequestHeader {
+			meta[MetaOriginalKey] = v
+			used += len(MetaOriginalKey) + len(v)
+		}
+	}
+	if hasDropped && used+len(MetaDroppedTags)+len(droppedMarker) <= MaxUserMetadata {
+		meta[MetaDroppedTags] = droppedMarker
+	}
+	return meta, nil
+}
+
+// OriginalKeyOf reads the original key from a copy's metadata; "" when the copy does not carry it
+// (its DestKey is not shortened, or the key did not fit: the ledger has it).
+func OriginalKeyOf(meta map[string]string) string {
+	for k, v := range meta {
+		if strings.EqualFold(k, MetaOriginalKey) {
+			if b, err := base64.RawURLEncoding.DecodeString(v); err == nil {
+				return string(b)
+			}
+		}
+	}
+	return ""
+}
+
 // discard deletes a copy an earlier attempt made that did not verify, once a new copy is proven.
 // It never touches the new copy (an unversioned quarantine bucket has only one), and a failure
 // only leaves a redundant version, which is reported, not fatal.
@@ -263,6 +364,30 @@ func (e *Engine) discard(ctx context.Context, api S3API, res *Result, stale *cop
 	if err != nil && !isNotFound(err) {
 		res.SkippedBecause = fmt.Sprintf("the unverified copy of an earlier attempt (version %s) could not be deleted: %v; delete it by hand", stale.versionID, err)
 	}
+}
+
+// checkQuarantineVersioned refuses a quarantine bucket whose versioning is not Enabled: every
+// version of a key (all-versions mode, or two findings) is copied to the same DestKey, so in an
+// unversioned or suspended bucket each copy replaces the previous one while its source is deleted.
+func (e *Engine) checkQuarantineVersioned(ctx context.Context, api S3API, account, bucket string, owner *string) error {
+	key := account + "/" + bucket
+	if _, ok := e.versioned.Load(key); ok {
+		return nil
+	}
+	out, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &bucket, ExpectedBucketOwner: owner})
+	if err != nil {
+		return fmt.Errorf("read the versioning of quarantine bucket s3://%s (the quarantine role needs s3:GetBucketVersioning on it): %w; nothing was touched", bucket, err)
+	}
+	if out.Status != types.BucketVersioningStatusEnabled {
+		status := string(out.Status)
+		if status == "" {
+			status = "never enabled"
+		}
+		return fmt.Errorf("%w: quarantine bucket s3://%s is not versioned (versioning %s), so copies of two versions of one key would overwrite each other; enable versioning on it (aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled), then press Retry; nothing was touched",
+			ErrNeedsHuman, bucket, status, bucket)
+	}
+	e.versioned.Store(key, true)
+	return nil
 }
 
 func (e *Engine) owner(account string) *string {
@@ -436,6 +561,10 @@ func (e *Engine) quarantineOlder(ctx context.Context, api S3API, req Request, sr
 			break
 		}
 	}
+	if pos < 0 && xmlIllegal(o.Key) != "" {
+		return fmt.Errorf("%w: the key %q in s3://%s contains the control character %s, and this S3 endpoint does not list its version %s, so which versions are older is unknown; nothing was deleted; move this object by hand",
+			ErrNeedsHuman, o.Key, o.Bucket, xmlIllegal(o.Key), src.versionID)
+	}
 	if pos < 0 {
 		return fmt.Errorf("list versions of s3://%s/%s: version %s is not listed, so which versions are older is unknown; nothing was deleted", o.Bucket, o.Key, src.versionID)
 	}
@@ -510,20 +639,37 @@ func listVersions(ctx context.Context, api S3API, bucket, key string, owner *str
 	// come in their own list, after the versions.
 	var out, markers []versionInfo
 	seen := map[string]bool{} // some servers repeat the boundary version across pages
-	in := &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, ExpectedBucketOwner: owner}
+	// EncodingType=url: XML 1.0 cannot carry most control characters, so a key holding one is
+	// only listed URL-encoded; the answer says whether it is.
+	in := &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, ExpectedBucketOwner: owner, EncodingType: types.EncodingTypeUrl}
 	for {
 		page, err := api.ListObjectVersions(ctx, in)
 		if err != nil {
+			if bad := xmlIllegal(key); bad != "" {
+				return nil, fmt.Errorf("%w: the key %q in s3://%s contains the control character %s, which this S3 endpoint cannot list (%v); move this object by hand",
+					ErrNeedsHuman, key, bucket, bad, err)
+			}
 			return nil, err
 		}
+		encoded := page.EncodingType == types.EncodingTypeUrl
+		keyOf := func(k *string) string {
+			if !encoded {
+				return aws.ToString(k)
+			}
+			d, err := url.QueryUnescape(aws.ToString(k))
+			if err != nil {
+				return aws.ToString(k)
+			}
+			return d
+		}
 		for _, v := range page.Versions {
-			if aws.ToString(v.Key) == key && !seen[aws.ToString(v.VersionId)] {
+			if keyOf(v.Key) == key && !seen[aws.ToString(v.VersionId)] {
 				seen[aws.ToString(v.VersionId)] = true
 				out = append(out, versionInfo{versionID: aws.ToString(v.VersionId)})
 			}
 		}
 		for _, m := range page.DeleteMarkers {
-			if aws.ToString(m.Key) == key && !seen[aws.ToString(m.VersionId)] {
+			if keyOf(m.Key) == key && !seen[aws.ToString(m.VersionId)] {
 				seen[aws.ToString(m.VersionId)] = true
 				markers = append(markers, versionInfo{versionID: aws.ToString(m.VersionId), deleteMarker: true})
 			}
@@ -532,8 +678,22 @@ func listVersions(ctx context.Context, api S3API, bucket, key string, owner *str
 			break
 		}
 		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+		if encoded && page.NextKeyMarker != nil {
+			in.KeyMarker = aws.String(keyOf(page.NextKeyMarker))
+		}
 	}
 	return append(out, markers...), nil
+}
+
+// xmlIllegal names the first character of s that XML 1.0 cannot carry (a control character other
+// than tab, newline and carriage return), or "".
+func xmlIllegal(s string) string {
+	for _, r := range s {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0xFFFE || r == 0xFFFF {
+			return fmt.Sprintf("U+%04X", r)
+		}
+	}
+	return ""
 }
 
 // findCopy looks through the versions of a quarantine key, newest first, for one whose

@@ -36,6 +36,12 @@ var servers = []string{"versitygw", "moto"}
 const (
 	featKMS = "kms" // real SSE-KMS with keys from a KMS API
 	featSTS = "sts" // STS AssumeRole
+	// featConditionalCopy: If-Match / If-None-Match on CopyObject's destination (AWS answers
+	// 412); versitygw and moto copy regardless.
+	featConditionalCopy = "conditional-copy"
+	// featURLListing: ListObjectVersions honours EncodingType=url (keys with control
+	// characters); versitygw and moto ignore it.
+	featURLListing = "url-listing"
 )
 
 func (e *env) has(feature string) bool {

@@ -2,7 +2,6 @@ package quarantine
 
 import (
 	"bytes"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -63,7 +62,7 @@ func TestLongKeyIsQuarantinedAndReleased(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := url.PathUnescape(h.Metadata[MetaOriginalKey]); got != key {
+		if got := OriginalKeyOf(h.Metadata); got != key {
 			t.Fatalf("original key not in the copy's metadata: %q", h.Metadata[MetaOriginalKey])
 		}
 		again, err := e.eng.Move(e.ctx, r)

@@ -7,6 +7,8 @@
 //
 // The order of a Move:
 //
+//  0. the quarantine bucket's versioning must be Enabled (ErrNeedsHuman otherwise): every version
+//     of a key shares one DestKey, so without versioning one copy would replace another
 //  1. resume lookup: a copy already made for this finding? (skipped when the caller knows this
 //     is the first attempt)
 //  2. HEAD the source version: still what Macie saw? (ErrObjectChanged, ErrObjectGone,
@@ -203,7 +205,8 @@ const (
 	MetaSourceKMSKey    = "macie-chatops-source-kms-key"
 	MetaSourceBucketKey = "macie-chatops-source-bucket-key"
 	MetaDroppedTags     = "macie-chatops-dropped-tags"
-	// MetaOriginalKey is the source key, URL-escaped, on a copy whose DestKey was shortened.
+	// MetaOriginalKey is the source key, base64url without padding (OriginalKeyOf), on a copy
+	// whose DestKey was shortened, when it fits within S3's user-metadata limit.
 	MetaOriginalKey = "macie-chatops-original-key"
 )
 

@@ -3,6 +3,7 @@ package quarantine
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,17 +46,38 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 	// What is at the original key now: nothing, our tombstone, our earlier restore, or other data?
 	var tombstoneVersion string
 	var restored *copyInfo
+	// What the key held when checked; the copy back is conditional on it still holding that.
+	ifMatch, ifNoneMatch := (*string)(nil), aws.String("*")
 	orig, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner})
 	switch {
 	case err == nil && orig.Metadata[MetaReleasedOf] == releaseMarker(req):
 		restored = &copyInfo{versionID: aws.ToString(orig.VersionId), size: aws.ToInt64(orig.ContentLength), etag: aws.ToString(orig.ETag)}
 	case err == nil && orig.Metadata[MetaFindingID] == req.FindingID:
 		tombstoneVersion = aws.ToString(orig.VersionId)
+		ifMatch, ifNoneMatch = orig.ETag, nil
 	case err == nil:
 		return nil, fmt.Errorf("%w: s3://%s/%s was written after the quarantine (ETag %s); the quarantined copy stays at s3://%s/%s — move or rename the new object, then Release again",
 			ErrDestinationOccupied, o.Bucket, o.Key, aws.ToString(orig.ETag), req.CopyBucket, req.CopyKey)
 	case !isNotFound(err):
 		return nil, fmt.Errorf("check original key s3://%s/%s: %w", o.Bucket, o.Key, err)
+	}
+	// In a versioned bucket the version just older than the restore must be what was newest at
+	// this check (our tombstone, or the newest live version under the key's delete marker):
+	// anything else was written while the release ran. That is how a server that ignores the
+	// conditional headers on the copy is caught.
+	newestBefore := ""
+	if restored == nil {
+		if tombstoneVersion != "" {
+			newestBefore = tombstoneVersion
+		} else {
+			vs, err := listVersions(ctx, api, o.Bucket, o.Key, owner)
+			if err != nil {
+				return nil, fmt.Errorf("list versions of s3://%s/%s: %w", o.Bucket, o.Key, err)
+			}
+			if len(vs) > 0 && !vs[0].deleteMarker {
+				newestBefore = vs[0].versionID
+			}
+		}
 	}
 	if req.TombstoneVersion != "" {
 		tombstoneVersion = req.TombstoneVersion
@@ -85,6 +107,9 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 	src.versioned = src.versionID != "" && src.versionID != "null"
 
 	if restored == nil {
+		if err := checkNullVersionFree(ctx, api, req, owner); err != nil {
+			return nil, err
+		}
 		tagOut, err := api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &req.CopyBucket, Key: &req.CopyKey, VersionId: nonEmpty(src.versionID), ExpectedBucketOwner: owner})
 		if err != nil {
 			return nil, fmt.Errorf("read tags of the quarantined copy: %w", err)
@@ -118,6 +143,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 			srcBucket: req.CopyBucket, srcKey: req.CopyKey, srcVersion: src.versionID, head: qh,
 			dstBucket: o.Bucket, dstKey: o.Key, tags: keep, owner: owner,
 			sse: spec.sse, kmsKeyID: spec.kmsKeyID, bucketKey: spec.bucketKey, checksumAlg: spec.checksumAlg,
+			dstIfMatch: ifMatch, dstIfNoneMatch: ifNoneMatch,
 			meta: map[string]string{MetaReleasedOf: releaseMarker(req)},
 			landed: func(ctx context.Context) (*copyInfo, error) {
 				h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, ExpectedBucketOwner: owner, ChecksumMode: types.ChecksumModeEnabled})
@@ -135,6 +161,10 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 		})
 		tm.step("copy", t0)
 		if err != nil {
+			if isStatus(err, http.StatusPreconditionFailed) || isStatus(err, http.StatusConflict) {
+				return nil, fmt.Errorf("%w: s3://%s/%s was written while the release ran; the quarantined copy stays at s3://%s/%s — move or rename the new object, then Release again",
+					ErrDestinationOccupied, o.Bucket, o.Key, req.CopyBucket, req.CopyKey)
+			}
 			return nil, fmt.Errorf("restore to s3://%s/%s: %w (the quarantined copy is untouched)", o.Bucket, o.Key, err)
 		}
 		t0 = e.Now()
@@ -144,6 +174,9 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 		}
 		res.VerifiedBy = how
 		tm.step("verify", t0)
+		if err := e.checkNothingWrittenUnder(ctx, api, req, c, newestBefore, owner); err != nil {
+			return nil, err
+		}
 		restored = c
 	} else if restored.size != src.size {
 		return nil, fmt.Errorf("%w: an earlier restore at s3://%s/%s is %d bytes, the quarantined copy %d", ErrCopyMismatch, o.Bucket, o.Key, restored.size, src.size)
@@ -163,6 +196,68 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (*Result, erro
 	res.DeletedVersions = []string{src.versionID}
 	res.Outcome = Released
 	return res, e.removeTombstone(ctx, api, o, tombstoneVersion, restored.versionID, owner)
+}
+
+// checkNothingWrittenUnder is the post-write check of a restore into a versioned bucket: when a
+// version other than the one newest at the check sits right under the restore, someone wrote the
+// key while the release ran (a server that ignores If-Match/If-None-Match on the copy lets that
+// through). The restore is then deleted again, so the new data is current, and the quarantined
+// copy stays. In an unversioned bucket nothing can be checked after the fact: only the
+// conditional copy protects it.
+func (e *Engine) checkNothingWrittenUnder(ctx context.Context, api S3API, req ReleaseRequest, c *copyInfo, newestBefore string, owner *string) error {
+	o := req.Object
+	if c.versionID == "" || c.versionID == "null" {
+		return nil
+	}
+	vs, err := listVersions(ctx, api, o.Bucket, o.Key, owner)
+	if err != nil {
+		return fmt.Errorf("list versions of s3://%s/%s after the restore: %w (the quarantined copy is untouched)", o.Bucket, o.Key, err)
+	}
+	under := ""
+	for i, v := range vs {
+		if v.versionID == c.versionID {
+			if i+1 < len(vs) && !vs[i+1].deleteMarker {
+				under = vs[i+1].versionID
+			}
+			break
+		}
+	}
+	if under == newestBefore {
+		return nil
+	}
+	if _, err := api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &o.Bucket, Key: &o.Key, VersionId: &c.versionID, ExpectedBucketOwner: owner}); err != nil && !isNoSuchVersion(err) {
+		return fmt.Errorf("%w: s3://%s/%s was written while the release ran (version %s), and the restore (version %s) on top of it could not be deleted: %v; delete that version by hand; the quarantined copy stays at s3://%s/%s",
+			ErrDestinationOccupied, o.Bucket, o.Key, under, c.versionID, err, req.CopyBucket, req.CopyKey)
+	}
+	return fmt.Errorf("%w: s3://%s/%s was written while the release ran (version %s); the restore was removed again and the quarantined copy stays at s3://%s/%s — move or rename the new object, then Release again",
+		ErrDestinationOccupied, o.Bucket, o.Key, under, req.CopyBucket, req.CopyKey)
+}
+
+// checkNullVersionFree: in a bucket whose versioning is Suspended a write replaces the key's
+// "null" version, so when the key has a null version that is not ours (an object written before
+// versioning was enabled, hidden under a delete marker or our tombstone), the restore would
+// destroy it. Release then refuses.
+func checkNullVersionFree(ctx context.Context, api S3API, req ReleaseRequest, owner *string) error {
+	o := req.Object
+	vo, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &o.Bucket, ExpectedBucketOwner: owner})
+	if err != nil {
+		return fmt.Errorf("read the versioning of s3://%s (the quarantine role needs s3:GetBucketVersioning on it): %w (the quarantined copy is untouched)", o.Bucket, err)
+	}
+	if vo.Status != types.BucketVersioningStatusSuspended {
+		return nil
+	}
+	h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, VersionId: aws.String("null"), ExpectedBucketOwner: owner})
+	if err != nil {
+		if isNoSuchVersion(err) || isStatus(err, http.StatusMethodNotAllowed) {
+			return nil // no null version (405: it is a delete marker, which holds no data)
+		}
+		return fmt.Errorf("check the null version of s3://%s/%s (versioning is suspended): %w (the quarantined copy is untouched)", o.Bucket, o.Key, err)
+	}
+	if h.Metadata[MetaFindingID] == req.FindingID || h.Metadata[MetaReleasedOf] == releaseMarker(req) {
+		return nil // our tombstone or our earlier restore
+	}
+	return fmt.Errorf("%w: versioning of s3://%s is suspended and s3://%s/%s has an older null version (ETag %s) that the restore would replace for good; the quarantined copy stays at s3://%s/%s — copy that version elsewhere or enable versioning, then Release again",
+		ErrDestinationOccupied, o.Bucket, o.Bucket, o.Key, aws.ToString(h.ETag), req.CopyBucket, req.CopyKey)
 }
 
 // releaseMarker identifies the restore of one quarantined version.

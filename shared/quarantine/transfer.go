@@ -33,6 +33,10 @@ type transferSpec struct {
 	// checksumAlg asks the copy to compute this checksum (the source's), so verify compares them.
 	checksumAlg types.ChecksumAlgorithm
 	owner       *string
+	// dstIfMatch / dstIfNoneMatch make the write conditional on what the destination key held when
+	// it was checked (Release: our tombstone, or nothing), so data written there since is never
+	// overwritten.
+	dstIfMatch, dstIfNoneMatch *string
 	// landed looks for a copy this transfer made, after an answer was lost: the copy may exist
 	// even though the call failed, and a blind retry would make a second one.
 	landed func(ctx context.Context) (*copyInfo, error)
@@ -162,6 +166,8 @@ func (e *Engine) transfer(ctx context.Context, api S3API, sp transferSpec) (*cop
 			ExpectedBucketOwner:       sp.owner,
 			ExpectedSourceBucketOwner: sp.owner,
 			CopySourceIfMatch:         sp.head.ETag,
+			IfMatch:                   sp.dstIfMatch,
+			IfNoneMatch:               sp.dstIfNoneMatch,
 		}, noRetry)
 		if err != nil {
 			return nil, err
@@ -248,6 +254,7 @@ func (e *Engine) multipartCopy(ctx context.Context, api S3API, sp transferSpec, 
 	done, err := api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &sp.dstBucket, Key: &sp.dstKey, UploadId: mp.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, ExpectedBucketOwner: sp.owner,
+		IfMatch: sp.dstIfMatch, IfNoneMatch: sp.dstIfNoneMatch,
 	}, noRetry)
 	var partETags []string
 	for _, p := range parts {
