@@ -110,6 +110,18 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 	first := true
 	switch rec.Status {
 	case ledger.Queued:
+		if by, err := h.approvalStands(ctx, rec); errors.Is(err, errApprovalWithdrawn) {
+			log.Warn("remediation refused: its approver may no longer approve for this account", "by", by)
+			msg := err.Error() + "; nothing was changed: an approver listed in the policy can press Retry"
+			next, terr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.Failed, Actor: ActorRemediator,
+				Reason: "approval withdrawn", Token: jobToken(j, ledger.Failed), Mutate: func(r *ledger.Record) { r.Error = msg }})
+			if terr != nil {
+				return fmt.Errorf("record the refused approval: %w", terr)
+			}
+			return h.show(ctx, next, j)
+		} else if err != nil {
+			return err
+		}
 		for _, e := range rec.History {
 			if e.To == ledger.InProgress {
 				first = false // a retry after FAILED: an earlier attempt may have copied
