@@ -115,13 +115,22 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 				first = false // a retry after FAILED: an earlier attempt may have copied
 			}
 		}
-		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started", Token: jobToken(j, ledger.InProgress)})
+		nonce := ledger.NewToken()
+		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started", Token: jobToken(j, ledger.InProgress),
+			Mutate: func(r *ledger.Record) { r.MoveStart = nonce }})
 		if errors.Is(err, ledger.ErrConflict) {
 			log.Info("another remediator took this job")
 			return nil
 		}
 		if err != nil {
 			return err
+		}
+		if next.MoveStart != nonce {
+			// The job's token was already in the record: another delivery of this job (SQS
+			// delivers at least once, maybe twice at once) started the move. It may be copying
+			// now: run as a resume, which looks for its copy before making one.
+			first = false
+			log.Info("this job's move was already started by another delivery: resuming")
 		}
 		rec = next
 	case ledger.InProgress:
