@@ -308,6 +308,10 @@ func plan(a chatops.Action, rec ledger.Record, now time.Time) (ledger.Change, *j
 			return c, nil, slackmsg.Message{}, fmt.Errorf("Not dismissed: a quarantine copy of this object exists at %s, and dismissing would leave it to expire. Press Retry to finish the quarantine (then Release restores the object), or run `macie-chatops ledger show %s`.",
 				rec.CopyLocation(), rec.FindingID)
 		}
+		if rec.MayHaveCopy {
+			return c, nil, slackmsg.Message{}, fmt.Errorf("Not dismissed: a move of this object was started and its outcome is unknown, so a quarantine copy may exist (and the source may be gone); dismissing could leave it to expire. Press Retry to finish the quarantine or find the copy, or run `macie-chatops ledger show %s`.",
+				rec.FindingID)
+		}
 		next := rec
 		next.Status = ledger.Dismissed
 		return c, nil, slackmsg.Dismissed(next, a.UserID), nil

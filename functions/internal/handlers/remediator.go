@@ -174,7 +174,7 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Quarantined, Actor: ActorRemediator, Reason: res.Summary() + " (with a warning)",
 			Mutate: func(r *ledger.Record) {
 				setLocation(r, res)
-				r.Error = warning
+				r.Error, r.MayHaveCopy = warning, false
 			}}
 		h.Metrics.Count(ctx, obs.Quarantines, 1)
 		err = nil
@@ -182,12 +182,13 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Blocked, Actor: ActorRemediator, Reason: "object lock",
 			Mutate: func(r *ledger.Record) {
 				setLocation(r, res)
+				r.MayHaveCopy = false
 				r.Error = "Copied to quarantine, but the source is under " + res.SkippedBecause + lockedUntil(res) + "; it stays readable in its bucket until the lock ends. Retry then."
 			}}
 		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", "lock")
 	case err == nil:
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Quarantined, Actor: ActorRemediator, Reason: res.Summary(),
-			Mutate: func(r *ledger.Record) { setLocation(r, res); r.Error = "" }}
+			Mutate: func(r *ledger.Record) { setLocation(r, res); r.Error, r.MayHaveCopy = "", false }}
 		h.Metrics.Count(ctx, obs.Quarantines, 1)
 	case errors.Is(err, quarantine.ErrObjectChanged) || errors.Is(err, quarantine.ErrObjectGone):
 		reason := "object changed"
