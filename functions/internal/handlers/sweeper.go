@@ -216,8 +216,12 @@ func (s *Sweeper) giveUp(ctx context.Context, r ledger.Record, rep *SweepReport)
 			r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
 	}
 	if r.Status == ledger.Releasing {
+		// The sweeper cannot see S3: the release may have finished (object restored, copy
+		// removed) before its run died. Say so, and offer Release again: a re-run finds what
+		// the first one did and records RELEASED.
 		to = ledger.Quarantined
-		msg = "release " + msg
+		msg = fmt.Sprintf("release: no progress after %d re-drives by the sweeper (last activity %s). The release may have finished: the object may be back in its bucket and the quarantine copy removed. Press Release again to finish it and record the outcome (see the remediator's logs for finding %s)",
+			r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
 	}
 	_, err := s.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: r.Status, To: to, Actor: ActorSweeper, Reason: "stuck",
 		Mutate: func(x *ledger.Record) {
