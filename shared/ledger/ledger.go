@@ -138,6 +138,9 @@ type Record struct {
 	ShownStatus Status `json:"shownStatus,omitempty" dynamodbav:"shownStatus,omitempty"`
 	// ShownError is the error or warning text the message last showed, for the same reason.
 	ShownError string `json:"shownError,omitempty" dynamodbav:"shownError,omitempty"`
+	// ShownSeq counts the recorded renderings of the message: a writer that finds it moved since
+	// its read knows another writer updated the message at the same time.
+	ShownSeq int64 `json:"shownSeq,omitempty" dynamodbav:"shownSeq,omitempty"`
 	// JobSentAt is when the job for the current QUEUED or RELEASING state was last handed to the
 	// queue; it is written only after the queue accepted the job, so a zero value means "send it".
 	JobSentAt time.Time `json:"jobSentAt,omitempty" dynamodbav:"jobSentAt,omitempty"`

@@ -232,7 +232,7 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		log.Warn("could not update the message to in-progress", "error", err.Error())
 	} else if change.To != "" {
 		// What the message shows now; if the job moves on first, the sweeper sees the drift.
-		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { r.ShownStatus, r.ShownError = next.Status, next.Error })
+		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { recordShown(r, next, next.Status, next.Error) })
 	}
 	return Response{Status: http.StatusOK}
 }
