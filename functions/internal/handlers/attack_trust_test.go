@@ -455,7 +455,7 @@ func TestAttackRemediatorLogsNoResponseURL(t *testing.T) {
 		t.Fatalf("status %s, response_url recorded %v\n%s", got.Status, got.ResponseURL == base+responseSecret, st.logs)
 	}
 	logs := st.logs.String()
-	if !strings.Contains(logs, "could not update the Slack message") || !strings.Contains(logs, "/[redacted]") {
+	if !strings.Contains(logs, "could not show the outcome in Slack") || !strings.Contains(logs, "/[redacted]") {
 		t.Fatalf("the remediator's failed update was not logged (redacted):\n%s", logs)
 	}
 	for _, s := range []string{responseSecret, "remediatorRespSecret42", "hookSecret77", secret, "xoxb-test"} {
