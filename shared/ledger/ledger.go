@@ -138,6 +138,9 @@ type Record struct {
 	ShownStatus Status `json:"shownStatus,omitempty" dynamodbav:"shownStatus,omitempty"`
 	// ShownError is the error or warning text the message last showed, for the same reason.
 	ShownError string `json:"shownError,omitempty" dynamodbav:"shownError,omitempty"`
+	// ShownSeq counts the recorded renderings of the message: a writer that finds it moved since
+	// its read knows another writer updated the message at the same time.
+	ShownSeq int64 `json:"shownSeq,omitempty" dynamodbav:"shownSeq,omitempty"`
 	// JobSentAt is when the job for the current QUEUED or RELEASING state was last handed to the
 	// queue; it is written only after the queue accepted the job, so a zero value means "send it".
 	JobSentAt time.Time `json:"jobSentAt,omitempty" dynamodbav:"jobSentAt,omitempty"`
@@ -145,6 +148,14 @@ type Record struct {
 	// claimer posts, so one event processed twice at once gives one message.
 	PostClaim   string    `json:"postClaim,omitempty" dynamodbav:"postClaim,omitempty"`
 	PostClaimAt time.Time `json:"postClaimAt,omitempty" dynamodbav:"postClaimAt,omitempty"`
+	// MoveStart is a nonce written by the remediator call whose QUEUED → IN_PROGRESS write
+	// landed. A second delivery of the same job (same attempt token) finds its token already in
+	// the record but not its own nonce: it knows another run started the move and resumes.
+	MoveStart string `json:"moveStart,omitempty" dynamodbav:"moveStart,omitempty"`
+	// MayHaveCopy says a move may have started and its outcome is unknown (the sweeper gave up
+	// on an IN_PROGRESS record): a copy may exist, so the finding must not be dismissed; Retry
+	// resumes the move, which finds the copy.
+	MayHaveCopy bool `json:"mayHaveCopy,omitempty" dynamodbav:"mayHaveCopy,omitempty"`
 	// Redrives counts the sweeper's re-drives of the current state (reset by every transition).
 	Redrives int `json:"redrives,omitempty" dynamodbav:"redrives,omitempty"`
 

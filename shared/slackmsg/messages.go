@@ -259,6 +259,14 @@ func Failed(r ledger.Record, what string) Message {
 		blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))
 		return finish(blocks, fallback(r, "Remediation failed"))
 	}
+	if r.MayHaveCopy {
+		// A move started and its outcome is unknown: a copy may exist, so again only Retry.
+		text = fmt.Sprintf("*What failed:* %s\n*A quarantine copy may exist:* the move was started and did not report back; the source may be gone.\n*What to do:* press Retry to finish the quarantine or find the copy (the resume looks for it). Do not assume the object is intact. Details: `macie-chatops ledger show %s`.",
+			Escape(maskIn(r, what)), Escape(r.FindingID))
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
+		blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))
+		return finish(blocks, fallback(r, "Remediation failed"))
+	}
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, nil, slack.SectionBlockOptionBlockID("outcome")))
 	blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary), button(ActionDismiss, "Dismiss", r)))
 	return finish(blocks, fallback(r, "Remediation failed"))

@@ -232,7 +232,7 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		log.Warn("could not update the message to in-progress", "error", err.Error())
 	} else if change.To != "" {
 		// What the message shows now; if the job moves on first, the sweeper sees the drift.
-		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { r.ShownStatus, r.ShownError = next.Status, next.Error })
+		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { recordShown(r, next, next.Status, next.Error) })
 	}
 	return Response{Status: http.StatusOK}
 }
@@ -307,6 +307,10 @@ func plan(a chatops.Action, rec ledger.Record, now time.Time) (ledger.Change, *j
 		if rec.HasCopy() {
 			return c, nil, slackmsg.Message{}, fmt.Errorf("Not dismissed: a quarantine copy of this object exists at %s, and dismissing would leave it to expire. Press Retry to finish the quarantine (then Release restores the object), or run `macie-chatops ledger show %s`.",
 				rec.CopyLocation(), rec.FindingID)
+		}
+		if rec.MayHaveCopy {
+			return c, nil, slackmsg.Message{}, fmt.Errorf("Not dismissed: a move of this object was started and its outcome is unknown, so a quarantine copy may exist (and the source may be gone); dismissing could leave it to expire. Press Retry to finish the quarantine or find the copy, or run `macie-chatops ledger show %s`.",
+				rec.FindingID)
 		}
 		next := rec
 		next.Status = ledger.Dismissed

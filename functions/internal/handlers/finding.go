@@ -216,7 +216,7 @@ func (h *Findings) updated(ctx context.Context, log *slog.Logger, f *finding.Fin
 		if redecide {
 			r.Action, r.Reason, r.PolicyHash = fresh.Action, fresh.Reason, fresh.PolicyHash
 		}
-		r.ShownStatus = "" // the message shows the old data
+		r.ShownStatus, r.ShownSeq = "", r.ShownSeq+1 // the message shows the old data
 		return nil
 	})
 	if errors.Is(err, errStaleUpdate) {

@@ -127,13 +127,22 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 				first = false // a retry after FAILED: an earlier attempt may have copied
 			}
 		}
-		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started", Token: jobToken(j, ledger.InProgress)})
+		nonce := ledger.NewToken()
+		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started", Token: jobToken(j, ledger.InProgress),
+			Mutate: func(r *ledger.Record) { r.MoveStart = nonce }})
 		if errors.Is(err, ledger.ErrConflict) {
 			log.Info("another remediator took this job")
 			return nil
 		}
 		if err != nil {
 			return err
+		}
+		if next.MoveStart != nonce {
+			// The job's token was already in the record: another delivery of this job (SQS
+			// delivers at least once, maybe twice at once) started the move. It may be copying
+			// now: run as a resume, which looks for its copy before making one.
+			first = false
+			log.Info("this job's move was already started by another delivery: resuming")
 		}
 		rec = next
 	case ledger.InProgress:
@@ -177,7 +186,7 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Quarantined, Actor: ActorRemediator, Reason: res.Summary() + " (with a warning)",
 			Mutate: func(r *ledger.Record) {
 				setLocation(r, res)
-				r.Error = warning
+				r.Error, r.MayHaveCopy = warning, false
 			}}
 		h.Metrics.Count(ctx, obs.Quarantines, 1)
 		err = nil
@@ -185,12 +194,13 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Blocked, Actor: ActorRemediator, Reason: "object lock",
 			Mutate: func(r *ledger.Record) {
 				setLocation(r, res)
+				r.MayHaveCopy = false
 				r.Error = "Copied to quarantine, but the source is under " + res.SkippedBecause + lockedUntil(res) + "; it stays readable in its bucket until the lock ends. Retry then."
 			}}
 		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", "lock")
 	case err == nil:
 		change = ledger.Change{From: ledger.InProgress, To: ledger.Quarantined, Actor: ActorRemediator, Reason: res.Summary(),
-			Mutate: func(r *ledger.Record) { setLocation(r, res); r.Error = "" }}
+			Mutate: func(r *ledger.Record) { setLocation(r, res); r.Error, r.MayHaveCopy = "", false }}
 		h.Metrics.Count(ctx, obs.Quarantines, 1)
 	case errors.Is(err, quarantine.ErrObjectChanged) || errors.Is(err, quarantine.ErrObjectGone):
 		reason := "object changed"

@@ -142,7 +142,7 @@ func (d display) annotateShown(ctx context.Context, rec ledger.Record, ref chato
 			r.Channel, r.MessageTS = ref.Channel, ref.TS
 		}
 		r.NotifyStatus = NotifyPosted
-		r.ShownStatus, r.ShownError = key, rec.Error
+		recordShown(r, rec, key, rec.Error)
 		r.PostClaim, r.PostClaimAt = "", time.Time{}
 	})
 }
@@ -182,4 +182,19 @@ func (d display) postOnce(ctx context.Context, rec ledger.Record) (ledger.Record
 		return claimed, fmt.Errorf("post finding %s to Slack: %w", rec.FindingID, err)
 	}
 	return d.shown(ctx, claimed, ref, now)
+}
+
+// recordShown records what a message shows after a Slack update made from read. Two writers of
+// one message (the sweeper and the remediator, a click and a job) are not ordered: Slack may
+// apply the older update last while its writer records first. So when another rendering was
+// recorded since read (and it differs from ours), which one Slack kept is unknown: the shown
+// state is cleared, and the sweeper's next run re-renders the message from the ledger.
+func recordShown(r *ledger.Record, read ledger.Record, key ledger.Status, errText string) {
+	moved := r.ShownSeq != read.ShownSeq || r.ShownStatus != read.ShownStatus || r.ShownError != read.ShownError
+	r.ShownSeq++
+	if moved && (r.ShownStatus != key || r.ShownError != errText) {
+		r.ShownStatus, r.ShownError = "", ""
+		return
+	}
+	r.ShownStatus, r.ShownError = key, errText
 }

@@ -207,12 +207,29 @@ func (s *Sweeper) giveUp(ctx context.Context, r ledger.Record, rep *SweepReport)
 	msg := fmt.Sprintf("no progress after %d re-drives by the sweeper (last activity %s); see the remediator's logs for finding %s, then press Retry",
 		r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
 	to := ledger.Failed
+	mayHaveCopy := r.Status == ledger.InProgress
+	if mayHaveCopy {
+		// The move may have copied (and even deleted the source) before its run died; the
+		// sweeper has no S3 access to look. Mark it, so Dismiss is refused and Retry resumes
+		// the move, which finds the copy and records it.
+		msg = fmt.Sprintf("no progress after %d re-drives by the sweeper (last activity %s); the move may have started, so a quarantine copy may exist and the source may be gone. Press Retry to finish the quarantine or find the copy (see the remediator's logs for finding %s)",
+			r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
+	}
 	if r.Status == ledger.Releasing {
+		// The sweeper cannot see S3: the release may have finished (object restored, copy
+		// removed) before its run died. Say so, and offer Release again: a re-run finds what
+		// the first one did and records RELEASED.
 		to = ledger.Quarantined
-		msg = "release " + msg
+		msg = fmt.Sprintf("release: no progress after %d re-drives by the sweeper (last activity %s). The release may have finished: the object may be back in its bucket and the quarantine copy removed. Press Release again to finish it and record the outcome (see the remediator's logs for finding %s)",
+			r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
 	}
 	_, err := s.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: r.Status, To: to, Actor: ActorSweeper, Reason: "stuck",
-		Mutate: func(x *ledger.Record) { x.Error = msg }})
+		Mutate: func(x *ledger.Record) {
+			x.Error = msg
+			if mayHaveCopy {
+				x.MayHaveCopy = true
+			}
+		}})
 	if errors.Is(err, ledger.ErrConflict) {
 		return nil // it moved after all
 	}

@@ -1,5 +1,3 @@
-//go:build attack
-
 package handlers
 
 import (
@@ -26,7 +24,8 @@ func (l holdAnnotate) Annotate(ctx context.Context, id string, m func(*ledger.Re
 	return l.Store.Annotate(ctx, id, m)
 }
 
-// Attack: two writers of one Slack message, the sweeper and the remediator, each update Slack
+// Attack (fixed: a writer that finds another rendering recorded since its read clears the shown
+// state, so the sweeper re-renders): two writers of one Slack message, the sweeper and the remediator, each update Slack
 // and then record what the message shows (ShownStatus). Nothing orders the pair: the sweeper
 // re-drives a stale IN_PROGRESS and re-renders it as "stalled"; the re-driven job finishes at
 // once and shows QUARANTINED. When Slack applies the sweeper's (older) update last but the

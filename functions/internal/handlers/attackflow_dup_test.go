@@ -1,5 +1,3 @@
-//go:build attack
-
 package handlers
 
 import (
@@ -11,7 +9,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
 )
 
-// Attack: SQS delivers the same job message twice at once (same attempt token). Both read
+// Attack (fixed: the run whose nonce is not in the record resumes): SQS delivers the same job message twice at once (same attempt token). Both read
 // QUEUED; the second one's QUEUED → IN_PROGRESS finds the token already in the record and takes
 // it as its own landed write, so both run the move as a first attempt: two copies in
 // quarantine, one recorded. Release later restores from the recorded one and removes it; the
