@@ -138,6 +138,14 @@ func Main(args []string, out, errOut io.Writer) int {
 			fmt.Sprintf("ratio %.2f", m["ratio"]), "ratio ≥ 0.6", yes(m["ratio"] >= 0.6)})
 	}
 
+	// Before the burst: a child's peak RSS (ru_maxrss) starts at this process's RSS when it is
+	// forked, and the in-process burst grows this process to well over 100 MiB, which would then
+	// be reported as the CLI's own peak.
+	ex, err := explainRows(root, explainSizes, errOut)
+	if err != nil {
+		return fail(err)
+	}
+
 	step(fmt.Sprintf("burst of %d findings through local mode", *n))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -157,15 +165,10 @@ func Main(args []string, out, errOut io.Writer) int {
 		Row{sg, "whole run (findings in → last quarantine)", rep.Total.Round(100 * time.Millisecond).String(), "< 2 min", yes(rep.Total < 2*time.Minute)},
 		Row{sg, "peak memory (RSS of the harness process)", fmt.Sprintf("%.0f MiB", rep.PeakRSSMiB), "", nil},
 	)
-
-	ex, err := explainRows(root, explainSizes, errOut)
-	if err != nil {
-		return fail(err)
-	}
 	rows = append(rows, ex...)
 
 	step("bootstrap zip sizes")
-	for _, f := range []string{"finding-handler", "remediation-handler", "remediator"} {
+	for _, f := range []string{"finding-handler", "remediation-handler", "remediator", "sweeper"} {
 		st, err := os.Stat(filepath.Join(root, "build", f+".zip"))
 		if err != nil {
 			return fail(fmt.Errorf("%v (run make build first; make bench does)", err))
@@ -182,7 +185,7 @@ func Main(args []string, out, errOut io.Writer) int {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("smoke test: %v\n%s", err, b))
 	}
-	for _, f := range []string{"finding-handler", "remediation-handler", "remediator"} {
+	for _, f := range []string{"finding-handler", "remediation-handler", "remediator", "sweeper"} {
 		b, _ := os.ReadFile(filepath.Join(tmp, "init-"+f+".txt"))
 		v, _ := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
 		rows = append(rows, Row{"lambda", f + " init (host arch, aws-lambda-rie)", fmt.Sprintf("%.0f ms", v), "", nil})
