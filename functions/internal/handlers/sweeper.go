@@ -107,7 +107,19 @@ func (s *Sweeper) Run(ctx context.Context) (SweepReport, error) {
 	}
 	for _, r := range recs {
 		if r.Status == ledger.DigestStatus {
-			continue // a digest's own record: its members are swept one by one
+			// A digest's own record: its members are swept one by one. A decision recorded at
+			// click time whose job was lost is sent again (the job applies only the recorded
+			// decision, and a second run of it changes nothing).
+			if d := r.Digest; d != nil && d.Decision != nil && !d.Decision.Applied && now.Sub(d.Decision.At) >= Grace {
+				if err := s.Jobs.Send(ctx, jobs.Job{Kind: jobs.Digest, DigestID: r.FindingID}); err != nil {
+					rep.Errors++
+					s.Log.Warn("sweeper could not re-send a digest decision; next run retries", "digestId", r.FindingID, "error", err.Error())
+				} else {
+					rep.Redriven++
+					s.Log.Info("unapplied digest decision sent again", "digestId", r.FindingID, "by", d.Decision.By)
+				}
+			}
+			continue
 		}
 		rep.Checked++
 		if err := s.sweepOne(ctx, r, now, &rep); err != nil {

@@ -147,3 +147,34 @@ func TestRedriveOneFinding(t *testing.T) {
 		t.Fatalf("redrive of a RELEASED record: %v", err)
 	}
 }
+
+// TestSweeperResendsALostDigestDecision: an approver's digest click is recorded in the ledger,
+// but its job is lost. The sweeper sends the job again once the decision is older than Grace
+// (not before), the members are decided as recorded, and a later run sends nothing more.
+func TestSweeperResendsALostDigestDecision(t *testing.T) {
+	st, clk, _ := digestStack(t)
+	st.burst(5, "lost", "SensitiveData:S3Object/Multiple", clk, 100*time.Millisecond)
+	d := st.slack.find("findings in bucket data-bucket")
+	seen, _ := d.button(slackmsg.ActionRemediateAll)
+	id, cutoff, ok := slackmsg.ParseDigestValue(seen)
+	if !ok || cutoff < 1 {
+		t.Fatalf("digest rendering: %q", seen)
+	}
+	if r := st.actions.Handle(st.ctx, signed(clickPayload("U0ALICE", d.Channel, d.TS, map[string]any{"type": "button", "action_id": slackmsg.ActionRemediateAll, "value": seen}))); r.Status != 200 {
+		t.Fatalf("click: %d", r.Status)
+	}
+	<-st.queue // the digest job is lost
+	if rep := st.sweepAt(Grace - time.Minute); rep.Redriven != 0 || len(st.queue) != 0 {
+		t.Fatalf("a fresh decision was re-sent: %+v", rep)
+	}
+	if rep := st.sweepAt(Grace + time.Minute); rep.Redriven != 1 || len(st.queue) != 1 {
+		t.Fatalf("the lost digest job was not re-sent: %+v, %d jobs", rep, len(st.queue))
+	}
+	st.drain()
+	if got := len(st.digestMembers(id)[ledger.Quarantined]); got != cutoff {
+		t.Fatalf("%d of the %d shown members quarantined after the re-sent job", got, cutoff)
+	}
+	if rep := st.sweepAt(Grace + 2*time.Minute); rep.Redriven != 0 || len(st.queue) != 0 {
+		t.Fatalf("an applied decision was sent again: %+v", rep)
+	}
+}
