@@ -172,6 +172,13 @@ func decisions(t *testing.T, w *world) []decision {
 	securityAdmin := "arn:aws:iam::" + security + ":role/security-admin"
 	qRole := w.inline[quarantineRole]
 	objCtx := func(p string, acct string) map[string]any { return with(inOrg(p, nil), "s3:ResourceAccount", acct) }
+	// laterAcct joined the organization after the deploy; no config names it.
+	const laterAcct = "121212121212"
+	roleName := strings.SplitN(quarantineRole, ":role/", 2)[1]
+	laterRole := "arn:aws:iam::" + laterAcct + ":role/" + roleName
+	outsiderRole := "arn:aws:iam::" + outsider + ":role/" + roleName
+	// welcomesRemediator is a trust policy someone else wrote: it lets the remediator in.
+	welcomesRemediator := doc(Statement{Sid: "Welcome", Effect: "Allow", Principal: map[string]any{"AWS": remediator}, Action: "sts:AssumeRole"})
 
 	return []decision{
 		// The deploy role administers the quarantine bucket and key (refresh, up, destroy).
@@ -220,6 +227,22 @@ func decisions(t *testing.T, w *world) []decision {
 		{who: "remediator (outside the org)", principal: remediator, action: "sts:AssumeRole", resource: quarantineRole, account: member, context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:PrincipalOrgID", otherOrg), identity: w.inline[remediator], resourcePolicy: ptr(w.trust[quarantineRole]), want: "Denied",
 			guard: []mut{{"resource", "CentralRemediatorOnly", "dropCondition"}}},
 		{who: "finding-handler", principal: findingHandler, action: "sts:AssumeRole", resource: quarantineRole, account: member, context: with(inOrg(findingHandler, nil), "sts:ExternalId", externalID), identity: admin, resourcePolicy: ptr(w.trust[quarantineRole]), want: "Denied"},
+
+		// Organization mode: the remediator learns members at run time. The quarantine role by
+		// name in an account no config lists (created after the deploy, its role by the
+		// StackSet, with the same trust policy) is allowed inside the organization only; any
+		// other role is refused even when its trust policy welcomes the remediator.
+		{who: "remediator (org account, not in config)", principal: remediator, action: "sts:AssumeRole", resource: laterRole, account: laterAcct,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID, "aws:ResourceAccount", laterAcct), identity: w.inline[remediator], resourcePolicy: ptr(w.trust[quarantineRole]), want: "Allowed",
+			guard: []mut{{"identity", "AssumeOrgQuarantineRoles", "drop"}}},
+		{who: "remediator (role outside the org)", principal: remediator, action: "sts:AssumeRole", resource: outsiderRole, account: outsider,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceOrgID", otherOrg, "aws:ResourceAccount", outsider), identity: w.inline[remediator], resourcePolicy: ptr(welcomesRemediator), want: "Denied",
+			guard: []mut{{"identity", "AssumeOrgQuarantineRoles", "dropCondition"}}},
+		{who: "remediator (role in no org)", principal: remediator, action: "sts:AssumeRole", resource: outsiderRole, account: outsider,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceAccount", outsider), identity: w.inline[remediator], resourcePolicy: ptr(welcomesRemediator), want: "Denied",
+			guard: []mut{{"identity", "AssumeOrgQuarantineRoles", "dropCondition"}}},
+		{who: "remediator (other role, org)", principal: remediator, action: "sts:AssumeRole", resource: "arn:aws:iam::" + laterAcct + ":role/OrganizationAccountAccessRole", account: laterAcct,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID, "aws:ResourceAccount", laterAcct), identity: w.inline[remediator], resourcePolicy: ptr(welcomesRemediator), want: "Denied"},
 
 		// Break-glass lists, reads and decrypts quarantined objects, and nothing else.
 		{who: "break-glass", principal: breakGlassArn, action: "s3:ListBucket", resource: qBucket, account: member, context: objCtx(breakGlassArn, member), identity: breakGlassIAM, resourcePolicy: qPol, want: "Allowed",
@@ -329,9 +352,12 @@ func verdict(r string) string {
 	return "Denied"
 }
 
+// orgSetting is organization mode as issue 18 agreed its shape, beside the explicit members.
+const orgSetting = `{"organizationalUnits":["ou-abcd-11111111","ou-abcd-22222222"],"regions":["us-east-1","eu-west-1"]}`
+
 func tableWorld(t *testing.T) *world {
 	t.Helper()
-	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone"}, defaultMembers)
+	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:organization": orgSetting}, defaultMembers)
 	if err != nil {
 		t.Fatal(err)
 	}
