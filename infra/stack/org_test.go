@@ -6,8 +6,8 @@ import (
 )
 
 const (
-	ouA   = "ou-abcd-11111111"
-	ouB   = "ou-abcd-22222222"
+	ouA = "ou-abcd-11111111"
+	ouB = "ou-abcd-22222222"
 )
 
 // orgSetting is the organization setting of the tests: two OUs, two regions, given unsorted.
