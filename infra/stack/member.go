@@ -367,6 +367,9 @@ func Forwarders(cfg *Config) []Forwarder {
 		for _, m := range cfg.Members {
 			regions = append(regions, m.Regions...)
 		}
+		if cfg.Organization != nil {
+			regions = append(regions, cfg.Organization.Regions...)
+		}
 		for _, r := range sortedUnique(regions) {
 			if r != cfg.Region {
 				out = append(out, Forwarder{cfg.SecurityAccountID, r})
@@ -429,6 +432,15 @@ func Run(ctx *pulumi.Context) error {
 			return err
 		}
 		roles[m.AccountID] = ma.Role.Arn
+	}
+	// Organization mode: every account of the OUs through one StackSet, declared in the
+	// security account (as StackSets delegated administrator, or SELF).
+	if cfg.Organization != nil {
+		om, err := NewOrganizationMembers(ctx, cfg, c.RemediatorRole.Arn, c.Bus.Arn, pulumi.Providers(central))
+		if err != nil {
+			return err
+		}
+		ctx.Export("organizationStackSet", om.StackSet.Name)
 	}
 	// Forwarders of the security account in regions where it is not (or not as a member) a
 	// member region: delegated-admin mode in a region other than the central one.
