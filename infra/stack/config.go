@@ -111,6 +111,9 @@ type Config struct {
 	SecurityDeployRole string
 	// Slug is the stack name as it may appear in AWS names (lower case, a-z 0-9 -).
 	Slug string
+	// Organization, when set, deploys the member side to every account of these OUs through
+	// one service-managed StackSet (organization.go); nil when the key is not set.
+	Organization *Organization
 
 	SigningSecret pulumi.StringOutput
 	BotToken      pulumi.StringOutput
@@ -193,6 +196,9 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
+	if err := c.TryObject("organization", &cfg.Organization); err != nil && !strings.Contains(err.Error(), "missing") {
+		return nil, fmt.Errorf("%s:organization: %w (an object {organizationalUnits: [ou-…], regions: [us-east-1], autoDeploy: true, callAs: DELEGATED_ADMIN})", Namespace, err)
+	}
 	if cfg.PolicyFile == "" {
 		cfg.PolicyFile = filepath.Join("policies", ctx.Stack()+".yaml")
 	}
@@ -259,6 +265,7 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 			cfg.Members[i].Regions = []string{cfg.Region}
 		}
 	}
+	probs = append(probs, organizationProblems(cfg)...)
 	if _, err := os.Stat(cfg.PolicyFile); err != nil {
 		probs = append(probs, fmt.Sprintf("%s:policyFile %s: %v (create it from policies/example-org.yaml)", Namespace, cfg.PolicyFile, err))
 	} else if pol, err := policy.LoadFile(cfg.PolicyFile); err != nil {
@@ -268,6 +275,7 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 	}
 	if cfg.Policy != nil {
 		probs = append(probs, bucketNameProblems(cfg)...)
+		probs = append(probs, organizationPolicyProblems(cfg)...)
 	}
 	if len(probs) > 0 {
 		return nil, fmt.Errorf("stack configuration is invalid:\n  %s", strings.Join(probs, "\n  "))

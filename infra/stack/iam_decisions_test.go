@@ -160,6 +160,10 @@ func decisions(t *testing.T, w *world) []decision {
 		acct := strings.Split(principal, ":")[4]
 		return tls(map[string]any{"aws:PrincipalOrgID": orgID, "aws:PrincipalAccount": acct, "aws:PrincipalArn": principal})
 	}
+	withAlias := func(c map[string]any, aliases ...string) map[string]any {
+		c["kms:ResourceAliases"] = aliases
+		return c
+	}
 	with := func(c map[string]any, kv ...string) map[string]any {
 		for i := 0; i+1 < len(kv); i += 2 {
 			c[kv[i]] = kv[i+1]
@@ -209,8 +213,11 @@ func decisions(t *testing.T, w *world) []decision {
 			guard: []mut{{"identity", "DataObjects", "drop"}}},
 		{who: "quarantine role", principal: quarantineRole, action: "s3:PutObject", resource: qObject, account: member, context: objCtx(quarantineRole, member), identity: qRole, resourcePolicy: qPol, want: "Allowed",
 			guard: []mut{{"identity", "QuarantineObjects", "drop"}, {"identity", "DataObjects", "drop"}}},
-		{who: "quarantine role", principal: quarantineRole, action: "kms:GenerateDataKey", resource: qKey, account: member, context: inOrg(quarantineRole, nil), identity: qRole, resourcePolicy: qKeyPol, want: "Allowed",
-			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}}},
+		// The key carries the stack's quarantine alias, by which the role's policy grants it.
+		{who: "quarantine role", principal: quarantineRole, action: "kms:GenerateDataKey", resource: qKey, account: member, context: withAlias(inOrg(quarantineRole, nil), QuarantineKeyAlias("dev")), identity: qRole, resourcePolicy: qKeyPol, want: "Allowed",
+			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}, {"identity", "Keys", "drop"}}},
+		{who: "quarantine role", principal: quarantineRole, action: "kms:Decrypt", resource: qKey, account: member, context: withAlias(inOrg(quarantineRole, nil), "alias/some-other-key"), identity: qRole, resourcePolicy: qKeyPol, want: "Denied",
+			guard: []mut{{"identity", "Keys", "dropCondition"}}},
 		{who: "quarantine role", principal: quarantineRole, action: "s3:DeleteObjectVersion", resource: "arn:aws:s3:::" + otherBkt + "/x.csv", account: "444455556666", context: objCtx(quarantineRole, "444455556666"), identity: qRole,
 			resourcePolicy: ptr(doc(Statement{Sid: "OrgMayWrite", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: "arn:aws:s3:::" + otherBkt + "/*", Condition: map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": orgID}}})),
 			want:           "Denied", guard: []mut{{"identity", "DataObjects", "dropCondition"}}},
