@@ -19,7 +19,6 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 )
 
 // MaciePattern is the exact event pattern of every rule: Amazon Macie findings only (not the
@@ -277,11 +276,7 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		env              pulumi.StringMap
 		extra            func(v map[string]string) []Statement
 	}
-	orgMode, err := organizationMode(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	assumeQuarantine := remediatorAssumeStatements(cfg, orgMode)
+	assumeQuarantine := remediatorAssumeStatements(cfg)
 	consume := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 	fns := []fn{
 		{"finding-handler", findingHandlerTimeout, 256, cfg.FindingHandlerConcurrency, pulumi.StringMap{"FINDINGS_DLQ_URL": findings.dlq.Url}, func(v map[string]string) []Statement {
@@ -517,7 +512,7 @@ func sweeperSchedule(ctx *pulumi.Context, cfg *Config, sweeper *lambda.Function,
 // refuses. A role of that name in an account outside the organization, trusting the remediator,
 // is still refused; any other role name is refused in every account. Both may be set: explicit
 // members can be outside the OUs.
-func remediatorAssumeStatements(cfg *Config, orgMode bool) []Statement {
+func remediatorAssumeStatements(cfg *Config) []Statement {
 	var st []Statement
 	var arns []string
 	for _, m := range cfg.Members {
@@ -526,24 +521,10 @@ func remediatorAssumeStatements(cfg *Config, orgMode bool) []Statement {
 	if len(arns) > 0 {
 		st = append(st, Statement{Sid: "AssumeMemberQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: arns})
 	}
-	if orgMode {
+	if cfg.Organization != nil {
 		st = append(st, Statement{Sid: "AssumeOrgQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole",
 			Resource:  "arn:aws:iam::*:role/" + QuarantineRoleName(cfg.Slug),
 			Condition: map[string]any{"StringEquals": map[string]string{"aws:ResourceOrgID": cfg.OrganizationID}}})
 	}
 	return st
-}
-
-// organizationMode says whether macie-chatops:organization is set. It reads only presence:
-// infra/stack/config.go (issue 18, organization mode) owns parsing and validating the setting;
-// this stands in until that lands. Organization mode needs the organization's id, since the
-// remediator's grant is conditioned on it.
-func organizationMode(ctx *pulumi.Context, cfg *Config) (bool, error) {
-	if config.New(ctx, Namespace).Get("organization") == "" {
-		return false, nil
-	}
-	if cfg.OrganizationID == "" {
-		return false, fmt.Errorf("%s:organization is set but %s:organizationId is not: the remediator may assume the quarantine role only inside the organization, so it needs its id: pulumi config set %s:organizationId o-... (aws organizations describe-organization)", Namespace, Namespace, Namespace)
-	}
-	return true, nil
 }

@@ -359,9 +359,6 @@ func verdict(r string) string {
 	return "Denied"
 }
 
-// orgSetting is organization mode as issue 18 agreed its shape, beside the explicit members.
-const orgSetting = `{"organizationalUnits":["ou-abcd-11111111","ou-abcd-22222222"],"regions":["us-east-1","eu-west-1"]}`
-
 func tableWorld(t *testing.T) *world {
 	t.Helper()
 	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:organization": orgSetting}, defaultMembers)

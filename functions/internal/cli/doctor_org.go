@@ -90,9 +90,8 @@ func parseOrgSettings(file string, n yaml.Node, orgID string) (*orgSettings, err
 	return &o, nil
 }
 
-// stackSetName is the members StackSet's name: infra/stack's
-// AWSName(128, "macie-chatops", slug, "members"); functions/ does not import infra/, so the
-// naming rule is repeated here (and pinned by TestDoctorStackSetName).
+// stackSetName is the members StackSet's name, infra/stack.StackSetName: functions/ does not
+// import infra/, so the naming rule is repeated here (and pinned by TestDoctorStackSetName).
 func stackSetName(stack string) string { return awsName(128, "macie-chatops", stack, "members") }
 
 // awsName is infra/stack.AWSName: parts joined with "-", a name too long keeps its end and
@@ -126,12 +125,11 @@ type orgAccount struct {
 func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central aws.Config, cfg *stackConfig, management string) {
 	o, sec := cfg.org, cfg.securityAccount
 	orgs := deps.orgsFor(central)
+	// The default is infra/stack's: the stack runs in the security account, registered as
+	// StackSets' delegated administrator.
 	callAs := o.CallAs
 	if callAs == "" {
 		callAs = callAsDelegatedAdmn
-		if management != "" && management == sec {
-			callAs = callAsSelf
-		}
 	}
 	name := stackSetName(cfg.stack)
 	d.note("organization mode: StackSet %s, OUs %s, regions %s, callAs %s", name, strings.Join(o.OUs, " "), strings.Join(o.Regions, " "), callAs)
@@ -159,7 +157,12 @@ func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central
 		} else {
 			d.ok("StackSets callAs %s: the security account %s is the management account", callAsSelf, sec)
 		}
-	default:
+	case callAsDelegatedAdmn:
+		if management != "" && management == sec {
+			d.fail(fmt.Sprintf("pulumi config set --path '%s:organization.callAs' %s", stackNS, callAsSelf),
+				"StackSets callAs %s: the security account %s is the management account, which cannot be its own delegated administrator", callAsDelegatedAdmn, sec)
+			break
+		}
 		admins, err := delegatedAdmins(ctx, orgs)
 		_, registered := admins[sec]
 		switch {

@@ -214,6 +214,7 @@ func TestDoctorOrganization(t *testing.T) {
 		later      bool   // an account joins sandbox after the instances were made
 		outdated   bool   // w1's eu-west-1 instance is OUTDATED
 		missingOU  bool   // the config names an OU the organization lacks
+		secIsMgmt  bool   // the stack runs in the management account
 		wantCallAs cfntypes.CallAs
 		wantFailed int
 		want       func(w *orgWorld, later string) []string
@@ -266,6 +267,14 @@ func TestDoctorOrganization(t *testing.T) {
 			return []string{"✗ StackSets callAs SELF: the security account " + w.sec + " is not the management account 000011112222",
 				"fix: pulumi config set --path 'macie-chatops:organization.callAs' DELEGATED_ADMIN"}
 		}},
+		"management account with callAs SELF": {secIsMgmt: true, callAs: "SELF", wantCallAs: "SELF", want: func(w *orgWorld, _ string) []string {
+			return []string{"✓ StackSets callAs SELF: the security account 000011112222 is the management account",
+				"✓ StackSet " + w.workloads + " in eu-west-1: 3 of 3 active accounts CURRENT", "all checks passed"}
+		}},
+		"management account with the default callAs": {secIsMgmt: true, wantCallAs: "DELEGATED_ADMIN", wantFailed: 1, want: func(w *orgWorld, _ string) []string {
+			return []string{"✗ StackSets callAs DELEGATED_ADMIN: the security account 000011112222 is the management account, which cannot be its own delegated administrator",
+				"fix: pulumi config set --path 'macie-chatops:organization.callAs' SELF"}
+		}},
 		"OU not in the organization": {missingOU: true, wantCallAs: "DELEGATED_ADMIN", wantFailed: 1, want: func(w *orgWorld, _ string) []string {
 			return []string{"✗ OU ou-zzzz-zzzzzzzz: not found in the organization", "fix: fix macie-chatops:organization.organizationalUnits",
 				"✓ StackSet " + w.workloads + " in us-east-1: 3 of 3 active accounts CURRENT"}
@@ -282,6 +291,10 @@ func TestDoctorOrganization(t *testing.T) {
 			if c.missingOU {
 				ous = append(ous, "ou-zzzz-zzzzzzzz")
 			}
+			secCreds := w.cfg("arn:aws:iam::" + w.sec + ":role/security-engineer")
+			if c.secIsMgmt {
+				w.sec, secCreds = "000011112222", w.mgmt
+			}
 			dir := t.TempDir()
 			cfgFile := w.writeConfig(dir, ous, c.callAs)
 			admins := []string{w.sec}
@@ -294,7 +307,6 @@ func TestDoctorOrganization(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var callAs []cfntypes.CallAs
-			secCreds := w.cfg("arn:aws:iam::" + w.sec + ":role/security-engineer")
 			env := map[string]string{"SLACK_BOT_TOKEN": docToken, "SLACK_SIGNING_SECRET": docSecret}
 			deps := doctorDeps{
 				getenv: func(k string) string { return env[k] },
@@ -371,15 +383,15 @@ func TestDoctorOrganizationConfig(t *testing.T) {
 	}
 }
 
-// TestDoctorStackSetName pins doctor's copy of infra/stack.AWSName for the StackSet's name:
-// the same inputs give the names infra/stack's TestAWSName-style cases give.
+// TestDoctorStackSetName pins doctor's copy of infra/stack.StackSetName (functions/ cannot
+// import infra/): the long name is the one infra/stack computes for the same stack name.
 func TestDoctorStackSetName(t *testing.T) {
 	if got := stackSetName("prod"); got != "macie-chatops-prod-members" {
 		t.Fatalf("short name: %s", got)
 	}
 	long := strings.Repeat("a", 140)
-	got := stackSetName(long)
-	if len(got) != 128 || !strings.HasSuffix(got, "-members") || got == stackSetName(long+"b") {
-		t.Fatalf("long name %q (%d): must be 128 characters, end in -members, and differ per stack", got, len(got))
+	want := "macie-chatops-" + strings.Repeat("a", 97) + "-8d97a0fe-members" // infra/stack.StackSetName(long)
+	if got := stackSetName(long); got != want || len(got) != 128 {
+		t.Fatalf("long name %q (%d), want infra's %q", got, len(got), want)
 	}
 }
