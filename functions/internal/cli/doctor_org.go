@@ -112,6 +112,11 @@ func awsName(max int, parts ...string) string {
 	return strings.TrimRight(n[:keep], "-") + "-" + h + "-" + tail
 }
 
+// quarantineRoleName is infra/stack.QuarantineRoleName.
+func quarantineRoleName(stack string) string {
+	return awsName(64, "macie-chatops", stack, "quarantine")
+}
+
 // orgAccount is an account found under a configured OU.
 type orgAccount struct {
 	id, name, ou string
@@ -192,6 +197,18 @@ func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central
 				"StackSet %s: ListStackInstances failed: %v", name, short(err))
 		}
 		return
+	}
+	// An explicit member inside the OUs gets the quarantine role twice, from its member stack
+	// and from the StackSet; IAM role names are unique per account, so one of them fails.
+	explicit := map[string]int{}
+	for i, m := range cfg.members {
+		explicit[string(m.AccountID)] = i
+	}
+	for _, a := range accounts {
+		if i, ok := explicit[a.id]; ok {
+			d.fail(fmt.Sprintf("remove members[%d] (pulumi config rm --path '%s:members[%d]'), or move account %s out of %s", i, stackNS, i, a.id, a.ou),
+				"account %s (%s) is an explicit member and in %s: its member stack and the StackSet would both create the quarantine role %s", a.id, a.name, a.ou, quarantineRoleName(cfg.stack))
+		}
 	}
 	type key struct{ account, region string }
 	byKey := map[key]cfntypes.StackInstanceSummary{}

@@ -169,11 +169,14 @@ func newOrgWorld(t *testing.T, endpoint string, trusted, stackSet bool) *orgWorl
 	return w
 }
 
-func (w *orgWorld) writeConfig(dir string, ous []string, callAs string) string {
+func (w *orgWorld) writeConfig(dir string, ous []string, callAs, member string) string {
 	file := filepath.Join(dir, "Pulumi.test.yaml")
 	extra := ""
 	if callAs != "" {
 		extra = "\n    callAs: " + callAs
+	}
+	if member != "" {
+		extra += "\n  macie-chatops:members:\n    - accountId: \"" + member + "\"\n      deployRole: macie-chatops-deploy"
 	}
 	body := fmt.Sprintf(`config:
   aws:region: us-east-1
@@ -215,6 +218,7 @@ func TestDoctorOrganization(t *testing.T) {
 		outdated   bool   // w1's eu-west-1 instance is OUTDATED
 		missingOU  bool   // the config names an OU the organization lacks
 		secIsMgmt  bool   // the stack runs in the management account
+		explicitW2 bool   // w2 (in workloads) is also an explicit member
 		wantCallAs cfntypes.CallAs
 		wantFailed int
 		want       func(w *orgWorld, later string) []string
@@ -275,6 +279,10 @@ func TestDoctorOrganization(t *testing.T) {
 			return []string{"✗ StackSets callAs DELEGATED_ADMIN: the security account 000011112222 is the management account, which cannot be its own delegated administrator",
 				"fix: pulumi config set --path 'macie-chatops:organization.callAs' SELF"}
 		}},
+		"explicit member inside an OU": {explicitW2: true, wantCallAs: "DELEGATED_ADMIN", wantFailed: 1, want: func(w *orgWorld, _ string) []string {
+			return []string{"✗ account " + w.w2 + " (w2) is an explicit member and in " + w.workloads + ": its member stack and the StackSet would both create the quarantine role macie-chatops-test-quarantine",
+				"fix: remove members[0] (pulumi config rm --path 'macie-chatops:members[0]'), or move account " + w.w2 + " out of " + w.workloads}
+		}},
 		"OU not in the organization": {missingOU: true, wantCallAs: "DELEGATED_ADMIN", wantFailed: 1, want: func(w *orgWorld, _ string) []string {
 			return []string{"✗ OU ou-zzzz-zzzzzzzz: not found in the organization", "fix: fix macie-chatops:organization.organizationalUnits",
 				"✓ StackSet " + w.workloads + " in us-east-1: 3 of 3 active accounts CURRENT"}
@@ -296,7 +304,11 @@ func TestDoctorOrganization(t *testing.T) {
 				w.sec, secCreds = "000011112222", w.mgmt
 			}
 			dir := t.TempDir()
-			cfgFile := w.writeConfig(dir, ous, c.callAs)
+			members := ""
+			if c.explicitW2 {
+				members = w.w2
+			}
+			cfgFile := w.writeConfig(dir, ous, c.callAs, members)
 			admins := []string{w.sec}
 			if c.notAdmin {
 				admins = nil
