@@ -186,18 +186,6 @@ func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central
 
 	// The accounts the OUs hold today, and the instances the StackSet has.
 	accounts, badOU := d.walkOUs(ctx, orgs, o.OUs)
-	instances, err := listInstances(ctx, deps.cfnFor(central), name, callAs)
-	if err != nil {
-		var nf *cfntypes.StackSetNotFoundException
-		if errors.As(err, &nf) {
-			d.fail(fmt.Sprintf("pulumi up -s %s (organization mode creates the StackSet), or if it exists under another administrator: pulumi config set --path '%s:organization.callAs' %s|%s", cfg.stack, stackNS, callAsSelf, callAsDelegatedAdmn),
-				"StackSet %s: not found (callAs %s)", name, callAs)
-		} else {
-			d.fail("allow cloudformation:ListStackInstances to these credentials (and a delegated administrator registration for callAs DELEGATED_ADMIN)",
-				"StackSet %s: ListStackInstances failed: %v", name, short(err))
-		}
-		return
-	}
 	// An explicit member inside the OUs gets the quarantine role twice, from its member stack
 	// and from the StackSet; IAM role names are unique per account, so one of them fails.
 	explicit := map[string]int{}
@@ -209,6 +197,18 @@ func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central
 			d.fail(fmt.Sprintf("remove members[%d] (pulumi config rm --path '%s:members[%d]'), or move account %s out of %s", i, stackNS, i, a.id, a.ou),
 				"account %s (%s) is an explicit member and in %s: its member stack and the StackSet would both create the quarantine role %s", a.id, a.name, a.ou, quarantineRoleName(cfg.stack))
 		}
+	}
+	instances, err := listInstances(ctx, deps.cfnFor(central), name, callAs)
+	if err != nil {
+		var nf *cfntypes.StackSetNotFoundException
+		if errors.As(err, &nf) {
+			d.fail(fmt.Sprintf("pulumi up -s %s (organization mode creates the StackSet), or if it exists under another administrator: pulumi config set --path '%s:organization.callAs' %s|%s", cfg.stack, stackNS, callAsSelf, callAsDelegatedAdmn),
+				"StackSet %s: not found (callAs %s)", name, callAs)
+		} else {
+			d.fail("allow cloudformation:ListStackInstances to these credentials (and a delegated administrator registration for callAs DELEGATED_ADMIN)",
+				"StackSet %s: ListStackInstances failed: %v", name, short(err))
+		}
+		return
 	}
 	type key struct{ account, region string }
 	byKey := map[key]cfntypes.StackInstanceSummary{}
