@@ -276,10 +276,7 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		env              pulumi.StringMap
 		extra            func(v map[string]string) []Statement
 	}
-	remediatorRoleArns := []string{}
-	for _, m := range cfg.Members {
-		remediatorRoleArns = append(remediatorRoleArns, fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, QuarantineRoleName(cfg.Slug)))
-	}
+	assumeQuarantine := remediatorAssumeStatements(cfg)
 	consume := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 	fns := []fn{
 		{"finding-handler", findingHandlerTimeout, 256, cfg.FindingHandlerConcurrency, pulumi.StringMap{"FINDINGS_DLQ_URL": findings.dlq.Url}, func(v map[string]string) []Statement {
@@ -298,10 +295,7 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 					// A digest job fans out into one job per finding.
 					{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]},
 				}
-				if len(remediatorRoleArns) > 0 {
-					st = append(st, Statement{Sid: "AssumeMemberQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: remediatorRoleArns})
-				}
-				return st
+				return append(st, assumeQuarantine...)
 			}},
 		// The sweeper (scheduled) re-drives stuck records through the jobs queue and re-renders
 		// Slack messages from the ledger.
@@ -507,4 +501,30 @@ func sweeperSchedule(ctx *pulumi.Context, cfg *Config, sweeper *lambda.Function,
 	_, err = lambda.NewPermission(ctx, "sweeper-schedule-invoke", &lambda.PermissionArgs{Action: pulumi.String("lambda:InvokeFunction"),
 		Function: sweeper.Name, Principal: pulumi.String("events.amazonaws.com"), SourceArn: rule.Arn}, parent)
 	return err
+}
+
+// remediatorAssumeStatements is where the remediator may assume the quarantine role. Explicit
+// members are named by ARN. In organization mode the members are whatever accounts the OUs hold
+// today (the StackSet deploys the role into accounts created later), so the role is matched by
+// name in any account, and aws:ResourceOrgID keeps it inside the organization: for
+// sts:AssumeRole the resource is the role, so the key is the organization of the account that
+// owns the role, and it is absent for an account in no organization, which StringEquals
+// refuses. A role of that name in an account outside the organization, trusting the remediator,
+// is still refused; any other role name is refused in every account. Both may be set: explicit
+// members can be outside the OUs.
+func remediatorAssumeStatements(cfg *Config) []Statement {
+	var st []Statement
+	var arns []string
+	for _, m := range cfg.Members {
+		arns = append(arns, fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, QuarantineRoleName(cfg.Slug)))
+	}
+	if len(arns) > 0 {
+		st = append(st, Statement{Sid: "AssumeMemberQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: arns})
+	}
+	if cfg.Organization != nil {
+		st = append(st, Statement{Sid: "AssumeOrgQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole",
+			Resource:  "arn:aws:iam::*:role/" + QuarantineRoleName(cfg.Slug),
+			Condition: map[string]any{"StringEquals": map[string]string{"aws:ResourceOrgID": cfg.OrganizationID}}})
+	}
+	return st
 }

@@ -2,7 +2,10 @@
 // is declared, so `pulumi preview` fails on a bad account id, policy, name or missing secret),
 // the central security stack behind a provider pinned to the security account, and, per member
 // account and region, the quarantine role and bucket and, where the Macie mode needs one, the
-// finding forwarder (Forwarders). It also owns the one-time bootstrap stack that gives each
+// finding forwarder (Forwarders). In organization mode (orgconfig.go) the same member side is
+// one CloudFormation template generated from the same document functions (memberdocs.go,
+// membertemplate.go), deployed to every account of the chosen OUs by a service-managed StackSet
+// (organization.go). It also owns the one-time bootstrap stack that gives each
 // member a deploy role (bootstrap.go). Everything that differs between organizations comes from
 // the stack's policy file, loaded with the same package the Lambdas use.
 package stack
@@ -111,6 +114,9 @@ type Config struct {
 	SecurityDeployRole string
 	// Slug is the stack name as it may appear in AWS names (lower case, a-z 0-9 -).
 	Slug string
+	// Organization, when set, deploys the member side to every account of these OUs through
+	// one service-managed StackSet (organization.go); nil when the key is not set.
+	Organization *Organization
 
 	SigningSecret pulumi.StringOutput
 	BotToken      pulumi.StringOutput
@@ -193,6 +199,9 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
+	if err := c.TryObject("organization", &cfg.Organization); err != nil && !strings.Contains(err.Error(), "missing") {
+		return nil, fmt.Errorf("%s:organization: %w (an object {organizationalUnits: [ou-…], regions: [us-east-1], autoDeploy: true, callAs: DELEGATED_ADMIN})", Namespace, err)
+	}
 	if cfg.PolicyFile == "" {
 		cfg.PolicyFile = filepath.Join("policies", ctx.Stack()+".yaml")
 	}
@@ -259,6 +268,7 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 			cfg.Members[i].Regions = []string{cfg.Region}
 		}
 	}
+	probs = append(probs, organizationProblems(cfg)...)
 	if _, err := os.Stat(cfg.PolicyFile); err != nil {
 		probs = append(probs, fmt.Sprintf("%s:policyFile %s: %v (create it from policies/example-org.yaml)", Namespace, cfg.PolicyFile, err))
 	} else if pol, err := policy.LoadFile(cfg.PolicyFile); err != nil {
@@ -268,6 +278,7 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 	}
 	if cfg.Policy != nil {
 		probs = append(probs, bucketNameProblems(cfg)...)
+		probs = append(probs, organizationPolicyProblems(cfg)...)
 	}
 	if len(probs) > 0 {
 		return nil, fmt.Errorf("stack configuration is invalid:\n  %s", strings.Join(probs, "\n  "))

@@ -160,6 +160,10 @@ func decisions(t *testing.T, w *world) []decision {
 		acct := strings.Split(principal, ":")[4]
 		return tls(map[string]any{"aws:PrincipalOrgID": orgID, "aws:PrincipalAccount": acct, "aws:PrincipalArn": principal})
 	}
+	withAlias := func(c map[string]any, aliases ...string) map[string]any {
+		c["kms:ResourceAliases"] = aliases
+		return c
+	}
 	with := func(c map[string]any, kv ...string) map[string]any {
 		for i := 0; i+1 < len(kv); i += 2 {
 			c[kv[i]] = kv[i+1]
@@ -172,6 +176,13 @@ func decisions(t *testing.T, w *world) []decision {
 	securityAdmin := "arn:aws:iam::" + security + ":role/security-admin"
 	qRole := w.inline[quarantineRole]
 	objCtx := func(p string, acct string) map[string]any { return with(inOrg(p, nil), "s3:ResourceAccount", acct) }
+	// laterAcct joined the organization after the deploy; no config names it.
+	const laterAcct = "121212121212"
+	roleName := strings.SplitN(quarantineRole, ":role/", 2)[1]
+	laterRole := "arn:aws:iam::" + laterAcct + ":role/" + roleName
+	outsiderRole := "arn:aws:iam::" + outsider + ":role/" + roleName
+	// welcomesRemediator is a trust policy someone else wrote: it lets the remediator in.
+	welcomesRemediator := doc(Statement{Sid: "Welcome", Effect: "Allow", Principal: map[string]any{"AWS": remediator}, Action: "sts:AssumeRole"})
 
 	return []decision{
 		// The deploy role administers the quarantine bucket and key (refresh, up, destroy).
@@ -202,8 +213,11 @@ func decisions(t *testing.T, w *world) []decision {
 			guard: []mut{{"identity", "DataObjects", "drop"}}},
 		{who: "quarantine role", principal: quarantineRole, action: "s3:PutObject", resource: qObject, account: member, context: objCtx(quarantineRole, member), identity: qRole, resourcePolicy: qPol, want: "Allowed",
 			guard: []mut{{"identity", "QuarantineObjects", "drop"}, {"identity", "DataObjects", "drop"}}},
-		{who: "quarantine role", principal: quarantineRole, action: "kms:GenerateDataKey", resource: qKey, account: member, context: inOrg(quarantineRole, nil), identity: qRole, resourcePolicy: qKeyPol, want: "Allowed",
-			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}}},
+		// The key carries the stack's quarantine alias, by which the role's policy grants it.
+		{who: "quarantine role", principal: quarantineRole, action: "kms:GenerateDataKey", resource: qKey, account: member, context: withAlias(inOrg(quarantineRole, nil), QuarantineKeyAlias("dev")), identity: qRole, resourcePolicy: qKeyPol, want: "Allowed",
+			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}, {"identity", "Keys", "drop"}}},
+		{who: "quarantine role", principal: quarantineRole, action: "kms:Decrypt", resource: qKey, account: member, context: withAlias(inOrg(quarantineRole, nil), "alias/some-other-key"), identity: qRole, resourcePolicy: qKeyPol, want: "Denied",
+			guard: []mut{{"identity", "Keys", "dropCondition"}}},
 		{who: "quarantine role", principal: quarantineRole, action: "s3:DeleteObjectVersion", resource: "arn:aws:s3:::" + otherBkt + "/x.csv", account: "444455556666", context: objCtx(quarantineRole, "444455556666"), identity: qRole,
 			resourcePolicy: ptr(doc(Statement{Sid: "OrgMayWrite", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: "arn:aws:s3:::" + otherBkt + "/*", Condition: map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": orgID}}})),
 			want:           "Denied", guard: []mut{{"identity", "DataObjects", "dropCondition"}}},
@@ -220,6 +234,22 @@ func decisions(t *testing.T, w *world) []decision {
 		{who: "remediator (outside the org)", principal: remediator, action: "sts:AssumeRole", resource: quarantineRole, account: member, context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:PrincipalOrgID", otherOrg), identity: w.inline[remediator], resourcePolicy: ptr(w.trust[quarantineRole]), want: "Denied",
 			guard: []mut{{"resource", "CentralRemediatorOnly", "dropCondition"}}},
 		{who: "finding-handler", principal: findingHandler, action: "sts:AssumeRole", resource: quarantineRole, account: member, context: with(inOrg(findingHandler, nil), "sts:ExternalId", externalID), identity: admin, resourcePolicy: ptr(w.trust[quarantineRole]), want: "Denied"},
+
+		// Organization mode: the remediator learns members at run time. The quarantine role by
+		// name in an account no config lists (created after the deploy, its role by the
+		// StackSet, with the same trust policy) is allowed inside the organization only; any
+		// other role is refused even when its trust policy welcomes the remediator.
+		{who: "remediator (org account, not in config)", principal: remediator, action: "sts:AssumeRole", resource: laterRole, account: laterAcct,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID, "aws:ResourceAccount", laterAcct), identity: w.inline[remediator], resourcePolicy: ptr(w.trust[quarantineRole]), want: "Allowed",
+			guard: []mut{{"identity", "AssumeOrgQuarantineRoles", "drop"}}},
+		{who: "remediator (role outside the org)", principal: remediator, action: "sts:AssumeRole", resource: outsiderRole, account: outsider,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceOrgID", otherOrg, "aws:ResourceAccount", outsider), identity: w.inline[remediator], resourcePolicy: ptr(welcomesRemediator), want: "Denied",
+			guard: []mut{{"identity", "AssumeOrgQuarantineRoles", "dropCondition"}}},
+		{who: "remediator (role in no org)", principal: remediator, action: "sts:AssumeRole", resource: outsiderRole, account: outsider,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceAccount", outsider), identity: w.inline[remediator], resourcePolicy: ptr(welcomesRemediator), want: "Denied",
+			guard: []mut{{"identity", "AssumeOrgQuarantineRoles", "dropCondition"}}},
+		{who: "remediator (other role, org)", principal: remediator, action: "sts:AssumeRole", resource: "arn:aws:iam::" + laterAcct + ":role/OrganizationAccountAccessRole", account: laterAcct,
+			context: with(inOrg(remediator, nil), "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID, "aws:ResourceAccount", laterAcct), identity: w.inline[remediator], resourcePolicy: ptr(welcomesRemediator), want: "Denied"},
 
 		// Break-glass lists, reads and decrypts quarantined objects, and nothing else.
 		{who: "break-glass", principal: breakGlassArn, action: "s3:ListBucket", resource: qBucket, account: member, context: objCtx(breakGlassArn, member), identity: breakGlassIAM, resourcePolicy: qPol, want: "Allowed",
@@ -331,7 +361,7 @@ func verdict(r string) string {
 
 func tableWorld(t *testing.T) *world {
 	t.Helper()
-	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone"}, defaultMembers)
+	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:organization": orgSetting}, defaultMembers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +369,7 @@ func tableWorld(t *testing.T) *world {
 }
 
 func TestIAMDecisions(t *testing.T) {
-	rows := decisions(t, tableWorld(t))
+	rows := append(decisions(t, tableWorld(t)), stackSetDecisions(t)...)
 	var cases []map[string]any
 	for i, d := range rows {
 		cases = append(cases, d.request(fmt.Sprint(i)))
@@ -436,7 +466,7 @@ func (d decision) broken(t *testing.T) decision {
 // identity of another principal, a key policy that names no one else), which the table's other
 // rows break and restore.
 func TestIAMDecisionsFlipWhenTheirPolicyBreaks(t *testing.T) {
-	rows := decisions(t, tableWorld(t))
+	rows := append(decisions(t, tableWorld(t)), stackSetDecisions(t)...)
 	var cases []map[string]any
 	var idx []int
 	for i, d := range rows {

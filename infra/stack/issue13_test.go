@@ -215,7 +215,7 @@ func TestQuarantineRoleStaysInItsAccountAndOutOfLogBuckets(t *testing.T) {
 					t.Errorf("%s grants %s, which no code path uses", name, a)
 				}
 			}
-			if st.Effect == "Allow" && (strings.HasPrefix(st.Sid, "Data")) {
+			if st.Effect == "Allow" && (st.Sid == "DataBuckets" || st.Sid == "DataObjects") {
 				checked++
 				eq, _ := st.Condition["StringEquals"].(map[string]any)
 				if eq["s3:ResourceAccount"] != acct {

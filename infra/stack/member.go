@@ -116,27 +116,21 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 
 	// The quarantine role: only the central remediator may assume it, with the ExternalId and
 	// from inside the organization.
-	trust := JSON(func(v []string) Document {
-		cond := map[string]any{"StringEquals": map[string]string{"sts:ExternalId": cfg.ExternalID}}
-		if cfg.OrganizationID != "" {
-			cond["StringEquals"].(map[string]string)["aws:PrincipalOrgID"] = cfg.OrganizationID
-		}
-		return doc(Statement{Sid: "CentralRemediatorOnly", Effect: "Allow", Principal: map[string]any{"AWS": v[0]}, Action: "sts:AssumeRole", Condition: cond})
-	}, remediatorRole)
 	role, err := iam.NewRole(ctx, name+"-quarantine-role", &iam.RoleArgs{
-		Name: pulumi.String(QuarantineRoleName(cfg.Slug)), AssumeRolePolicy: trust, MaxSessionDuration: pulumi.Int(3600),
-		Description: pulumi.String("macie-chatops " + cfg.Slug + ": moves objects found by Macie to the quarantine bucket"),
+		Name:               pulumi.String(QuarantineRoleName(cfg.Slug)),
+		AssumeRolePolicy:   JSON(func(v []string) Document { return QuarantineTrust(cfg, v[0]) }, remediatorRole),
+		MaxSessionDuration: pulumi.Int(3600),
+		Description:        pulumi.String(QuarantineRoleDescription(cfg.Slug)),
 	}, in(first)...)
 	if err != nil {
 		return nil, err
 	}
 	ma.Role = role
 
-	var bucketArns []pulumi.StringInput
-	var keyArns []pulumi.StringInput
 	for _, region := range regions {
 		p := providers[region]
-		q := cfg.Policy.QuarantineFor(m.AccountID, region)
+		site := ExplicitSite(m.AccountID, region, "")
+		q := QuarantineBucketFor(cfg, site)
 		rn := fmt.Sprintf("%s-%s", name, region)
 
 		if needsForwarder(cfg, m.AccountID, region) {
@@ -145,30 +139,24 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 			}
 		}
 
-		// Quarantine bucket with a key of its own.
+		// Quarantine bucket with a key of its own. The key policy names the role by ARN in a
+		// condition, so it does not wait for the role.
 		key, err := kms.NewKey(ctx, rn+"-quarantine-key", &kms.KeyArgs{
-			Description: pulumi.String("macie-chatops quarantine bucket " + q.Bucket), EnableKeyRotation: pulumi.Bool(true), DeletionWindowInDays: pulumi.Int(30),
-			Policy: JSON(func(v []string) Document {
-				st := []Statement{
-					accountAdministersKey(m.AccountID),
-					{Sid: "QuarantineRoleUses", Effect: "Allow", Principal: map[string]string{"AWS": v[0]}, Action: kmsActions, Resource: "*"},
-				}
-				if cfg.BreakGlassRoleArn != "" {
-					st = append(st, Statement{Sid: "BreakGlassDecrypts", Effect: "Allow", Principal: map[string]string{"AWS": cfg.BreakGlassRoleArn}, Action: breakGlassKeyActions, Resource: "*"})
-				}
-				return doc(st...)
-			}, role.Arn),
+			Description: pulumi.String("macie-chatops quarantine bucket " + q.Name), EnableKeyRotation: pulumi.Bool(true), DeletionWindowInDays: pulumi.Int(30),
+			Policy: pulumi.String(mustJSON(QuarantineKeyPolicy(cfg, site))),
 		}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
-		keyArns = append(keyArns, key.Arn)
-		bucket, err := s3.NewBucketV2(ctx, rn+"-quarantine", &s3.BucketV2Args{Bucket: pulumi.String(q.Bucket), ObjectLockEnabled: pulumi.Bool(false)}, kept(p)...)
+		// The role's identity policy grants the quarantine keys by this alias.
+		if _, err := kms.NewAlias(ctx, rn+"-quarantine-key-alias", &kms.AliasArgs{Name: pulumi.String(QuarantineKeyAlias(cfg.Slug)), TargetKeyId: key.KeyId}, kept(p)...); err != nil {
+			return nil, err
+		}
+		bucket, err := s3.NewBucketV2(ctx, rn+"-quarantine", &s3.BucketV2Args{Bucket: pulumi.String(q.Name), ObjectLockEnabled: pulumi.Bool(false)}, kept(p)...)
 		if err != nil {
 			return nil, err
 		}
 		ma.Buckets[region] = bucket
-		bucketArns = append(bucketArns, bucket.Arn)
 		// Every setting of the bucket is applied before its policy (below depends on them all).
 		var settings []pulumi.Resource
 		pab, err := s3.NewBucketPublicAccessBlock(ctx, rn+"-quarantine-pab", &s3.BucketPublicAccessBlockArgs{Bucket: bucket.ID(),
@@ -204,7 +192,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 				Filter:                         &s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String("")},
 				Expiration:                     &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(q.RetentionDays)},
 				NoncurrentVersionExpiration:    &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(q.RetentionDays)},
-				AbortIncompleteMultipartUpload: &s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(7)},
+				AbortIncompleteMultipartUpload: &s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(q.AbortMultipartDays)},
 			}}}, kept(p)...)
 		if err != nil {
 			return nil, err
@@ -212,20 +200,16 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		settings = append(settings, lc)
 		if _, err := s3.NewBucketPolicy(ctx, rn+"-quarantine-policy", &s3.BucketPolicyArgs{Bucket: bucket.ID(),
 			Policy: JSON(func(v []string) Document {
-				return QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, v[2])
-			}, bucket.Arn, role.Arn, deployer)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
+				return QuarantineBucketPolicyAt(cfg, ExplicitSite(m.AccountID, region, v[1]))
+			}, role.Arn, deployer)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
 			return nil, err
 		}
 	}
 
 	// What the role may do: the move's actions on the data buckets of its own account (the
-	// named ones, or all but the protected ones) and on its quarantine buckets; the keys.
-	n := len(bucketArns)
-	inputs := append(append([]pulumi.StringInput{}, bucketArns...), keyArns...)
+	// named ones, or all but the protected ones), on its quarantine buckets and keys.
 	if _, err := iam.NewRolePolicy(ctx, name+"-quarantine-policy", &iam.RolePolicyArgs{Role: role.ID(),
-		Policy: JSON(func(v []string) Document {
-			return QuarantineRolePolicy(cfg, m, v[:n], v[n:])
-		}, inputs...)}, in(first)...); err != nil {
+		Policy: pulumi.String(mustJSON(QuarantineRolePolicy(cfg, ExplicitSite(m.AccountID, regions[0], ""), regions, m.DataBuckets, m.KMSKeyArns)))}, in(first)...); err != nil {
 		return nil, err
 	}
 	return ma, ctx.RegisterResourceOutputs(ma, pulumi.Map{"quarantineRoleArn": role.Arn})
@@ -271,6 +255,9 @@ func Warnings(cfg *Config) []string {
 			out = append(out, fmt.Sprintf("member %s has no dataBuckets: its quarantine role may move objects in every bucket of account %s except log and security buckets (%s); set macie-chatops:members[].dataBuckets to narrow it", m.AccountID, m.AccountID, strings.Join(protectedPatterns(cfg), ", ")))
 		}
 	}
+	if cfg.Organization != nil {
+		out = append(out, fmt.Sprintf("organization mode: the quarantine role in each account of %s may move objects in every bucket of its own account except log and security buckets (%s); per-account dataBuckets need an explicit member", strings.Join(cfg.Organization.OrganizationalUnits, ", "), strings.Join(protectedPatterns(cfg), ", ")))
+	}
 	return out
 }
 
@@ -286,40 +273,49 @@ func protectedPatterns(cfg *Config) []string {
 	return out
 }
 
-// QuarantineRolePolicy is the quarantine role's identity policy.
-func QuarantineRolePolicy(cfg *Config, m Member, quarantineBuckets, keys []string) Document {
-	ownAccount := map[string]any{"StringEquals": map[string]string{"s3:ResourceAccount": m.AccountID}}
-	var dataBuckets []string
-	if len(m.DataBuckets) > 0 {
-		for _, b := range m.DataBuckets {
-			dataBuckets = append(dataBuckets, "arn:aws:s3:::"+b)
+// QuarantineRolePolicy is the quarantine role's identity policy: the move's actions on the data
+// buckets of its own account (dataBuckets, or all but the protected ones), on its quarantine
+// buckets in regions, on the quarantine keys (by alias: QuarantineKeyPolicy) and dataKeys.
+func QuarantineRolePolicy(cfg *Config, s Site, regions, dataBuckets, dataKeys []string) Document {
+	ownAccount := map[string]any{"StringEquals": map[string]string{"s3:ResourceAccount": s.Account}}
+	var data []string
+	if len(dataBuckets) > 0 {
+		for _, b := range dataBuckets {
+			data = append(data, s.BucketArn(b))
 		}
 	} else {
-		dataBuckets = []string{"arn:aws:s3:::*"}
+		data = []string{s.BucketArn("*")}
 	}
-	var qObjects, dObjects []string
-	for _, b := range quarantineBuckets {
+	var qBuckets, qObjects, qKeys, dObjects []string
+	for _, r := range regions {
+		b := s.BucketArn(QuarantineBucketFor(cfg, s.In(r)).Name)
+		qBuckets = append(qBuckets, b)
 		qObjects = append(qObjects, b+"/*")
+		qKeys = append(qKeys, fmt.Sprintf("arn:%s:kms:%s:%s:key/*", s.Partition, r, s.Account))
 	}
-	for _, b := range dataBuckets {
+	for _, b := range data {
 		dObjects = append(dObjects, b+"/*")
 	}
 	st := []Statement{
-		{Sid: "DataBuckets", Effect: "Allow", Action: dataBucketActions, Resource: dataBuckets, Condition: ownAccount},
+		{Sid: "DataBuckets", Effect: "Allow", Action: dataBucketActions, Resource: data, Condition: ownAccount},
 		{Sid: "DataObjects", Effect: "Allow", Action: dataObjectActions, Resource: dObjects, Condition: ownAccount},
 	}
-	if len(m.DataBuckets) == 0 {
+	if len(dataBuckets) == 0 {
 		var prot []string
 		for _, p := range protectedPatterns(cfg) {
-			prot = append(prot, "arn:aws:s3:::"+p, "arn:aws:s3:::"+p+"/*")
+			prot = append(prot, s.BucketArn(p), s.BucketArn(p)+"/*")
 		}
 		st = append(st, Statement{Sid: "NeverLogOrSecurityBuckets", Effect: "Deny", Action: append(append([]string{}, dataBucketActions...), dataObjectActions...), Resource: prot})
 	}
 	st = append(st,
-		Statement{Sid: "QuarantineBuckets", Effect: "Allow", Action: quarantineBucketActions, Resource: quarantineBuckets},
+		Statement{Sid: "QuarantineBuckets", Effect: "Allow", Action: quarantineBucketActions, Resource: qBuckets},
 		Statement{Sid: "QuarantineObjects", Effect: "Allow", Action: quarantineObjectActions, Resource: qObjects},
-		Statement{Sid: "Keys", Effect: "Allow", Action: kmsActions, Resource: append(append([]string{}, keys...), m.KMSKeyArns...)},
+		Statement{Sid: "Keys", Effect: "Allow", Action: kmsActions, Resource: qKeys,
+			Condition: map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": []string{QuarantineKeyAlias(cfg.Slug)}}}},
 	)
+	if len(dataKeys) > 0 {
+		st = append(st, Statement{Sid: "DataKeys", Effect: "Allow", Action: kmsActions, Resource: append([]string{}, dataKeys...)})
+	}
 	return doc(st...)
 }
 
@@ -327,19 +323,17 @@ func QuarantineRolePolicy(cfg *Config, m Member, quarantineBuckets, keys []strin
 // central bus.
 func newForwarder(ctx *pulumi.Context, rn string, centralBus pulumi.StringInput, opts ...pulumi.ResourceOption) error {
 	fwdRole, err := iam.NewRole(ctx, rn+"-forwarder-role", &iam.RoleArgs{
-		AssumeRolePolicy: pulumi.String(mustJSON(doc(Statement{Effect: "Allow", Principal: map[string]string{"Service": "events.amazonaws.com"}, Action: "sts:AssumeRole"}))),
+		AssumeRolePolicy: pulumi.String(mustJSON(ForwarderTrust())),
 	}, opts...)
 	if err != nil {
 		return err
 	}
 	if _, err := iam.NewRolePolicy(ctx, rn+"-forwarder-policy", &iam.RolePolicyArgs{Role: fwdRole.ID(),
-		Policy: JSON(func(v []string) Document {
-			return doc(Statement{Sid: "PutToCentralBus", Effect: "Allow", Action: "events:PutEvents", Resource: v[0]})
-		}, centralBus)}, opts...); err != nil {
+		Policy: JSON(func(v []string) Document { return ForwarderPolicy(v[0]) }, centralBus)}, opts...); err != nil {
 		return err
 	}
 	rule, err := cloudwatch.NewEventRule(ctx, rn+"-forwarder", &cloudwatch.EventRuleArgs{EventPattern: pulumi.String(MaciePattern),
-		Description: pulumi.String("Amazon Macie findings to the macie-chatops central bus")}, opts...)
+		Description: pulumi.String(ForwarderDescription)}, opts...)
 	if err != nil {
 		return err
 	}
@@ -375,6 +369,9 @@ func Forwarders(cfg *Config) []Forwarder {
 		var regions []string
 		for _, m := range cfg.Members {
 			regions = append(regions, m.Regions...)
+		}
+		if cfg.Organization != nil {
+			regions = append(regions, cfg.Organization.Regions...)
 		}
 		for _, r := range sortedUnique(regions) {
 			if r != cfg.Region {
@@ -438,6 +435,15 @@ func Run(ctx *pulumi.Context) error {
 			return err
 		}
 		roles[m.AccountID] = ma.Role.Arn
+	}
+	// Organization mode: every account of the OUs through one StackSet, declared in the
+	// security account (as StackSets delegated administrator, or SELF).
+	if cfg.Organization != nil {
+		om, err := NewOrganizationMembers(ctx, cfg, c.RemediatorRole.Arn, c.Bus.Arn, pulumi.Providers(central))
+		if err != nil {
+			return err
+		}
+		ctx.Export("organizationStackSet", om.StackSet.Name)
 	}
 	// Forwarders of the security account in regions where it is not (or not as a member) a
 	// member region: delegated-admin mode in a region other than the central one.

@@ -313,8 +313,8 @@ func TestResourcesLandInTheRightAccountThroughTheRightProvider(t *testing.T) {
 					t.Errorf("%s (%s) is deployed through %q, not account %s's %s provider", r.name, r.typ, r.provider, mem.AccountID, region)
 				}
 			}
-			if n != 8 {
-				t.Errorf("account %s %s: %d resources, want 8 (key, bucket and its 6 settings; no forwarder in delegated-admin mode)", mem.AccountID, region, n)
+			if n != 9 {
+				t.Errorf("account %s %s: %d resources, want 9 (key, its alias, bucket and its 6 settings; no forwarder in delegated-admin mode)", mem.AccountID, region, n)
 			}
 			for _, r := range m.all {
 				if strings.HasPrefix(r.name, prefix) && r.account != mem.AccountID {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/macie2"
 	macietypes "github.com/aws/aws-sdk-go-v2/service/macie2/types"
@@ -51,6 +52,23 @@ type doctorDeps struct {
 	loadAWS func(ctx context.Context, region string) (aws.Config, error)
 	sts     func(aws.Config) stsAPI
 	lambda  func(aws.Config) lambdaAPI
+	// orgs and cfn default to the real clients when nil.
+	orgs func(aws.Config) orgsAPI
+	cfn  func(aws.Config) cfnAPI
+}
+
+func (d doctorDeps) orgsFor(c aws.Config) orgsAPI {
+	if d.orgs == nil {
+		return organizations.NewFromConfig(c)
+	}
+	return d.orgs(c)
+}
+
+func (d doctorDeps) cfnFor(c aws.Config) cfnAPI {
+	if d.cfn == nil {
+		return cloudformation.NewFromConfig(c)
+	}
+	return d.cfn(c)
 }
 
 func realDoctorDeps() doctorDeps {
@@ -91,12 +109,13 @@ func (a *accountID) UnmarshalYAML(n *yaml.Node) error {
 
 // stackConfig is the part of Pulumi.<stack>.yaml doctor checks against.
 type stackConfig struct {
-	file                        string
+	file, stack                 string
 	region, securityAccount     string
 	securityDeployRole, orgID   string
 	macieMode, policyFile       string
 	slackMode, slackChannel     string
 	members                     []stackMember
+	org                         *orgSettings // macie-chatops:organization, nil in explicit-members mode
 	reserve                     bool
 	handlerConc, remediatorConc int
 }
@@ -132,6 +151,7 @@ func loadStackConfig(file, stack string) (*stackConfig, error) {
 	}
 	c := &stackConfig{
 		file:               file,
+		stack:              stack,
 		region:             str("aws:region"),
 		securityAccount:    str(stackNS + ":securityAccountId"),
 		securityDeployRole: str(stackNS + ":securityDeployRole"),
@@ -151,6 +171,11 @@ func loadStackConfig(file, stack string) (*stackConfig, error) {
 	if n, ok := doc.Config[stackNS+":members"]; ok {
 		if err := n.Decode(&c.members); err != nil {
 			return nil, fmt.Errorf("%s: %s:members: %v (a list of {accountId, deployRole, regions})", file, stackNS, err)
+		}
+	}
+	if n, ok := doc.Config[stackNS+":organization"]; ok {
+		if c.org, err = parseOrgSettings(file, n, c.orgID); err != nil {
+			return nil, err
 		}
 	}
 	if c.region == "" {
@@ -298,8 +323,12 @@ func (d *doctor) checkAWS(ctx context.Context, deps doctorDeps, base aws.Config,
 		}
 	}
 
+	management := ""
 	if cfg.orgID != "" {
-		org, err := organizations.NewFromConfig(central).DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+		org, err := deps.orgsFor(central).DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+		if err == nil {
+			management = aws.ToString(org.Organization.MasterAccountId)
+		}
 		switch {
 		case err != nil:
 			d.fail(fmt.Sprintf("check that account %s is in the organization %s (and may call organizations:DescribeOrganization)", sec, cfg.orgID), "organization: DescribeOrganization failed: %v", err)
@@ -308,6 +337,10 @@ func (d *doctor) checkAWS(ctx context.Context, deps doctorDeps, base aws.Config,
 		default:
 			d.ok("organization %s (management account %s)", cfg.orgID, aws.ToString(org.Organization.MasterAccountId))
 		}
+	}
+
+	if cfg.org != nil {
+		d.checkOrganization(ctx, deps, central, cfg, management)
 	}
 
 	// Credentials per account: the security account's own, each member's through its deploy role.
