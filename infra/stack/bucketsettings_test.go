@@ -3,6 +3,10 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -349,5 +353,63 @@ func TestBucketSettingsDeclarationOrderIsFixed(t *testing.T) {
 	q, _ := statementBySid(pol, "NeverQuarantineBuckets")
 	if got := fmt.Sprint(list(q.Resource)); got != "[arn:aws:s3:::macie-chatops-dev-q-111122223333-eu-west-1 arn:aws:s3:::macie-chatops-dev-q-111122223333-us-east-1]" {
 		t.Errorf("quarantine buckets denied in %s, want both regions' in region order", got)
+	}
+}
+
+// s3ActionOf is the IAM action S3 authorises each bucketfix.API call with (S3 API reference:
+// each Delete is authorised by its Put action).
+var s3ActionOf = map[string]string{
+	"GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock", "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock", "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+	"GetBucketEncryption": "s3:GetEncryptionConfiguration", "PutBucketEncryption": "s3:PutEncryptionConfiguration", "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
+	"GetBucketReplication": "s3:GetReplicationConfiguration", "PutBucketReplication": "s3:PutReplicationConfiguration", "DeleteBucketReplication": "s3:PutReplicationConfiguration",
+}
+
+// The role allows exactly the actions of the S3 calls shared/bucketfix makes (its API interface,
+// read from the source): a call added there without its permission here, or a permission no call
+// needs, fails this test instead of an AccessDenied in a member account.
+func TestBucketSettingsActionsAreWhatBucketfixCalls(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "bucketfix")
+	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				ts, ok := n.(*ast.TypeSpec)
+				if !ok || ts.Name.Name != "API" {
+					return true
+				}
+				if it, ok := ts.Type.(*ast.InterfaceType); ok {
+					for _, m := range it.Methods.List {
+						for _, name := range m.Names {
+							methods = append(methods, name.Name)
+						}
+					}
+				}
+				return false
+			})
+		}
+	}
+	if len(methods) == 0 {
+		t.Fatalf("no `type API interface` in %s: the bucket-settings role's actions can no longer be checked against the calls", dir)
+	}
+	var want []string
+	for _, m := range methods {
+		a, ok := s3ActionOf[m]
+		if !ok {
+			t.Errorf("bucketfix.API calls %s: add its IAM action to bucketSettingsActions (bucketsettings.go) and to s3ActionOf here", m)
+			continue
+		}
+		if !slices.Contains(want, a) {
+			want = append(want, a)
+		}
+	}
+	got := slices.Clone(bucketSettingsActions)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the bucket-settings role allows %v; bucketfix's calls need exactly %v", got, want)
 	}
 }
