@@ -91,6 +91,22 @@ func BucketSettingsRolePolicy(cfg *Config, m Member, quarantineBuckets []string)
 	return doc(st...)
 }
 
+// AnyBucketSettingsRole matches the bucket-settings role of every stack in every account
+// (BucketSettingsRoleName keeps its prefix and its "-bucket-settings" end, also when it hashes a
+// long stack name).
+const AnyBucketSettingsRole = "arn:aws:iam::*:role/macie-chatops-*-bucket-settings"
+
+// WithBucketSettingsRolesDenied adds to a quarantine bucket's policy a deny of every
+// bucket-settings action to every stack's bucket-settings role. A role's own policy denies it
+// its own stack's quarantine buckets by name, but not another stack's in the same account (dev
+// and prod), whose names it cannot know: without this, dev's role could change the default
+// encryption of prod's quarantine bucket or give it a replication rule.
+func WithBucketSettingsRolesDenied(d Document, bucketArn string) Document {
+	d.Statement = append(d.Statement, Statement{Sid: "DenyBucketSettingsRoles", Effect: "Deny", Principal: "*", Action: bucketSettingsActions, Resource: bucketArn,
+		Condition: map[string]any{"ArnLike": map[string]any{"aws:PrincipalArn": AnyBucketSettingsRole}}})
+	return d
+}
+
 // bucketSettingsRoleArns are the ARNs of the bucket-settings roles of every member, in member
 // order, or none when the stack's policy remediates no policy finding.
 func bucketSettingsRoleArns(cfg *Config) []string {

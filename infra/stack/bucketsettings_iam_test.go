@@ -36,6 +36,9 @@ func bucketSettingsDecisions(t *testing.T, w *world) []decision {
 	replicationRole := "arn:aws:iam::" + member + ":role/s3-replication"
 	assume := func(p string, kv ...string) map[string]any { return ctx(p, member, kv...) }
 	dataEngineer := "arn:aws:iam::" + member + ":role/data-engineer"
+	// Another stack's role in the same account, whatever its own policy allows.
+	otherStackRole := "arn:aws:iam::" + member + ":role/" + BucketSettingsRoleName("production-eu-central-payments-and-cards-2026")
+	anyBucketSettings := []Document{allowAll(bucketSettingsActions...)}
 
 	return []decision{
 		// It fixes (and undoes) a bucket of its own account: Put of each setting, and PassRole of
@@ -61,13 +64,27 @@ func bucketSettingsDecisions(t *testing.T, w *world) []decision {
 			guard: []mut{{"identity", "BucketSettings", "dropCondition"}}},
 
 		// Never the quarantine bucket (a replication rule there would copy quarantined objects
-		// out), nor a log bucket.
+		// out, another default encryption would weaken what it holds), nor a log bucket. Its own
+		// stack's quarantine bucket is denied twice, by the role's policy (the rows without the
+		// bucket policy prove it alone) and by the bucket's policy, which also denies every other
+		// stack's bucket-settings role (dev and prod in one account), whatever that role's own
+		// policy says.
 		{who: "bucket-settings role", principal: role, action: "s3:PutBucketPublicAccessBlock", resource: qBucket, account: member, context: ctx(role, member), identity: perms, resourcePolicy: qPol, want: "Denied",
-			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}, {"resource", "DenyBucketSettingsRoles", "drop"}}},
 		{who: "bucket-settings role", principal: role, action: "s3:PutReplicationConfiguration", resource: qBucket, account: member, context: ctx(role, member), identity: perms, resourcePolicy: qPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}, {"resource", "DenyBucketSettingsRoles", "drop"}}},
+		{who: "bucket-settings role (its policy)", principal: role, action: "s3:PutReplicationConfiguration", resource: qBucket, account: member, context: ctx(role, member), identity: perms, want: "Denied",
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
-		{who: "bucket-settings role", principal: role, action: "s3:PutEncryptionConfiguration", resource: qBucket, account: member, context: ctx(role, member), identity: perms, resourcePolicy: qPol, want: "Denied",
+		{who: "bucket-settings role (its policy)", principal: role, action: "s3:PutEncryptionConfiguration", resource: qBucket, account: member, context: ctx(role, member), identity: perms, want: "Denied",
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
+		{who: "another stack's bucket-settings", principal: otherStackRole, action: "s3:PutReplicationConfiguration", resource: qBucket, account: member, context: ctx(otherStackRole, member), identity: anyBucketSettings, resourcePolicy: qPol, want: "Denied",
+			guard: []mut{{"resource", "DenyBucketSettingsRoles", "drop"}}},
+		{who: "another stack's bucket-settings", principal: otherStackRole, action: "s3:PutEncryptionConfiguration", resource: qBucket, account: member, context: ctx(otherStackRole, member), identity: anyBucketSettings, resourcePolicy: qPol, want: "Denied",
+			guard: []mut{{"resource", "DenyBucketSettingsRoles", "drop"}}},
+		{who: "another stack's bucket-settings", principal: otherStackRole, action: "s3:PutBucketPublicAccessBlock", resource: qBucket, account: member, context: ctx(otherStackRole, member), identity: anyBucketSettings, resourcePolicy: qPol, want: "Denied",
+			guard: []mut{{"resource", "DenyBucketSettingsRoles", "drop"}}},
+		// The deploy role still administers those settings (refresh, up, destroy).
+		{who: "deploy role", principal: adminRole, action: "s3:PutEncryptionConfiguration", resource: qBucket, account: member, context: ctx(adminRole, member), identity: admin, resourcePolicy: qPol, want: "Allowed"},
 		{who: "bucket-settings role", principal: role, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::" + logBkt, account: member, context: ctx(role, member), identity: perms, want: "Denied",
 			guard: []mut{{"identity", "NeverLogOrSecurityBuckets", "drop"}}},
 

@@ -215,7 +215,7 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		settings = append(settings, lc)
 		if _, err := s3.NewBucketPolicy(ctx, rn+"-quarantine-policy", &s3.BucketPolicyArgs{Bucket: bucket.ID(),
 			Policy: JSON(func(v []string) Document {
-				return QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, v[2])
+				return WithBucketSettingsRolesDenied(QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, v[2]), v[0])
 			}, bucket.Arn, role.Arn, deployer)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
 			return nil, err
 		}
