@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
@@ -152,4 +153,23 @@ func newBucketSettingsRole(ctx *pulumi.Context, cfg *Config, m Member, remediato
 		return nil, err
 	}
 	return role, nil
+}
+
+// BucketSettingsWarnings are what preview says about the bucket-settings role's reach, when it is
+// deployed: a member without dataBuckets lets it change the settings of every bucket of the
+// account but the protected ones; a member with dataBuckets keeps policy findings about its other
+// buckets from being remediated (the remediation fails with access denied).
+func BucketSettingsWarnings(cfg *Config) []string {
+	if !bucketFixesEnabled(cfg.Policy) {
+		return nil
+	}
+	var out []string
+	for _, m := range cfg.Members {
+		if len(m.DataBuckets) == 0 {
+			out = append(out, fmt.Sprintf("member %s has no dataBuckets: its bucket-settings role may change block public access, default encryption and replication of every bucket of account %s except the quarantine buckets and log and security buckets (%s); set macie-chatops:members[].dataBuckets to narrow it", m.AccountID, m.AccountID, strings.Join(protectedPatterns(cfg), ", ")))
+		} else {
+			out = append(out, fmt.Sprintf("member %s names dataBuckets: policy findings about its other buckets cannot be remediated (its bucket-settings role may change only %s); add those buckets to macie-chatops:members[].dataBuckets, or set the policy's Policy:* actions to NOTIFY for account %s", m.AccountID, strings.Join(m.DataBuckets, ", "), m.AccountID))
+		}
+	}
+	return out
 }

@@ -413,3 +413,29 @@ func TestBucketSettingsActionsAreWhatBucketfixCalls(t *testing.T) {
 		t.Errorf("the bucket-settings role allows %v; bucketfix's calls need exactly %v", got, want)
 	}
 }
+
+// Preview says how far the role reaches, per member, only when it is deployed.
+func TestBucketSettingsWarningsSayWhatTheRoleMayChange(t *testing.T) {
+	load := func(actions string) *policy.Policy {
+		p, err := policy.LoadFile(fixPolicy(t, "dev", actions, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	off := &Config{Members: defaultMembers, Policy: load("    Policy:*: NOTIFY\n")}
+	if w := BucketSettingsWarnings(off); len(w) != 0 {
+		t.Errorf("warnings without the role: %q", w)
+	}
+	on := &Config{Members: defaultMembers, Policy: load("    Policy:IAMUser/S3BucketPublic: AUTO\n")}
+	w := BucketSettingsWarnings(on)
+	if len(w) != 3 {
+		t.Fatalf("warnings %q, want one per member", w)
+	}
+	if !strings.HasPrefix(w[0], "member 111122223333 has no dataBuckets: its bucket-settings role may change") || !strings.Contains(w[0], "*cloudtrail*") || !strings.Contains(w[0], "members[].dataBuckets") {
+		t.Errorf("open member: %q", w[0])
+	}
+	if !strings.HasPrefix(w[1], "member 444455556666 names dataBuckets: policy findings about its other buckets cannot be remediated") || !strings.Contains(w[1], "lake-raw, lake-curated") {
+		t.Errorf("member with dataBuckets: %q", w[1])
+	}
+}

@@ -427,7 +427,7 @@ func Run(ctx *pulumi.Context) error {
 	// Members in account order, whatever order the config lists them in (see regions above).
 	slices.SortFunc(cfg.Members, func(a, b Member) int { return strings.Compare(a.AccountID, b.AccountID) })
 	runHook(cfg)
-	for _, w := range Warnings(cfg) {
+	for _, w := range append(Warnings(cfg), BucketSettingsWarnings(cfg)...) {
 		if err := ctx.Log.Warn(w, nil); err != nil {
 			return err
 		}
