@@ -89,7 +89,7 @@ func (p *Policy) Decide(f *finding.Finding) Decision {
 			d.Action = Review
 			d.Reason += fmt.Sprintf("; REVIEW instead: %s may not be AUTO (%s)", shortType(f.Type), pt.Remediation)
 		case !pt.Remediable && action == Review:
-			d.Reason += fmt.Sprintf("; no bucket change: %s", pt.Remediation)
+			d.Reason += "; no bucket change for this type: REVIEW asks a person to acknowledge it"
 		}
 	}
 	return d
