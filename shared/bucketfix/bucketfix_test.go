@@ -465,10 +465,19 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.After = json.RawMessage(`{"BlockPublicAcls":"yes"}`)
 		e.spy.reset()
-		if _, err := e.fixer.Apply(e.ctx, p); err == nil || !strings.Contains(err.Error(), "damaged") || e.spy.writes() != 0 {
-			t.Errorf("damaged plan: %v (writes %d)", err, e.spy.writes())
+		for _, after := range []string{`{"BlockPublicAcls":"yes"}`, `null`, ``} {
+			d := p
+			d.After = json.RawMessage(after)
+			if _, err := e.fixer.Apply(e.ctx, d); err == nil || !strings.Contains(err.Error(), "damaged") {
+				t.Errorf("damaged plan (After %q): Apply: %v", after, err)
+			}
+			if err := e.fixer.Undo(e.ctx, d); err == nil || !strings.Contains(err.Error(), "damaged") {
+				t.Errorf("damaged plan (After %q): Undo: %v", after, err)
+			}
+		}
+		if n := e.spy.count("GetPublicAccessBlock"); n != 0 {
+			t.Errorf("a damaged plan was acted on: %d reads", n)
 		}
 		if e.spy.writes() != 0 {
 			t.Fatalf("bad input wrote %d times", e.spy.writes())

@@ -18,7 +18,8 @@ type faultStep struct {
 }
 
 // TestLostAnswersConverge: every S3 call of Apply and Undo fails once in turn — a write whose
-// answer is lost (the same as the process dying right after the write), a read that fails, the
+// answer is lost (the same as the process dying right after the write), a write that never
+// arrives (the process dying between storing the snapshot and writing), a read that fails, the
 // read-back that fails. The caller sees an error; running the same stored plan again converges:
 // never ErrChanged, no second write once the first landed, and Undo still restores exactly.
 func TestLostAnswersConverge(t *testing.T) {

@@ -36,13 +36,15 @@ func serverHas(server string, kind Kind) bool {
 
 // env is one server with a bucket to remediate.
 type env struct {
-	t      testing.TB
-	server string
-	client *s3.Client
-	spy    *spy
-	fixer  *Fixer
-	ctx    context.Context
-	bucket string
+	t        testing.TB
+	server   string
+	endpoint string
+	creds    aws.Credentials
+	client   *s3.Client
+	spy      *spy
+	fixer    *Fixer
+	ctx      context.Context
+	bucket   string
 }
 
 // eachServerWith runs f on every server that implements the kind's APIs, and only there: a
@@ -79,7 +81,7 @@ func newEnvOn(t testing.TB, server string) *env {
 	client := s3.New(s3.Options{Region: "us-east-1",
 		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}}},
 		func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true })
-	e := &env{t: t, server: server, client: client, ctx: testenv.Context(t), bucket: "member-data"}
+	e := &env{t: t, server: server, endpoint: endpoint, creds: aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}, client: client, ctx: testenv.Context(t), bucket: "member-data"}
 	e.spy = &spy{next: client, calls: map[string]int{}}
 	e.fixer = &Fixer{S3: e.spy}
 	if _, err := client.CreateBucket(e.ctx, &s3.CreateBucketInput{Bucket: &e.bucket}); err != nil {
