@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -121,4 +122,37 @@ func bucketSettingsDecisions(t *testing.T, w *world) []decision {
 		{who: "quarantine role", principal: quarantineRole, action: "s3:PutEncryptionConfiguration", resource: data, account: member, context: ctx(quarantineRole, member), identity: w.inline[quarantineRole], want: "Denied",
 			guard: []mut{{"identity", "DataBuckets", "widen"}}},
 	}
+}
+
+// Two stacks in one account, both remediating policy findings: dev's bucket-settings role, with
+// the policy dev deploys, cannot change the settings of prod's quarantine bucket, as prod
+// deploys its policy, nor its own; it can change a data bucket's.
+func TestIAMAttacksBucketSettingsRoleOnAnotherStacksQuarantine(t *testing.T) {
+	members, _ := json.Marshal(defaultMembers)
+	over := func(stack string) map[string]string {
+		return map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:policyFile": enablingBucketFixes(t, stack)}
+	}
+	dm, err := deployRaw(t, "dev", over("dev"), string(members))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := deployRaw(t, "prod", over("prod"), string(members))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, prod := extract(t, dm), extract(t, pm)
+	role := dev.roleArn["member-"+member+"-bucket-settings-role"]
+	if role == "" || prod.roleArn["member-"+member+"-bucket-settings-role"] == role || prod.quarantine == dev.quarantine {
+		t.Fatalf("dev role %q, prod role %q, quarantine buckets %s and %s", role, prod.roleArn["member-"+member+"-bucket-settings-role"], dev.quarantine, prod.quarantine)
+	}
+	var rows []decision
+	for _, a := range bucketSettingsActions {
+		for _, q := range []*world{prod, dev} {
+			rows = append(rows, decision{who: "dev bucket-settings → " + q.quarantine, principal: role, action: a, resource: "arn:aws:s3:::" + q.quarantine, account: member,
+				context: attackCtx(role, member), identity: dev.inline[role], resourcePolicy: ptr(q.bucketPol[q.quarantine]), want: "Denied"})
+		}
+		rows = append(rows, decision{who: "dev bucket-settings → data bucket", principal: role, action: a, resource: "arn:aws:s3:::" + dataBkt, account: member,
+			context: attackCtx(role, member), identity: dev.inline[role], want: "Allowed"})
+	}
+	runRows(t, rows)
 }
