@@ -13,9 +13,9 @@ import (
 // The bucket-settings role (issue 15): what the remediator assumes in a member account to fix a
 // bucket's settings after a Macie policy finding (block public access, default encryption,
 // external replication) and to undo that fix. It is a role of its own, not more permissions on
-// the quarantine role, so a stack whose policy never remediates a policy finding has no
-// principal anywhere that may change a bucket's settings, and the quarantine role (which may
-// read and delete objects) never may.
+// the quarantine role, so a stack whose policy never remediates a policy finding deploys no
+// macie-chatops principal that may change a bucket's settings, and the quarantine role (which
+// may read and delete objects) never may.
 
 // BucketSettingsRoleName is the bucket-settings role in each member account. It carries the
 // stack's name, like QuarantineRoleName: two stacks in one account each have their own.
