@@ -2,7 +2,8 @@
 // is declared, so `pulumi preview` fails on a bad account id, policy, name or missing secret),
 // the central security stack behind a provider pinned to the security account, and, per member
 // account and region, the quarantine role and bucket and, where the Macie mode needs one, the
-// finding forwarder (Forwarders). In organization mode (orgconfig.go) the same member side is
+// finding forwarder (Forwarders), and per member, when the policy remediates policy findings,
+// the bucket-settings role (bucketsettings.go). In organization mode (orgconfig.go) the same member side is
 // one CloudFormation template generated from the same document functions (memberdocs.go,
 // membertemplate.go), deployed to every account of the chosen OUs by a service-managed StackSet
 // (organization.go). It also owns the one-time bootstrap stack that gives each

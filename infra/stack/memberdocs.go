@@ -100,7 +100,8 @@ func QuarantineKeyPolicy(cfg *Config, s Site) Document {
 
 // QuarantineBucketPolicyAt is QuarantineBucketPolicy for a site's quarantine bucket.
 func QuarantineBucketPolicyAt(cfg *Config, s Site) Document {
-	return QuarantineBucketPolicy(s.BucketArn(QuarantineBucketFor(cfg, s).Name), s.RoleArn(QuarantineRoleName(cfg.Slug)), cfg.BreakGlassRoleArn, s.Deployer)
+	arn := s.BucketArn(QuarantineBucketFor(cfg, s).Name)
+	return WithBucketSettingsRolesDenied(QuarantineBucketPolicy(arn, s.RoleArn(QuarantineRoleName(cfg.Slug)), cfg.BreakGlassRoleArn, s.Deployer), arn)
 }
 
 // ForwarderTrust lets EventBridge assume the forwarder role.
