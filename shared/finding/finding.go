@@ -41,6 +41,8 @@ type Finding struct {
 	Classification *Classification `json:"classificationDetails,omitempty"`
 	Bucket         *Bucket         `json:"s3Bucket,omitempty"`
 	Object         *Object         `json:"s3Object,omitempty"`
+	// PolicyDetails is set on Policy:* findings (nil on sensitive-data findings, which have none).
+	PolicyDetails *PolicyDetails `json:"policyDetails,omitempty"`
 
 	// EventAccount is the envelope's account when the finding came in an EventBridge event. After
 	// cross-account forwarding it is the central account, so it is never used to pick a role.
@@ -116,12 +118,21 @@ type CustomDataIDs struct {
 
 // Bucket is resourcesAffected.s3Bucket.
 type Bucket struct {
-	Name                        string       `json:"name"`
-	Arn                         string       `json:"arn,omitempty"`
-	DefaultServerSideEncryption Encryption   `json:"defaultServerSideEncryption"`
-	EffectivePermission         string       `json:"effectivePermission,omitempty"`
-	Tags                        []Tag        `json:"tags,omitempty"`
-	Owner                       *BucketOwner `json:"owner,omitempty"`
+	Name                        string     `json:"name"`
+	Arn                         string     `json:"arn,omitempty"`
+	DefaultServerSideEncryption Encryption `json:"defaultServerSideEncryption"`
+	EffectivePermission         string     `json:"effectivePermission,omitempty"`
+	// The bucket's exposure as Macie saw it when it raised the finding.
+	// AllowsUnencryptedObjectUploads is "TRUE", "FALSE", "UNKNOWN" or "" (older findings).
+	AllowsUnencryptedObjectUploads string `json:"allowsUnencryptedObjectUploads,omitempty"`
+	// PublicAccess is publicAccess.permissionConfiguration; nil when Macie sent none.
+	PublicAccess *BucketPublicAccess `json:"publicAccess,omitempty"`
+	// SharedAccess is "EXTERNAL", "INTERNAL", "NOT_SHARED", "UNKNOWN" or "" when not given.
+	SharedAccess string `json:"sharedAccess,omitempty"`
+	// Replication is replicationDetails; nil when the finding does not carry it.
+	Replication *Replication `json:"replication,omitempty"`
+	Tags        []Tag        `json:"tags,omitempty"`
+	Owner       *BucketOwner `json:"owner,omitempty"`
 }
 
 // BucketOwner is the bucket owner's canonical user, kept for display only: its id is a canonical

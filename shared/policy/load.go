@@ -168,6 +168,7 @@ func keysOf(typeName string) []string {
 		"File": reflect.TypeOf(File{}), "Settings": reflect.TypeOf(Settings{}), "Override": reflect.TypeOf(Override{}),
 		"Exclusions": reflect.TypeOf(Exclusions{}), "Approvers": reflect.TypeOf(Approvers{}), "Slack": reflect.TypeOf(Slack{}),
 		"Quarantine": reflect.TypeOf(Quarantine{}), "Digest": reflect.TypeOf(Digest{}),
+		"BucketFixes": reflect.TypeOf(BucketFixes{}), "EncryptionFix": reflect.TypeOf(EncryptionFix{}), "Flapping": reflect.TypeOf(Flapping{}),
 	}
 	t, ok := types[typeName]
 	if !ok {

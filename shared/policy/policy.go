@@ -66,6 +66,7 @@ type Settings struct {
 	Slack       *Slack            `yaml:"slack"`
 	Quarantine  *Quarantine       `yaml:"quarantine"`
 	Digest      *Digest           `yaml:"digest"`
+	BucketFixes *BucketFixes      `yaml:"bucketFixes"`
 }
 
 // Override is one account's section: an optional human name plus the settings it replaces.

@@ -1,0 +1,161 @@
+package policy
+
+import (
+	"strings"
+	"time"
+)
+
+// BucketFixes is the `bucketFixes:` block of the policy file (defaults or an account override):
+// how policy findings are remediated. In an override each field that is set replaces the
+// default's, field by field.
+type BucketFixes struct {
+	Encryption *EncryptionFix `yaml:"encryption"`
+	Flapping   *Flapping      `yaml:"flapping"`
+}
+
+// EncryptionFix is the default encryption an S3BucketEncryptionDisabled remediation sets.
+type EncryptionFix struct {
+	// Algorithm is "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, which needs KMSKeyID).
+	Algorithm string `yaml:"algorithm"`
+	// KMSKeyID is a key ARN, alias ARN or "alias/name" for aws:kms.
+	KMSKeyID  string `yaml:"kmsKeyId"`
+	BucketKey *bool  `yaml:"bucketKey"`
+}
+
+// Flapping says when a bucket that keeps being re-opened stops being fixed automatically: after
+// Count remediations of the same bucket within WindowSeconds, the next one goes to REVIEW.
+type Flapping struct {
+	Count         *int `yaml:"count"`
+	WindowSeconds *int `yaml:"windowSeconds"`
+}
+
+// Encryption algorithms a bucket fix may set.
+const (
+	AlgorithmAES256 = "AES256"
+	AlgorithmKMS    = "aws:kms"
+)
+
+// Defaults of the bucketFixes block.
+const (
+	DefaultFlappingCount  = 3
+	DefaultFlappingWindow = 24 * time.Hour
+)
+
+// BucketFix is the effective bucket-remediation settings of one account.
+type BucketFix struct {
+	Encryption BucketEncryption `json:"encryption"`
+	Flapping   FlappingSettings `json:"flapping"`
+}
+
+// BucketEncryption is the default encryption to set. Its fields are those of bucketfix.Encryption
+// (same names, types and order), so the flow converts one to the other with a plain conversion
+// without this package importing the S3 side.
+type BucketEncryption struct {
+	Algorithm string `json:"algorithm"`
+	KMSKeyID  string `json:"kmsKeyId,omitempty"`
+	BucketKey bool   `json:"bucketKey"`
+}
+
+// FlappingSettings: after Count remediations of one bucket within Window, the next is REVIEW.
+type FlappingSettings struct {
+	Count  int           `json:"count"`
+	Window time.Duration `json:"window"`
+}
+
+// BucketFixFor returns an account's effective bucket-fix settings: the defaults' bucketFixes,
+// then the account's, field by field; what neither sets is SSE-S3 (AES256, bucket key on) and
+// flapping after DefaultFlappingCount in DefaultFlappingWindow.
+func (p *Policy) BucketFixFor(accountID string) BucketFix {
+	bf := BucketFix{
+		Encryption: BucketEncryption{Algorithm: AlgorithmAES256, BucketKey: true},
+		Flapping:   FlappingSettings{Count: DefaultFlappingCount, Window: DefaultFlappingWindow},
+	}
+	apply := func(s *BucketFixes) {
+		if s == nil {
+			return
+		}
+		if e := s.Encryption; e != nil {
+			if e.Algorithm != "" {
+				bf.Encryption.Algorithm = e.Algorithm
+				if e.Algorithm == AlgorithmAES256 {
+					bf.Encryption.KMSKeyID = "" // a key from the defaults does not apply to SSE-S3
+				}
+			}
+			if e.KMSKeyID != "" {
+				bf.Encryption.KMSKeyID = e.KMSKeyID
+			}
+			if e.BucketKey != nil {
+				bf.Encryption.BucketKey = *e.BucketKey
+			}
+		}
+		if f := s.Flapping; f != nil {
+			if f.Count != nil {
+				bf.Flapping.Count = *f.Count
+			}
+			if f.WindowSeconds != nil {
+				bf.Flapping.Window = time.Duration(*f.WindowSeconds) * time.Second
+			}
+		}
+	}
+	apply(p.Defaults.BucketFixes)
+	if o, ok := p.Accounts[accountID]; ok {
+		apply(o.BucketFixes)
+	}
+	return bf
+}
+
+// PolicyType is one row of the policy-finding table: what remediation a Policy:* type has and
+// which actions the policy may give it.
+type PolicyType struct {
+	Type string `json:"type"`
+	// Remediation says in words what a remediation changes, or why there is none.
+	Remediation string `json:"remediation"`
+	// Remediable: the type has a bucket change (AUTO and REVIEW run it); false: the message only
+	// shows the finding (REVIEW offers no change, only acknowledgement).
+	Remediable bool `json:"remediable"`
+	// MayAuto: the validator accepts AUTO for the type.
+	MayAuto bool `json:"mayAuto"`
+}
+
+// PolicyTypes is the table of the six documented policy-finding types.
+var PolicyTypes = []PolicyType{
+	{"Policy:IAMUser/S3BlockPublicAccessDisabled", "turn on all four bucket-level Block Public Access settings", true, true},
+	{"Policy:IAMUser/S3BucketPublic", "turn on all four bucket-level Block Public Access settings (blocks public ACLs and policies without deleting them, so it is reversible)", true, true},
+	{"Policy:IAMUser/S3BucketEncryptionDisabled", "set default encryption to bucketFixes.encryption", true, true},
+	{"Policy:IAMUser/S3BucketReplicatedExternally", "disable only the replication rules whose destination is outside the organization", true, false},
+	{"Policy:IAMUser/S3BucketSharedExternally", "none: the message shows who the bucket is shared with; remove the grant by hand", false, false},
+	{"Policy:IAMUser/S3BucketSharedWithCloudFront", "none: the message shows who the bucket is shared with; review the CloudFront access by hand", false, false},
+}
+
+// PolicyTypeFor returns the table row of a policy-finding type; false for data findings and for
+// Policy:* types this version does not know.
+func PolicyTypeFor(findingType string) (PolicyType, bool) {
+	for _, t := range PolicyTypes {
+		if t.Type == findingType {
+			return t, true
+		}
+	}
+	return PolicyType{}, false
+}
+
+func isPolicyType(t string) bool { return strings.HasPrefix(t, "Policy:") }
+
+// EnablesBucketFixes reports whether the policy can ever run a bucket remediation: some account's
+// effective action (or the defaults') for a remediable Policy:* type is AUTO or REVIEW. The infra
+// program deploys the bucket-settings member role only then.
+func (p *Policy) EnablesBucketFixes() bool {
+	ids := append([]string{""}, p.AccountIDs()...)
+	for _, id := range ids {
+		o, has := p.Accounts[id]
+		for _, t := range PolicyTypes {
+			if !t.Remediable {
+				continue
+			}
+			a, rule, _ := p.rule(t.Type, o, has, Account{ID: id})
+			if rule != "" && (a == Auto || a == Review) {
+				return true
+			}
+		}
+	}
+	return false
+}
