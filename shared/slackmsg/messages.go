@@ -25,6 +25,11 @@ const (
 	ActionRemediateAll = "remediate_all"
 	ActionReviewEach   = "review_each"
 	ActionDismissAll   = "dismiss_all"
+	// Policy findings (bucket settings): Fix applies the stored plan, Undo restores the stored
+	// snapshot, Acknowledge closes a finding that has no remediation (S3BucketShared*).
+	ActionFix         = "fix"
+	ActionUndo        = "undo"
+	ActionAcknowledge = "acknowledge"
 )
 
 // Message is a rendered message: blocks plus the plain-text fallback notifications show.
@@ -340,6 +345,9 @@ func AlreadyDecided(actionID, by string, shown int) string {
 
 // ForState renders the message that matches a record's status, for re-renders after any change.
 func ForState(r ledger.Record) Message {
+	if IsPolicyRecord(r) {
+		return PolicyForState(r)
+	}
 	by := r.LastActor()
 	switch r.Status {
 	case ledger.Notified:
