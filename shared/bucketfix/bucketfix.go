@@ -13,9 +13,12 @@
 package bucketfix
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -35,10 +38,19 @@ const (
 	ExternalReplication Kind = "external-replication"
 )
 
-// KindFor maps a Macie finding type to the bucket setting that remediates it. It answers false
-// for S3BucketShared* (a bucket policy is the owner's intent; we do not rewrite it), unknown
-// types and sensitive-data findings.
+// KindFor maps a Macie finding type ("Policy:IAMUser/S3BucketPublic", or the bare
+// "S3BucketPublic") to the bucket setting that remediates it. It answers false for
+// S3BucketShared* (sharing is the bucket policy's intent; we show it, we do not rewrite it),
+// unknown types and sensitive-data findings.
 func KindFor(findingType string) (Kind, bool) {
+	switch strings.TrimPrefix(findingType, "Policy:IAMUser/") {
+	case "S3BlockPublicAccessDisabled", "S3BucketPublic":
+		return BlockPublicAccess, true
+	case "S3BucketEncryptionDisabled":
+		return DefaultEncryption, true
+	case "S3BucketReplicatedExternally":
+		return ExternalReplication, true
+	}
 	return "", false
 }
 
@@ -59,6 +71,11 @@ type Spec struct {
 
 // Snapshot is a bucket setting exactly as S3 returned it. It is stored in the ledger before
 // anything changes and is JSON-serialisable.
+//
+// Raw holds the configuration member of the SDK's Get output, JSON-encoded:
+// types.PublicAccessBlockConfiguration, types.ServerSideEncryptionConfiguration or
+// types.ReplicationConfiguration. That is the type the matching Put takes, so Undo writes back
+// exactly what S3 gave us. Raw is empty when Present is false.
 type Snapshot struct {
 	Kind    Kind
 	Bucket  string
@@ -67,18 +84,20 @@ type Snapshot struct {
 }
 
 // Plan is a change to one bucket setting: the state it was made from, the state it produces,
-// and the words a person sees in Slack.
+// and the words a person sees in Slack (plain text: the caller escapes it for mrkdwn, since
+// bucket names and rule IDs are attacker-controlled).
 type Plan struct {
 	Before       Snapshot
-	After        json.RawMessage // the configuration Apply writes (SDK configuration type, JSON-encoded)
+	After        json.RawMessage // the configuration Apply writes, same encoding as Snapshot.Raw
 	BeforeText   string          // e.g. "Block Public Access: none"
 	AfterText    string          // e.g. "Block Public Access: all four on"
 	AlreadyFixed bool            // the bucket already is in the After state: nothing to write
 	Notes        []string        // things the approver should know (e.g. an unknown destination account)
 }
 
-// ErrChanged means the bucket is no longer in the state the plan was made from; nothing was
-// written. Check with errors.Is.
+// ErrChanged means the bucket is no longer in the state the plan was made from (Apply) or left
+// in (Undo); nothing was written. Check with errors.Is. The fix is to Inspect again and decide
+// on the new state.
 var ErrChanged = errors.New("bucket setting changed since the plan was made")
 
 // API is the part of *s3.Client the Fixer uses.
@@ -96,25 +115,185 @@ type API interface {
 
 // Fixer reads and changes bucket settings through S3 (a client acting as the member account's
 // bucket-settings role).
+//
+// S3's bucket-configuration APIs take no condition, so "re-read, then write" leaves a window in
+// which someone else's change can be overwritten. The Fixer keeps it as small as it can (one
+// read immediately before the write) and reads again after every write: it reports success only
+// for a state it saw, so a change that raced it is an error, never a silent success.
 type Fixer struct{ S3 API }
 
-var errNotImplemented = errors.New("bucketfix: not implemented yet")
-
-// Inspect reads the bucket's current setting and plans the fix. Nothing is written.
+// Inspect reads the bucket's current setting and plans the fix. Nothing is written. A plan whose
+// bucket already is in the fixed state says AlreadyFixed.
 func (f *Fixer) Inspect(ctx context.Context, kind Kind, bucket string, spec Spec) (Plan, error) {
-	return Plan{}, errNotImplemented
+	ops, err := opsFor(kind)
+	if err != nil {
+		return Plan{}, err
+	}
+	if bucket == "" {
+		return Plan{}, fmt.Errorf("bucketfix: inspect %s: the bucket name is empty (the finding's resourcesAffected.s3Bucket.name)", kind)
+	}
+	before, err := ops.read(ctx, f.S3, bucket)
+	if err != nil {
+		return Plan{}, err
+	}
+	after, notes, err := ops.target(ctx, before, spec)
+	if err != nil {
+		return Plan{}, fmt.Errorf("bucketfix: plan %s for bucket %s: %w", kind, bucket, err)
+	}
+	p := Plan{Before: before, After: after, Notes: notes}
+	afterSnap := p.afterSnapshot()
+	if p.BeforeText, err = ops.text(before); err != nil {
+		return Plan{}, err
+	}
+	if p.AfterText, err = ops.text(afterSnap); err != nil {
+		return Plan{}, err
+	}
+	if p.AlreadyFixed, err = same(ops, before, afterSnap); err != nil {
+		return Plan{}, err
+	}
+	return p, nil
 }
 
 // Apply re-reads the setting first: when it equals p.After the result is AlreadyFixed and
-// nothing is written; when it differs from p.Before the answer is ErrChanged and nothing is
-// written; otherwise it writes p.After.
+// nothing is written (a re-run after a lost answer, or a second Apply); when it differs from
+// p.Before the answer is ErrChanged and nothing is written; otherwise it writes p.After and
+// reads it back. The returned plan says AlreadyFixed when this call wrote nothing.
 func (f *Fixer) Apply(ctx context.Context, p Plan) (Plan, error) {
-	return Plan{}, errNotImplemented
+	ops, err := p.check()
+	if err != nil {
+		return p, err
+	}
+	after := p.afterSnapshot()
+	cur, err := ops.read(ctx, f.S3, p.Before.Bucket)
+	if err != nil {
+		return p, err
+	}
+	if ok, err := same(ops, cur, after); err != nil || ok {
+		p.AlreadyFixed = ok
+		return p, err
+	}
+	if ok, err := same(ops, cur, p.Before); err != nil {
+		return p, err
+	} else if !ok {
+		return p, changed(ops, "apply", cur, p.BeforeText, after)
+	}
+	if err := ops.write(ctx, f.S3, after); err != nil {
+		return p, err
+	}
+	if err := f.verify(ctx, ops, "apply", after); err != nil {
+		return p, err
+	}
+	p.AlreadyFixed = false
+	return p, nil
 }
 
-// Undo re-reads the setting first: when it equals p.Before it is a no-op; when it differs
-// from p.After the answer is ErrChanged and nothing is written; otherwise it restores
-// p.Before exactly (Delete* when the configuration was not Present).
+// Undo re-reads the setting first: when it equals p.Before it is a no-op (undone already, or
+// never applied); when it differs from p.After the answer is ErrChanged and nothing is written;
+// otherwise it restores p.Before exactly (Delete* when the configuration was not Present) and
+// reads it back.
 func (f *Fixer) Undo(ctx context.Context, p Plan) error {
-	return errNotImplemented
+	ops, err := p.check()
+	if err != nil {
+		return err
+	}
+	after := p.afterSnapshot()
+	cur, err := ops.read(ctx, f.S3, p.Before.Bucket)
+	if err != nil {
+		return err
+	}
+	if ok, err := same(ops, cur, p.Before); err != nil || ok {
+		return err
+	}
+	if ok, err := same(ops, cur, after); err != nil {
+		return err
+	} else if !ok {
+		return changed(ops, "undo", cur, p.AfterText, p.Before)
+	}
+	if err := ops.write(ctx, f.S3, p.Before); err != nil {
+		return err
+	}
+	return f.verify(ctx, ops, "undo", p.Before)
+}
+
+// verify reads the setting back after a write: success is reported only for a state S3 shows.
+func (f *Fixer) verify(ctx context.Context, ops kindOps, what string, want Snapshot) error {
+	got, err := ops.read(ctx, f.S3, want.Bucket)
+	if err != nil {
+		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but could not read it back: %w (run it again: a repeat is safe)", what, ops.kind, want.Bucket, err)
+	}
+	ok, err := same(ops, got, want)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		gotText, _ := ops.text(got)
+		wantText, _ := ops.text(want)
+		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but S3 now shows %q, not %q: someone changed it at the same moment, or the change is not visible yet; inspect the bucket again before deciding",
+			what, ops.kind, want.Bucket, gotText, wantText)
+	}
+	return nil
+}
+
+// changed is the ErrChanged a refused Apply or Undo returns, saying what the bucket shows now.
+func changed(ops kindOps, what string, cur Snapshot, expectedText string, target Snapshot) error {
+	curText, err := ops.text(cur)
+	if err != nil {
+		curText = "(unreadable: " + err.Error() + ")"
+	}
+	targetText, _ := ops.text(target)
+	if expectedText == "" {
+		expectedText = "(the planned state)"
+	}
+	return fmt.Errorf("%w: %s on bucket %s: S3 now shows %q, the plan expected %q before changing it to %q; nothing was written, inspect the bucket again",
+		ErrChanged, what, cur.Bucket, curText, expectedText, targetText)
+}
+
+// afterSnapshot is the state Apply produces, as a Snapshot to compare with what S3 shows.
+func (p Plan) afterSnapshot() Snapshot {
+	raw := bytes.TrimSpace(p.After)
+	present := len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+	s := Snapshot{Kind: p.Before.Kind, Bucket: p.Before.Bucket, Present: present}
+	if present {
+		s.Raw = p.After
+	}
+	return s
+}
+
+// check validates a plan that came back from storage before acting on it.
+func (p Plan) check() (kindOps, error) {
+	ops, err := opsFor(p.Before.Kind)
+	if err != nil {
+		return ops, err
+	}
+	if p.Before.Bucket == "" {
+		return ops, fmt.Errorf("bucketfix: the %s plan names no bucket (Before.Bucket is empty): the stored plan is damaged; inspect the bucket again", p.Before.Kind)
+	}
+	for _, s := range []Snapshot{p.Before, p.afterSnapshot()} {
+		if s.Present {
+			if _, err := ops.canonical(s.Raw); err != nil {
+				return ops, fmt.Errorf("bucketfix: the %s plan for bucket %s holds a configuration that does not decode (%v): the stored plan is damaged; inspect the bucket again", p.Before.Kind, p.Before.Bucket, err)
+			}
+		}
+	}
+	return ops, nil
+}
+
+// same reports whether two snapshots are the same S3 state: both absent, or both present with
+// the same configuration once decoded (an unset flag and a false one are the same).
+func same(ops kindOps, a, b Snapshot) (bool, error) {
+	if a.Present != b.Present {
+		return false, nil
+	}
+	if !a.Present {
+		return true, nil
+	}
+	ca, err := ops.canonical(a.Raw)
+	if err != nil {
+		return false, fmt.Errorf("bucketfix: decode %s of bucket %s: %w", ops.kind, a.Bucket, err)
+	}
+	cb, err := ops.canonical(b.Raw)
+	if err != nil {
+		return false, fmt.Errorf("bucketfix: decode %s of bucket %s: %w", ops.kind, b.Bucket, err)
+	}
+	return bytes.Equal(ca, cb), nil
 }

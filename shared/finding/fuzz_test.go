@@ -10,7 +10,8 @@ import (
 // that validates has the fields every later step relies on.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(fixtures, "*"))
-	for _, p := range files {
+	policy, _ := filepath.Glob(filepath.Join(policyFixtures, "*.json"))
+	for _, p := range append(files, policy...) {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}

@@ -120,8 +120,19 @@ func fromRaw(r *rawFinding, eventAccount string) (*Finding, error) {
 				DefaultServerSideEncryption: b.DefaultServerSideEncryption.value(),
 				Tags:                        []Tag(b.Tags),
 			}
+			f.Bucket.AllowsUnencryptedObjectUploads = string(b.AllowsUnencryptedObjectUploads)
+			f.Bucket.SharedAccess = string(b.SharedAccess)
 			if b.PublicAccess != nil {
 				f.Bucket.EffectivePermission = string(b.PublicAccess.EffectivePermission)
+				f.Bucket.PublicAccess = b.PublicAccess.PermissionConfiguration.value()
+			}
+			if rd := b.ReplicationDetails; rd != nil {
+				f.Bucket.Replication = &Replication{Replicated: bool(rd.Replicated), ReplicatedExternally: bool(rd.ReplicatedExternally)}
+				for _, a := range rd.ReplicationAccounts {
+					if a != "" {
+						f.Bucket.Replication.Accounts = append(f.Bucket.Replication.Accounts, string(a))
+					}
+				}
 			}
 			if b.Owner != nil {
 				f.Bucket.Owner = &BucketOwner{ID: string(b.Owner.ID), DisplayName: string(b.Owner.DisplayName)}
@@ -145,6 +156,7 @@ func fromRaw(r *rawFinding, eventAccount string) (*Finding, error) {
 			}
 		}
 	}
+	f.PolicyDetails = r.PolicyDetails.value()
 	return f, nil
 }
 
@@ -177,6 +189,7 @@ type rawFinding struct {
 	Description           flexString    `json:"description"`
 	ClassificationDetails *rawClassif   `json:"classificationDetails"`
 	ResourcesAffected     *rawResources `json:"resourcesAffected"`
+	PolicyDetails         *rawPolicy    `json:"policyDetails"`
 }
 
 type rawSeverity struct {
@@ -221,16 +234,20 @@ type rawResources struct {
 }
 
 type rawBucket struct {
-	Name                        flexString     `json:"name"`
-	Arn                         flexString     `json:"arn"`
-	DefaultServerSideEncryption *rawEncryption `json:"defaultServerSideEncryption"`
-	PublicAccess                *rawPublic     `json:"publicAccess"`
-	Owner                       *rawOwner      `json:"owner"`
-	Tags                        flexTags       `json:"tags"`
+	Name                           flexString      `json:"name"`
+	Arn                            flexString      `json:"arn"`
+	DefaultServerSideEncryption    *rawEncryption  `json:"defaultServerSideEncryption"`
+	PublicAccess                   *rawPublic      `json:"publicAccess"`
+	Owner                          *rawOwner       `json:"owner"`
+	Tags                           flexTags        `json:"tags"`
+	AllowsUnencryptedObjectUploads flexString      `json:"allowsUnencryptedObjectUploads"`
+	SharedAccess                   flexString      `json:"sharedAccess"`
+	ReplicationDetails             *rawReplication `json:"replicationDetails"`
 }
 
 type rawPublic struct {
-	EffectivePermission flexString `json:"effectivePermission"`
+	EffectivePermission     flexString        `json:"effectivePermission"`
+	PermissionConfiguration *rawPermissionCfg `json:"permissionConfiguration"`
 }
 
 type rawOwner struct {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"regexp"
 	"strings"
 	"time"
 )
@@ -138,8 +139,6 @@ func PolicyTypeFor(findingType string) (PolicyType, bool) {
 	return PolicyType{}, false
 }
 
-func isPolicyType(t string) bool { return strings.HasPrefix(t, "Policy:") }
-
 // EnablesBucketFixes reports whether the policy can ever run a bucket remediation: some account's
 // effective action (or the defaults') for a remediable Policy:* type is AUTO or REVIEW. The infra
 // program deploys the bucket-settings member role only then.
@@ -158,4 +157,94 @@ func (p *Policy) EnablesBucketFixes() bool {
 		}
 	}
 	return false
+}
+
+// kmsKeyRef is a KMS key ARN, an alias ARN or "alias/name": what PutBucketEncryption accepts
+// and a person can read. A bare key id is refused: it is easy to paste from the wrong account.
+var kmsKeyRef = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)|alias/[A-Za-z0-9/_-]+)$`)
+
+// policyAction refuses actions the policy-finding table does not allow for a type named
+// exactly, and warns when a pattern's AUTO reaches types that may not be AUTO (Decide gives
+// those REVIEW, so the pattern keeps working).
+func (v *validator) policyAction(p []string, pattern string, action Action) {
+	if pt, ok := PolicyTypeFor(pattern); ok {
+		if action == Auto && !pt.MayAuto {
+			if pt.Remediable {
+				v.fail(p, "%s may not be AUTO: its remediation (%s) needs a person's approval; use REVIEW (or NOTIFY)", shortType(pattern), pt.Remediation)
+			} else {
+				v.fail(p, "%s may not be AUTO: it has no remediation (%s); use NOTIFY or REVIEW", shortType(pattern), pt.Remediation)
+			}
+		}
+		return
+	}
+	if action != Auto || !strings.HasSuffix(pattern, "*") {
+		return
+	}
+	var capped []string
+	for _, pt := range PolicyTypes {
+		if !pt.MayAuto && matchLen(pattern, pt.Type) >= 0 {
+			capped = append(capped, shortType(pt.Type))
+		}
+	}
+	if len(capped) > 0 {
+		v.warn(p, "pattern %q: AUTO does not apply to %s (they may not be AUTO), which get REVIEW; name them with REVIEW or NOTIFY to say so", pattern, strings.Join(capped, ", "))
+	}
+}
+
+func (v *validator) bucketFixes(p []string, b *BucketFixes) {
+	if b == nil {
+		return
+	}
+	at := func(k ...string) []string { return append(append([]string{}, p...), k...) }
+	if e := b.Encryption; e != nil {
+		switch e.Algorithm {
+		case "", AlgorithmAES256, AlgorithmKMS:
+		default:
+			v.fail(at("encryption", "algorithm"), "%q is not an algorithm; choose AES256 (SSE-S3) or aws:kms (SSE-KMS, with kmsKeyId)", e.Algorithm)
+		}
+		if e.KMSKeyID != "" && !kmsKeyRef.MatchString(e.KMSKeyID) {
+			v.fail(at("encryption", "kmsKeyId"), "%q is not a KMS key ARN, alias ARN or alias/name (e.g. \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab\" or \"alias/s3-default\")", e.KMSKeyID)
+		}
+		if e.Algorithm == AlgorithmAES256 && e.KMSKeyID != "" {
+			v.fail(at("encryption", "kmsKeyId"), "a key is only used with algorithm aws:kms; remove kmsKeyId or set algorithm: aws:kms")
+		}
+	}
+	if f := b.Flapping; f != nil {
+		if f.Count != nil && *f.Count < 1 {
+			v.fail(at("flapping", "count"), "%d: the count must be at least 1 (remediations of one bucket before the next goes to REVIEW)", *f.Count)
+		}
+		if f.WindowSeconds != nil && *f.WindowSeconds < 1 {
+			v.fail(at("flapping", "windowSeconds"), "%d: the window must be at least 1 second (e.g. 86400 for a day)", *f.WindowSeconds)
+		}
+	}
+}
+
+// effectiveEncryption checks the encryption an account ends up with (its block over the
+// defaults'): aws:kms needs a key from one of them.
+func (v *validator) effectiveEncryption(p []string, defaults, own *BucketFixes) {
+	if own == nil || own.Encryption == nil {
+		return
+	}
+	alg, key := "", ""
+	for _, b := range []*BucketFixes{defaults, own} {
+		if b == nil || b.Encryption == nil {
+			continue
+		}
+		if b.Encryption.Algorithm != "" {
+			alg = b.Encryption.Algorithm
+			if alg == AlgorithmAES256 {
+				key = ""
+			}
+		}
+		if b.Encryption.KMSKeyID != "" {
+			key = b.Encryption.KMSKeyID
+		}
+	}
+	at := append(append([]string{}, p...), "bucketFixes", "encryption")
+	switch {
+	case alg == AlgorithmKMS && key == "":
+		v.fail(at, "algorithm aws:kms needs kmsKeyId (a key ARN, alias ARN or alias/name); without it S3 would use the AWS managed key aws/s3, which other accounts cannot be granted")
+	case alg != AlgorithmKMS && own.Encryption.KMSKeyID != "" && own.Encryption.Algorithm != AlgorithmAES256:
+		v.fail(append(at, "kmsKeyId"), "a key is only used with algorithm aws:kms; the effective algorithm here is AES256: remove kmsKeyId or set algorithm: aws:kms")
+	}
 }

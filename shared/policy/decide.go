@@ -54,6 +54,11 @@ func (p *Policy) Decide(f *finding.Finding) Decision {
 	}
 
 	action, rule, from := p.rule(f.Type, override, hasOverride, acct)
+	if f.IsPolicy() {
+		if _, known := PolicyTypeFor(f.Type); !known {
+			return p.decideUnknownPolicy(d, f, action, rule, from)
+		}
+	}
 	if rule == "" {
 		return ignore("no action configured for %s in %s; add it (or a pattern such as %q) under actions", f.Type, p.Source, prefixPattern(f.Type))
 	}
@@ -65,20 +70,63 @@ func (p *Policy) Decide(f *finding.Finding) Decision {
 	if hasOverride && override.MinSeverity != "" {
 		minSev, sevFrom = override.MinSeverity, "account "+acct.String()
 	}
-	if lvl := f.Severity.Level(); lvl < severityLevel(minSev) {
+	// A policy finding's severity is fixed by its type (Macie's table), so the type's action
+	// already chooses for that severity; a floor would silently switch off a type the file sets.
+	if lvl := f.Severity.Level(); lvl < severityLevel(minSev) && !f.IsPolicy() {
 		return ignore("severity %s is below the minimum %s (%s minSeverity)", finding.LevelName(lvl), minSev, sevFrom)
 	}
 
 	d.Action = action
-	if rule == f.Type {
-		d.Reason = fmt.Sprintf("%s sets %s: %s", from, rule, action)
-	} else {
-		d.Reason = fmt.Sprintf("%s sets %s: %s (matches %s)", from, rule, action, f.Type)
-	}
-	if from != "defaults" {
-		d.Reason = strings.Replace(d.Reason, " sets ", " overrides ", 1)
+	d.Reason = ruleReason(from, rule, action, f.Type)
+	if pt, ok := PolicyTypeFor(f.Type); ok {
+		switch {
+		case action == Auto && !pt.MayAuto:
+			// The validator refuses an exact AUTO for these types; a pattern such as
+			// "Policy:*: AUTO" reaches here, and a person must still approve.
+			d.Action = Review
+			d.Reason += fmt.Sprintf("; REVIEW instead: %s may not be AUTO (%s)", shortType(f.Type), pt.Remediation)
+		case !pt.Remediable && action == Review:
+			d.Reason += fmt.Sprintf("; no bucket change: %s", pt.Remediation)
+		}
 	}
 	return d
+}
+
+func ruleReason(from, rule string, action Action, typ string) string {
+	verb := "sets"
+	if from != "defaults" {
+		verb = "overrides"
+	}
+	if rule == typ {
+		return fmt.Sprintf("%s %s %s: %s", from, verb, rule, action)
+	}
+	return fmt.Sprintf("%s %s %s: %s (matches %s)", from, verb, rule, action, typ)
+}
+
+// decideUnknownPolicy handles a Policy:* type this version does not know (Macie adds types).
+// There is no remediation for it, so it is never AUTO or REVIEW, and it is never an error or
+// silently dropped: it is NOTIFY, so a person sees it, unless the file IGNOREs it on purpose.
+func (p *Policy) decideUnknownPolicy(d Decision, f *finding.Finding, action Action, rule, from string) Decision {
+	why := fmt.Sprintf("%s is a policy-finding type this version does not know, so it has no remediation", f.Type)
+	switch {
+	case rule == "":
+		d.Action = Notify
+		d.Reason = fmt.Sprintf("%s; NOTIFY so a person sees it (no entry in %s matches it; add one, e.g. IGNORE, to choose)", why, p.Source)
+	case action == Ignore || action == Notify:
+		d.Action = action
+		d.Reason = ruleReason(from, rule, action, f.Type)
+	default:
+		d.Action = Notify
+		d.Reason = ruleReason(from, rule, action, f.Type) + "; NOTIFY instead: " + why
+	}
+	return d
+}
+
+func shortType(t string) string {
+	if i := strings.LastIndexByte(t, '/'); i >= 0 {
+		return t[i+1:]
+	}
+	return t
 }
 
 // rule finds the most specific action for a finding type: an exact type beats any pattern, and a

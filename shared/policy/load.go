@@ -260,7 +260,9 @@ func (v *validator) file(f *File) {
 		}
 		o := o
 		v.settings(p, &o.Settings)
+		v.effectiveEncryption(p, f.Defaults.BucketFixes, o.BucketFixes)
 	}
+	v.effectiveEncryption([]string{"defaults"}, nil, f.Defaults.BucketFixes)
 }
 
 var (
@@ -292,6 +294,7 @@ func (v *validator) settings(base []string, s *Settings) {
 		case !known(pattern):
 			v.warn(p, "finding type %q is not one Macie documents today (kept: Macie adds types); known: %s", pattern, strings.Join(KnownTypes, ", "))
 		}
+		v.policyAction(p, pattern, action)
 	}
 	if s.MinSeverity != "" && severityLevel(s.MinSeverity) == 0 {
 		v.fail(at("minSeverity"), "%q is not a severity; choose one of %s", s.MinSeverity, strings.Join(Severities, ", "))
@@ -352,6 +355,7 @@ func (v *validator) settings(base []string, s *Settings) {
 			v.fail(at("quarantine", "deleteMode"), "%q is not a delete mode; choose one of %s", q.DeleteMode, strings.Join(DeleteModes, ", "))
 		}
 	}
+	v.bucketFixes(at("bucketFixes"), s.BucketFixes)
 	if d := s.Digest; d != nil {
 		if d.Threshold != nil && *d.Threshold < 1 {
 			v.fail(at("digest", "threshold"), "%d: the threshold must be at least 1 (leave digest out to turn it off)", *d.Threshold)

@@ -170,7 +170,8 @@ func TestDecideOverridesAndReasons(t *testing.T) {
 		{"bucket tag", mk("999999999999", "SensitiveData:S3Object/Personal", 3, func(f *finding.Finding) {
 			f.Bucket.Tags = []finding.Tag{{Key: "macie-chatops", Value: "ignore"}}
 		}), Ignore, "bucket tag macie-chatops=ignore"},
-		{"policy type", mk("999999999999", "Policy:IAMUser/S3BucketPublic", 3, nil), Notify, "Policy:*"},
+		{"policy type", mk("999999999999", "Policy:IAMUser/S3BucketPublic", 3, nil), Auto, "defaults sets Policy:IAMUser/S3BucketPublic: AUTO"},
+		{"future policy type", mk("999999999999", "Policy:IAMUser/S3BucketFuture", 3, nil), Notify, "defaults sets Policy:*: NOTIFY (matches Policy:IAMUser/S3BucketFuture)"},
 	}
 	for _, c := range cases {
 		d := p.Decide(c.f)
