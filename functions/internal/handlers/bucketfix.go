@@ -368,11 +368,13 @@ func policyFacts(f *finding.Finding) *ledger.PolicyFacts {
 		pf.Exposure = append(pf.Exposure, line)
 	}
 	if strings.Contains(f.Type, "S3BucketShared") {
-		if r := b.Replication; r != nil {
-			pf.SharedWith = append(pf.SharedWith, r.Accounts...)
+		// Macie names the grantee in the finding's description ("The bucket policy grants
+		// access to account 444455556666"); the Finding model has no structured field for it.
+		if f.Description != "" {
+			pf.SharedWith = append(pf.SharedWith, f.Description)
 		}
-		if f.Type == "Policy:IAMUser/S3BucketSharedWithCloudFront" {
-			pf.SharedWith = append(pf.SharedWith, "CloudFront (an origin access identity or control)")
+		if r := b.Replication; r != nil && len(r.Accounts) > 0 {
+			pf.SharedWith = append(pf.SharedWith, "accounts "+strings.Join(r.Accounts, ", "))
 		}
 		if b.SharedAccess != "" {
 			pf.SharedWith = append(pf.SharedWith, "sharedAccess "+b.SharedAccess+" (Macie's evaluation of the bucket policy and ACL)")
