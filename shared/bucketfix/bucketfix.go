@@ -115,6 +115,13 @@ type Plan struct {
 // on the new state.
 var ErrChanged = errors.New("bucket setting changed since the plan was made")
 
+// ErrUnverified means Apply or Undo wrote, but reading the setting back did not show the state
+// it wrote: the read failed, the change is not visible yet (bucket settings are eventually
+// consistent on AWS), or someone changed the bucket right after the write. Running the same plan
+// again is safe and settles it: AlreadyFixed / a no-op when the write shows, ErrChanged when
+// someone else's change does. Check with errors.Is.
+var ErrUnverified = errors.New("bucket setting written but not verified")
+
 // API is the part of *s3.Client the Fixer uses.
 type API interface {
 	GetPublicAccessBlock(ctx context.Context, in *s3.GetPublicAccessBlockInput, optFns ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error)
@@ -234,7 +241,7 @@ func (f *Fixer) Undo(ctx context.Context, p Plan) error {
 func (f *Fixer) verify(ctx context.Context, ops kindOps, what string, want Snapshot) error {
 	got, err := ops.read(ctx, f.S3, want.Bucket)
 	if err != nil {
-		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but could not read it back: %w (run it again: a repeat is safe)", what, ops.kind, want.Bucket, err)
+		return fmt.Errorf("%w: %s wrote %s on bucket %s but could not read it back (run it again: a repeat is safe): %w", ErrUnverified, what, ops.kind, want.Bucket, err)
 	}
 	ok, err := same(ops, got, want)
 	if err != nil {
@@ -243,8 +250,8 @@ func (f *Fixer) verify(ctx context.Context, ops kindOps, what string, want Snaps
 	if !ok {
 		gotText, _ := ops.text(got)
 		wantText, _ := ops.text(want)
-		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but S3 now shows %q, not %q: someone changed it at the same moment, or the change is not visible yet; inspect the bucket again before deciding",
-			what, ops.kind, want.Bucket, gotText, wantText)
+		return fmt.Errorf("%w: %s wrote %s on bucket %s but S3 now shows %q, not %q: the change is not visible yet, or someone changed it at the same moment; run it again (it converges, or answers ErrChanged)",
+			ErrUnverified, what, ops.kind, want.Bucket, gotText, wantText)
 	}
 	return nil
 }
