@@ -9,7 +9,22 @@
 // Every call re-reads the bucket before writing, so a lost answer, a crash after the write,
 // a repeat, or two callers at once all converge: a re-run that finds the fixed state reports
 // AlreadyFixed instead of writing again, and a bucket that someone else changed is refused with
-// ErrChanged instead of being overwritten.
+// ErrChanged instead of being overwritten. After every write the setting is read back, and
+// success is reported only for the state S3 shows. (On AWS a bucket setting can take a moment
+// to become visible; a read-back that still shows the old state is an error asking to run
+// again, which then converges.)
+//
+// The three remediations:
+//   - BlockPublicAccess: all four bucket-level settings on. It blocks public ACLs and policies
+//     without deleting them, so Undo gives the bucket back exactly as it was; a bucket with no
+//     setting at all is restored with DeletePublicAccessBlock.
+//   - DefaultEncryption: AES256 (SSE-S3), or aws:kms with the policy's key and its bucket-key
+//     choice. A block on SSE-C uploads (BlockedEncryptionTypes) is kept.
+//   - ExternalReplication: only enabled rules whose destination account is outside the
+//     organization are set to Disabled; the role and every other field of every rule are kept.
+//     The destination account is Destination.Account: an S3 bucket ARN carries no account, so a
+//     rule that does not name one has an unknown destination, which is treated as outside the
+//     organization (disabled) and named in Plan.Notes so the approver sees why.
 package bucketfix
 
 import (
@@ -99,6 +114,13 @@ type Plan struct {
 // in (Undo); nothing was written. Check with errors.Is. The fix is to Inspect again and decide
 // on the new state.
 var ErrChanged = errors.New("bucket setting changed since the plan was made")
+
+// ErrUnverified means Apply or Undo wrote, but reading the setting back did not show the state
+// it wrote: the read failed, the change is not visible yet (bucket settings are eventually
+// consistent on AWS), or someone changed the bucket right after the write. Running the same plan
+// again is safe and settles it: AlreadyFixed / a no-op when the write shows, ErrChanged when
+// someone else's change does. Check with errors.Is.
+var ErrUnverified = errors.New("bucket setting written but not verified")
 
 // API is the part of *s3.Client the Fixer uses.
 type API interface {
@@ -219,7 +241,7 @@ func (f *Fixer) Undo(ctx context.Context, p Plan) error {
 func (f *Fixer) verify(ctx context.Context, ops kindOps, what string, want Snapshot) error {
 	got, err := ops.read(ctx, f.S3, want.Bucket)
 	if err != nil {
-		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but could not read it back: %w (run it again: a repeat is safe)", what, ops.kind, want.Bucket, err)
+		return fmt.Errorf("%w: %s wrote %s on bucket %s but could not read it back (run it again: a repeat is safe): %w", ErrUnverified, what, ops.kind, want.Bucket, err)
 	}
 	ok, err := same(ops, got, want)
 	if err != nil {
@@ -228,8 +250,8 @@ func (f *Fixer) verify(ctx context.Context, ops kindOps, what string, want Snaps
 	if !ok {
 		gotText, _ := ops.text(got)
 		wantText, _ := ops.text(want)
-		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but S3 now shows %q, not %q: someone changed it at the same moment, or the change is not visible yet; inspect the bucket again before deciding",
-			what, ops.kind, want.Bucket, gotText, wantText)
+		return fmt.Errorf("%w: %s wrote %s on bucket %s but S3 now shows %q, not %q: the change is not visible yet, or someone changed it at the same moment; run it again (it converges, or answers ErrChanged)",
+			ErrUnverified, what, ops.kind, want.Bucket, gotText, wantText)
 	}
 	return nil
 }
@@ -267,6 +289,11 @@ func (p Plan) check() (kindOps, error) {
 	}
 	if p.Before.Bucket == "" {
 		return ops, fmt.Errorf("bucketfix: the %s plan names no bucket (Before.Bucket is empty): the stored plan is damaged; inspect the bucket again", p.Before.Kind)
+	}
+	// Only a replication fix can leave "no configuration" (there was none); for the others an
+	// empty After would make Apply delete the setting it is meant to turn on.
+	if !p.afterSnapshot().Present && p.Before.Kind != ExternalReplication {
+		return ops, fmt.Errorf("bucketfix: the %s plan for bucket %s has no After configuration: the stored plan is damaged; inspect the bucket again", p.Before.Kind, p.Before.Bucket)
 	}
 	for _, s := range []Snapshot{p.Before, p.afterSnapshot()} {
 		if s.Present {

@@ -23,7 +23,10 @@ type Decision struct {
 }
 
 // Decide applies the policy to a finding. It never fails: a finding the policy has no rule for is
-// IGNOREd with a reason that says so, so a dry run shows every gap.
+// IGNOREd with a reason that says so, so a dry run shows every gap. Policy findings: a type that
+// may not be AUTO gets REVIEW when a pattern says AUTO, minSeverity does not filter them, and a
+// Policy:* type this version does not know is NOTIFY (never AUTO or REVIEW: it has no
+// remediation) unless the file IGNOREs it.
 func (p *Policy) Decide(f *finding.Finding) Decision {
 	acct := Account{ID: f.AccountID, Name: p.AccountName(f.AccountID)}
 	sl := p.SlackFor(f.AccountID)
@@ -86,7 +89,7 @@ func (p *Policy) Decide(f *finding.Finding) Decision {
 			d.Action = Review
 			d.Reason += fmt.Sprintf("; REVIEW instead: %s may not be AUTO (%s)", shortType(f.Type), pt.Remediation)
 		case !pt.Remediable && action == Review:
-			d.Reason += fmt.Sprintf("; no bucket change: %s", pt.Remediation)
+			d.Reason += "; no bucket change for this type: REVIEW asks a person to acknowledge it"
 		}
 	}
 	return d

@@ -2,6 +2,11 @@
 // problem reported at file:line, and Decide, which turns a Macie finding into an action with a
 // reason a human can read. The Lambdas, the CLI and the Pulumi program all load policies through
 // this package, so a file that `pulumi preview` accepts is a file the functions accept.
+//
+// Policy findings (Policy:*, a bucket's settings relaxed) are decided like data findings, per
+// type, within the limits of PolicyTypes (which types have a bucket remediation, which may be
+// AUTO); the `bucketFixes:` block (BucketFixFor) says how those remediations are done. The S3
+// side lives in shared/bucketfix, which this package does not import.
 package policy
 
 import (

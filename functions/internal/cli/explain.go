@@ -111,8 +111,59 @@ func explainItem(source string, it finding.Item, pol *policy.Policy) explained {
 	} else {
 		d := pol.Decide(it.Finding)
 		row.Action, row.Reason, row.Account = d.Action, d.Reason, d.Account.String()
+		row.Remediation = remediation(it.Finding, d, pol)
 	}
 	return row
+}
+
+// remediation says what a policy finding's decision would change in the bucket, and when, or
+// why nothing; "" for data findings (the action says it all) and IGNOREd findings.
+func remediation(f *finding.Finding, d policy.Decision, pol *policy.Policy) string {
+	if !f.IsPolicy() || d.Action == policy.Ignore {
+		return ""
+	}
+	pt, known := policy.PolicyTypeFor(f.Type)
+	switch {
+	case !known:
+		return "none: this version has no remediation for " + f.Type
+	case !pt.Remediable:
+		return pt.Remediation
+	case d.Action == policy.Notify:
+		return "none: NOTIFY posts the finding without buttons (REVIEW or AUTO would " + what(f, pt, pol) + ")"
+	}
+	bf := pol.BucketFixFor(f.AccountID)
+	flap := fmt.Sprintf("; undo restores the snapshot taken before; after %d fixes of this bucket within %s the next goes to REVIEW",
+		bf.Flapping.Count, shortDuration(bf.Flapping.Window))
+	if d.Action == policy.Auto {
+		return "runs at once: " + what(f, pt, pol) + flap
+	}
+	return "on approval: " + what(f, pt, pol) + flap
+}
+
+// what is the remediation of a remediable type, with the encryption the account would get.
+func what(f *finding.Finding, pt policy.PolicyType, pol *policy.Policy) string {
+	if f.Type != "Policy:IAMUser/S3BucketEncryptionDisabled" {
+		return pt.Remediation
+	}
+	e := pol.BucketFixFor(f.AccountID).Encryption
+	key := "off"
+	if e.BucketKey {
+		key = "on"
+	}
+	if e.Algorithm == policy.AlgorithmKMS {
+		return fmt.Sprintf("set default encryption to SSE-KMS (aws:kms) with key %s, bucket key %s", e.KMSKeyID, key)
+	}
+	return fmt.Sprintf("set default encryption to SSE-S3 (%s), bucket key %s", e.Algorithm, key)
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d > 0 && d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d > 0 && d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
 }
 
 // openInput opens a file, or stdin for "-".
@@ -254,7 +305,11 @@ func (s *textSink) row(r *explained) {
 		s.errs++
 		s.block = append(s.block, [textCols + 1]string{loc, dash(r.FindingID), dash(r.Account), dash(r.Type), dash(r.Severity), "ERROR", oneLine(r.Error)})
 	} else {
-		s.block = append(s.block, [textCols + 1]string{loc, r.FindingID, r.Account, r.Type, r.Severity, string(r.Action), r.Reason})
+		reason := r.Reason
+		if r.Remediation != "" {
+			reason += " | remediation: " + r.Remediation
+		}
+		s.block = append(s.block, [textCols + 1]string{loc, r.FindingID, r.Account, r.Type, r.Severity, string(r.Action), reason})
 	}
 	if len(s.block) == textBlock {
 		s.flush()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -177,5 +178,65 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 		if isTerminal(null) {
 			t.Fatal("/dev/null is not a terminal")
 		}
+	}
+}
+
+// TestExplainPolicyFindings: with example-org.yaml, each policy-finding type is explained with
+// the remediation it would run (and when), or why there is none.
+func TestExplainPolicyFindings(t *testing.T) {
+	files, _ := filepath.Glob(repo + "/shared/testdata/macie-policy/*.json")
+	files = append(files, fixtures+"/event-eventbridge-policy-encryption-disabled-COMPLETED.json")
+	future := filepath.Join(t.TempDir(), "future.json")
+	raw, _ := os.ReadFile(files[0])
+	os.WriteFile(future, []byte(strings.Replace(string(raw), `"type": "Policy:IAMUser/S3BlockPublicAccessDisabled"`, `"type": "Policy:IAMUser/S3BucketSomethingNew"`, 1)), 0o644)
+	files = append(files, future)
+	args := append([]string{"policy", "explain", "--policy", repo + "/policies/example-org.yaml", "--output", "json"}, files...)
+	code, out, errOut := run(t, "", args...)
+	if code != ExitOK {
+		t.Fatalf("code %d: %s\n%s", code, errOut, out)
+	}
+	var res struct{ Findings []explained }
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		action      policy.Action
+		remediation string
+	}{
+		"S3BlockPublicAccessDisabled":  {policy.Auto, "runs at once: turn on all four bucket-level Block Public Access settings; undo restores the snapshot taken before; after 3 fixes of this bucket within 24h the next goes to REVIEW"},
+		"S3BucketPublic":               {policy.Auto, "runs at once: turn on all four bucket-level Block Public Access settings (blocks public ACLs"},
+		"S3BucketEncryptionDisabled":   {policy.Auto, "runs at once: set default encryption to SSE-S3 (AES256), bucket key on"},
+		"S3BucketReplicatedExternally": {policy.Review, "on approval: disable only the replication rules whose destination is outside the organization"},
+		"S3BucketSharedExternally":     {policy.Review, "none: the message shows who the bucket is shared with"},
+		"S3BucketSharedWithCloudFront": {policy.Notify, "none: the message shows who the bucket is shared with"},
+		"S3BucketSomethingNew":         {policy.Notify, "none: this version has no remediation for Policy:IAMUser/S3BucketSomethingNew"},
+	}
+	if len(res.Findings) != len(want) {
+		t.Fatalf("%d rows", len(res.Findings))
+	}
+	for _, r := range res.Findings {
+		typ := strings.TrimPrefix(r.Type, "Policy:IAMUser/")
+		w, ok := want[typ]
+		if !ok || r.Action != w.action || !strings.HasPrefix(r.Remediation, w.remediation) {
+			t.Errorf("%s: %s %q\nwant %s %q", typ, r.Action, r.Remediation, w.action, w.remediation)
+		}
+	}
+	// The payments account encrypts with its own key; NOTIFY says what a fix would do.
+	enc, _ := os.ReadFile(fixtures + "/event-eventbridge-policy-encryption-disabled-COMPLETED.json")
+	payments := strings.ReplaceAll(string(enc), "123456789012", "111122223333")
+	code, out, _ = run(t, payments, "policy", "explain", "--policy", repo+"/policies/example-org.yaml", "-")
+	if code != ExitOK || !strings.Contains(out, "remediation: runs at once: set default encryption to SSE-KMS (aws:kms) with key alias/payments-s3, bucket key on") {
+		t.Fatalf("payments: %d\n%s", code, out)
+	}
+	notify := filepath.Join(t.TempDir(), "notify.yaml")
+	os.WriteFile(notify, []byte("version: 1\ndefaults:\n  actions:\n    Policy:*: NOTIFY\n"), 0o644)
+	code, out, _ = run(t, payments, "policy", "explain", "--policy", notify, "-")
+	if code != ExitOK || !strings.Contains(out, "remediation: none: NOTIFY posts the finding without buttons (REVIEW or AUTO would set default encryption to SSE-S3 (AES256), bucket key on)") {
+		t.Fatalf("notify: %d\n%s", code, out)
+	}
+	// Data findings carry no remediation text: their action says it all.
+	code, out, _ = run(t, "", "policy", "explain", "--policy", repo+"/policies/example-org.yaml", "--output", "json", fixtures+"/event-eventbridge-csv.json")
+	if code != ExitOK || strings.Contains(out, `"remediation"`) {
+		t.Fatalf("data finding: %d\n%s", code, out)
 	}
 }

@@ -18,6 +18,8 @@ func goldenInputs(t *testing.T) []string {
 	t.Helper()
 	files, _ := filepath.Glob(fixtures + "/*")
 	extra, _ := filepath.Glob("testdata/explain/*")
+	policyFindings, _ := filepath.Glob(repo + "/shared/testdata/macie-policy/*.json")
+	files = append(files, policyFindings...)
 	extra = append(extra, "/nonexistent/findings.jsonl")
 	return append(files, extra...)
 }

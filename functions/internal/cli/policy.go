@@ -52,7 +52,10 @@ type explained struct {
 	Key       string        `json:"key,omitempty"`
 	Action    policy.Action `json:"action,omitempty"`
 	Reason    string        `json:"reason,omitempty"`
-	Error     string        `json:"error,omitempty"`
+	// Remediation is, for a policy finding, the bucket change the decision would run (and
+	// when), or why there is none.
+	Remediation string `json:"remediation,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 type summaryRow struct {
