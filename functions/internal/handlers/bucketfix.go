@@ -414,8 +414,8 @@ func (h *Findings) enrichPolicy(ctx context.Context, f *finding.Finding, rec *le
 	}
 	fixes := 0
 	for _, r := range recs {
-		if r.Bucket != rec.Bucket || r.FindingID == rec.FindingID {
-			continue
+		if r.Bucket != rec.Bucket {
+			continue // (the record being created is not in the ledger yet; an earlier occurrence is)
 		}
 		if strings.HasPrefix(r.FindingType, "SensitiveData:") && slices.Contains(openStatuses, r.Status) {
 			rec.PolicyFacts.OpenDataFindings++
@@ -436,6 +436,37 @@ func (h *Findings) enrichPolicy(ctx context.Context, f *finding.Finding, rec *le
 		rec.BucketFix.Flapping = why + ". It needs a person: ask them why, or fix it and keep it fixed."
 	}
 	return nil
+}
+
+// reoccurred: a Macie update of a policy finding whose bucket fix is done (FIXED) reports the
+// setting relaxed again after the fix (Macie updates one finding per bucket and type, raising its
+// count, instead of raising a new one). It returns the occurrence's record id. A change made by
+// our own bucket-settings role (its session is named after a finding) is not a new occurrence; an
+// UNDONE fix is not re-fixed either: a person chose the relaxed setting, and the update is shown.
+func reoccurred(f *finding.Finding, rec ledger.Record) (string, bool) {
+	if !rec.IsBucketFix() || rec.Status != ledger.Fixed || f.Count <= rec.FindingCount || f.PolicyDetails == nil {
+		return "", false
+	}
+	var fixedAt time.Time
+	for _, e := range rec.History {
+		if e.To == ledger.Fixed {
+			fixedAt = e.At
+		}
+	}
+	if !f.PolicyDetails.LastSeen.After(fixedAt) {
+		return "", false
+	}
+	if a := f.PolicyDetails.Actor; a != nil && a.User != nil && ownRole(a.User.ARN) {
+		return "", false
+	}
+	base, _, _ := strings.Cut(rec.FindingID, "#")
+	return fmt.Sprintf("%s#%d", base, f.Count), true
+}
+
+// ownRole: the ARN is a session of our bucket-settings role (role name ends in bucket-settings,
+// sessions are named macie-chatops-<finding id>).
+func ownRole(arn string) bool {
+	return strings.Contains(arn, ":assumed-role/") && (strings.Contains(arn, "bucket-settings/") || strings.Contains(arn, "/macie-chatops-"))
 }
 
 // requestInspect sends a REVIEW bucket remediation's inspect job once: the remediator (the only

@@ -146,6 +146,21 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 		return fmt.Errorf("ledger create %s: %w", f.ID, err)
 	}
 	if !created && f.UpdatedAt.After(rec.FindingUpdatedAt) {
+		if occ, ok := reoccurred(f, rec); ok {
+			// The bucket was relaxed again after its fix: a new remediation cycle, with its own
+			// snapshot and undo, in its own record (and one more fix towards flapping).
+			fresh.FindingID = occ
+			log = log.With("occurrence", occ)
+			if rec, created, err = h.Ledger.Create(ctx, fresh); err != nil {
+				return fmt.Errorf("ledger create %s: %w", occ, err)
+			}
+			if !created && !unfinished(rec) {
+				h.Metrics.Count(ctx, obs.Duplicates, 1)
+				return nil
+			}
+			log.Info("bucket setting relaxed again after its fix: new occurrence")
+			return h.carryOut(ctx, log, rec, d)
+		}
 		return h.updated(ctx, log, f, d, rec)
 	}
 	if !created && !unfinished(rec) {
@@ -228,6 +243,14 @@ func (h *Findings) updated(ctx context.Context, log *slog.Logger, f *finding.Fin
 		}
 		r.Severity, r.Title, r.Detections, r.ETag, r.Size = fresh.Severity, fresh.Title, fresh.Detections, fresh.ETag, fresh.Size
 		r.FindingUpdatedAt, r.FindingCount = fresh.FindingUpdatedAt, fresh.FindingCount
+		if fresh.PolicyFacts != nil {
+			// The latest sighting (last seen, actor); the linked data findings are kept.
+			pf := *fresh.PolicyFacts
+			if r.PolicyFacts != nil {
+				pf.OpenDataFindings = r.PolicyFacts.OpenDataFindings
+			}
+			r.PolicyFacts = &pf
+		}
 		if redecide {
 			r.Action, r.Reason, r.PolicyHash = fresh.Action, fresh.Reason, fresh.PolicyHash
 		}

@@ -347,3 +347,69 @@ func TestSweeperRedrivesBucketFixes(t *testing.T) {
 		t.Fatal("no Fix button after the re-driven inspect")
 	}
 }
+
+// update is a Macie update of a policy finding: same id, later updatedAt, a higher count, seen now.
+func update(count int, at time.Time, actorARN string) func(map[string]any) {
+	return func(d map[string]any) {
+		d["count"] = count
+		d["updatedAt"] = at.UTC().Format(time.RFC3339)
+		pd := d["policyDetails"].(map[string]any)
+		pd["action"].(map[string]any)["apiCallDetails"].(map[string]any)["lastSeen"] = at.UTC().Format(time.RFC3339Nano)
+		if actorARN != "" {
+			pd["actor"] = map[string]any{"userIdentity": map[string]any{"type": "AssumedRole", "assumedRole": map[string]any{"arn": actorARN, "accountId": motoAccount}}}
+		}
+	}
+}
+
+// Macie updates one policy finding per bucket and type (count+1) when the setting is relaxed
+// again: after a fix that is a new occurrence with its own snapshot, fixed again under AUTO, and
+// counted for flapping; our own role's change is not an occurrence; a duplicate adds nothing.
+func TestPolicyFindingRelaxedAgainAfterFix(t *testing.T) {
+	st, _ := newPolicyStack(t, policyFlowPolicy) // flapping after 2 fixes within an hour
+	st.mustBucket("again", false)
+	bpaRelaxed(st, "again")
+	st.process(st.policyEvent(bpaFixture, "again", "again-1"))
+	st.drain()
+	if r := st.record("again-1"); r.Status != ledger.Fixed {
+		t.Fatalf("first: %s", r.Status)
+	}
+	now := time.Now()
+
+	// Our own role's call (an Undo elsewhere, say) reported by Macie: shown, not re-fixed.
+	own := st.policyEventWith(bpaFixture, "again", "again-1", update(2, now.Add(time.Second), "arn:aws:sts::123456789012:assumed-role/macie-chatops-dev-bucket-settings/macie-chatops-again-1"))
+	st.process(own)
+	if _, err := st.ledger.Get(st.ctx, "again-1#2"); err == nil {
+		t.Fatal("our own role's change became an occurrence")
+	}
+
+	bpaRelaxed(st, "again")
+	before := st.setting(bucketfix.BlockPublicAccess, "again")
+	st.process(st.policyEventWith(bpaFixture, "again", "again-1", update(3, now.Add(2*time.Second), "")))
+	st.drain()
+	r := st.record("again-1#3")
+	if r.Status != ledger.Fixed || r.Action != "AUTO" || !r.BucketFix.Changed {
+		t.Fatalf("second occurrence: %s %s %q", r.Status, r.Action, r.Reason)
+	}
+	if st.record("again-1").Status != ledger.Fixed {
+		t.Fatal("the first occurrence changed")
+	}
+
+	bpaRelaxed(st, "again")
+	ev := st.policyEventWith(bpaFixture, "again", "again-1", update(4, now.Add(3*time.Second), ""))
+	st.process(ev)
+	st.drain()
+	msgs := st.slack.count()
+	st.process(ev) // EventBridge delivers it again
+	st.drain()
+	r = st.record("again-1#4")
+	if r.Action != "REVIEW" || r.Status != ledger.Notified || !strings.Contains(r.Reason, "flapping") {
+		t.Fatalf("third occurrence: %s %s %q", r.Action, r.Status, r.Reason)
+	}
+	if st.slack.count() != msgs {
+		t.Fatal("a duplicate delivery posted again")
+	}
+	// The third occurrence's own snapshot is the relaxed setting, and Fix then Undo restore it.
+	st.clickOK("U0ALICE", slackmsg.ActionFix, "again-1#4")
+	st.drain()
+	undoAndCheck(t, st, "again-1#4", "again", before)
+}

@@ -151,6 +151,11 @@ func newPolicyStack(t *testing.T, policyYAML string) (*stack, *fixerHook) {
 
 // policyEvent is a policy-finding fixture rewritten to be about bucket, with its own id.
 func (st *stack) policyEvent(file, bucket, id string) []byte {
+	return st.policyEventWith(file, bucket, id, nil)
+}
+
+// policyEventWith is policyEvent with the detail changed by mutate.
+func (st *stack) policyEventWith(file, bucket, id string, mutate func(detail map[string]any)) []byte {
 	path := policyFixtures + file
 	if !strings.HasPrefix(file, "constructed-") {
 		path = fixtures + file
@@ -168,6 +173,9 @@ func (st *stack) policyEvent(file, bucket, id string) []byte {
 	d["accountId"] = motoAccount
 	d["resourcesAffected"].(map[string]any)["s3Bucket"].(map[string]any)["name"] = bucket
 	ev["account"] = motoAccount
+	if mutate != nil {
+		mutate(d)
+	}
 	b, _ := json.Marshal(ev)
 	return b
 }
