@@ -135,8 +135,10 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 			d.Action, d.Reason = policy.Notify, "no bucket remediation for "+f.Type+": notify only ("+d.Reason+")"
 			fresh.Action, fresh.Reason = string(d.Action), d.Reason
 		}
-		if err := h.enrichPolicy(ctx, f, &fresh, &d); err != nil {
-			return err
+		if d.Action != policy.Ignore { // an ignored finding shows nothing: no ledger query for it
+			if err := h.enrichPolicy(ctx, f, &fresh, &d); err != nil {
+				return err
+			}
 		}
 	}
 	log := h.Log.With("findingId", f.ID, "account", f.AccountID, "action", string(d.Action))
