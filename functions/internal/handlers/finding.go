@@ -1,7 +1,9 @@
 // Package handlers owns what the three functions do: the finding-handler (findings in, policy
 // decision, ledger, Slack or queue out), the remediation-handler (Slack clicks in: verify,
 // authorize, transition, acknowledge), and the remediator (jobs in: quarantine engine, ledger,
-// Slack update). Each is a plain struct of its dependencies with methods of (ctx, event), so the
+// Slack update). Policy findings (a bucket's settings) take the same path with their own job
+// kinds and records (bucketfix.go): the remediator snapshots the setting in the ledger before
+// changing it, and Undo restores that snapshot. Each is a plain struct of its dependencies with methods of (ctx, event), so the
 // same code runs under Lambda, in local mode and in tests.
 package handlers
 
