@@ -114,11 +114,11 @@ build:
 	  printf '%-22s %s bytes\n' $$f.zip $$(stat -c %s $(BUILD_DIR)/$$f.zip); \
 	done
 
-demo: tools-go
+demo: tools-go tools-moto
 	@go build -o $(TOOLS_BIN)/macie-chatops ./functions/cmd/macie-chatops
 	$(TOOLS_BIN)/macie-chatops local
 
-demo-headless: tools-go
+demo-headless: tools-go tools-moto
 	@go build -o $(TOOLS_BIN)/macie-chatops ./functions/cmd/macie-chatops
 	$(TOOLS_BIN)/macie-chatops local --headless
 

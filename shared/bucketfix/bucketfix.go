@@ -115,6 +115,13 @@ type Plan struct {
 // on the new state.
 var ErrChanged = errors.New("bucket setting changed since the plan was made")
 
+// ErrUnverified means Apply or Undo wrote, but reading the setting back did not show the state
+// it wrote: the read failed, the change is not visible yet (bucket settings are eventually
+// consistent on AWS), or someone changed the bucket right after the write. Running the same plan
+// again is safe and settles it: AlreadyFixed / a no-op when the write shows, ErrChanged when
+// someone else's change does. Check with errors.Is.
+var ErrUnverified = errors.New("bucket setting written but not verified")
+
 // API is the part of *s3.Client the Fixer uses.
 type API interface {
 	GetPublicAccessBlock(ctx context.Context, in *s3.GetPublicAccessBlockInput, optFns ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error)
@@ -140,6 +147,9 @@ type Fixer struct{ S3 API }
 // Inspect reads the bucket's current setting and plans the fix. Nothing is written. A plan whose
 // bucket already is in the fixed state says AlreadyFixed.
 func (f *Fixer) Inspect(ctx context.Context, kind Kind, bucket string, spec Spec) (Plan, error) {
+	if err := f.ready(); err != nil {
+		return Plan{}, err
+	}
 	ops, err := opsFor(kind)
 	if err != nil {
 		return Plan{}, err
@@ -174,6 +184,9 @@ func (f *Fixer) Inspect(ctx context.Context, kind Kind, bucket string, spec Spec
 // p.Before the answer is ErrChanged and nothing is written; otherwise it writes p.After and
 // reads it back. The returned plan says AlreadyFixed when this call wrote nothing.
 func (f *Fixer) Apply(ctx context.Context, p Plan) (Plan, error) {
+	if err := f.ready(); err != nil {
+		return p, err
+	}
 	ops, err := p.check()
 	if err != nil {
 		return p, err
@@ -207,6 +220,9 @@ func (f *Fixer) Apply(ctx context.Context, p Plan) (Plan, error) {
 // otherwise it restores p.Before exactly (Delete* when the configuration was not Present) and
 // reads it back.
 func (f *Fixer) Undo(ctx context.Context, p Plan) error {
+	if err := f.ready(); err != nil {
+		return err
+	}
 	ops, err := p.check()
 	if err != nil {
 		return err
@@ -230,11 +246,19 @@ func (f *Fixer) Undo(ctx context.Context, p Plan) error {
 	return f.verify(ctx, ops, "undo", p.Before)
 }
 
+// ready refuses a Fixer without a client instead of panicking on the first call.
+func (f *Fixer) ready() error {
+	if f == nil || f.S3 == nil {
+		return errors.New("bucketfix: the Fixer has no S3 client (Fixer.S3 is nil): build it with the bucket-settings role's client")
+	}
+	return nil
+}
+
 // verify reads the setting back after a write: success is reported only for a state S3 shows.
 func (f *Fixer) verify(ctx context.Context, ops kindOps, what string, want Snapshot) error {
 	got, err := ops.read(ctx, f.S3, want.Bucket)
 	if err != nil {
-		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but could not read it back: %w (run it again: a repeat is safe)", what, ops.kind, want.Bucket, err)
+		return fmt.Errorf("%w: %s wrote %s on bucket %s but could not read it back (run it again: a repeat is safe): %w", ErrUnverified, what, ops.kind, want.Bucket, err)
 	}
 	ok, err := same(ops, got, want)
 	if err != nil {
@@ -243,8 +267,8 @@ func (f *Fixer) verify(ctx context.Context, ops kindOps, what string, want Snaps
 	if !ok {
 		gotText, _ := ops.text(got)
 		wantText, _ := ops.text(want)
-		return fmt.Errorf("bucketfix: %s wrote %s on bucket %s but S3 now shows %q, not %q: someone changed it at the same moment, or the change is not visible yet; inspect the bucket again before deciding",
-			what, ops.kind, want.Bucket, gotText, wantText)
+		return fmt.Errorf("%w: %s wrote %s on bucket %s but S3 now shows %q, not %q: the change is not visible yet, or someone changed it at the same moment; run it again (it converges, or answers ErrChanged)",
+			ErrUnverified, what, ops.kind, want.Bucket, gotText, wantText)
 	}
 	return nil
 }

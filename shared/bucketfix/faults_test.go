@@ -2,6 +2,7 @@ package bucketfix
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -82,6 +83,9 @@ func TestLostAnswersConverge(t *testing.T) {
 						if err == nil || errors.Is(err, ErrChanged) || !errors.Is(err, errInjected) {
 							t.Fatalf("%s with %s %s: %v; want the injected error, not ErrChanged", what, op, st.mode, err)
 						}
+						if readBack := st.skip == 1; errors.Is(err, ErrUnverified) != readBack {
+							t.Fatalf("%s with %s %s: %v; ErrUnverified is for the read-back (and only it)", what, op, st.mode, err)
+						}
 						e.spy.reset()
 						if err := f(); err != nil {
 							t.Fatalf("%s again after %s %s: %v", what, op, st.mode, err)
@@ -117,5 +121,41 @@ func TestLostAnswersConverge(t *testing.T) {
 				})
 			})
 		}
+	}
+}
+
+// TestChangeRightAfterTheWriteIsNotSuccess: someone changes the bucket between the Fixer's write
+// and its read-back. The Fixer does not report success (ErrUnverified, naming what S3 shows);
+// the same plan again answers ErrChanged and writes nothing, and the other change stays.
+func TestChangeRightAfterTheWriteIsNotSuccess(t *testing.T) {
+	for _, tc := range changeCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			eachServerWith(t, tc.kind, func(t *testing.T, e *env) {
+				if tc.before != nil {
+					e.set(tc.before)
+				}
+				p, err := e.fixer.Inspect(e.ctx, tc.kind, e.bucket, tc.spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p = stored(t, p)
+				e.spy.after = func(op string) { e.spy.after = nil; e.set(tc.other) }
+				_, err = e.fixer.Apply(e.ctx, p)
+				if !errors.Is(err, ErrUnverified) || errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "S3 now shows") {
+					t.Fatalf("Apply overtaken right after its write: %v; want ErrUnverified saying what S3 shows", err)
+				}
+				_, otherRaw := e.state(tc.kind)
+				e.spy.reset()
+				if _, err := e.fixer.Apply(e.ctx, p); !errors.Is(err, ErrChanged) || e.spy.writes() != 0 {
+					t.Fatalf("Apply again: %v, %d writes; want ErrChanged and no write", err, e.spy.writes())
+				}
+				if err := e.fixer.Undo(e.ctx, p); !errors.Is(err, ErrChanged) || e.spy.writes() != 0 {
+					t.Fatalf("Undo: %v, %d writes; want ErrChanged and no write", err, e.spy.writes())
+				}
+				if _, raw := e.state(tc.kind); raw != otherRaw {
+					t.Fatalf("S3 shows %s, want the other change %s untouched", raw, otherRaw)
+				}
+			})
+		})
 	}
 }

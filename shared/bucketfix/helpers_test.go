@@ -180,6 +180,7 @@ type spy struct {
 	calls map[string]int
 	fault map[string]*fault
 	gate  func(ctx context.Context, op string)
+	after func(op string) // runs after every successful write (someone else acting right then)
 }
 
 type fault struct {
@@ -244,22 +245,23 @@ func call[O any](ctx context.Context, s *spy, op string, write bool, f func() (O
 			ft.skip--
 		}
 	}
-	gate := s.gate
+	gate, after := s.gate, s.after
 	s.mu.Unlock()
 	var zero O
 	if write && gate != nil {
 		gate(ctx, op)
 	}
-	switch mode {
-	case "fail":
-		return zero, fmt.Errorf("%s: %w", op, errInjected)
-	case "lost":
-		if _, err := f(); err != nil {
-			return zero, err
-		}
+	if mode == "fail" {
 		return zero, fmt.Errorf("%s: %w", op, errInjected)
 	}
-	return f()
+	out, err := f()
+	if write && err == nil && after != nil {
+		after(op)
+	}
+	if mode == "lost" && err == nil {
+		return zero, fmt.Errorf("%s: %w", op, errInjected)
+	}
+	return out, err
 }
 
 func (s *spy) GetPublicAccessBlock(ctx context.Context, in *s3.GetPublicAccessBlockInput, o ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error) {

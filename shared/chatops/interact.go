@@ -161,6 +161,7 @@ func (e *ActionError) Error() string { return e.Reason }
 var knownActions = map[string]bool{
 	slackmsg.ActionRemediate: true, slackmsg.ActionDismiss: true, slackmsg.ActionRetry: true, slackmsg.ActionRelease: true,
 	slackmsg.ActionRemediateAll: true, slackmsg.ActionReviewEach: true, slackmsg.ActionDismissAll: true,
+	slackmsg.ActionFix: true, slackmsg.ActionUndo: true, slackmsg.ActionAcknowledge: true,
 }
 
 // ParseAction reads a block_actions click from the raw form body (payload=<json>), accepting only

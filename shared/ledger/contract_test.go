@@ -138,6 +138,28 @@ func runContract(t *testing.T, racy string, newStore storeFactory) {
 			t.Fatalf("decision round trip: %+v", d)
 		}
 	})
+	t.Run("bucket fix round trip", func(t *testing.T) {
+		s := newStore(t, newClock().Now)
+		ctx := testenv.Context(t)
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		r := sample("bf1", "111122223333")
+		r.BucketFix = &BucketFix{Kind: "block-public-access", Plan: `{"Before":{"Raw":{"a":1}}}`, PlannedAt: at, BeforeText: "off", AfterText: "on",
+			Notes: []string{"n"}, Changed: true, Undo: &UndoAudit{By: "U1", At: at, Restored: "off"}}
+		r.PolicyFacts = &PolicyFacts{API: "PutBucketPublicAccessBlock", FirstSeen: at, Actor: "arn:aws:iam::111122223333:user/x", Exposure: []string{"public"}, OpenDataFindings: 3}
+		if _, _, err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, "bf1")
+		if err != nil || got.BucketFix == nil || got.PolicyFacts == nil {
+			t.Fatalf("%v %+v", err, got)
+		}
+		if b := got.BucketFix; b.Plan != r.BucketFix.Plan || !b.PlannedAt.Equal(at) || !b.Changed || b.Undo == nil || b.Undo.By != "U1" || len(b.Notes) != 1 {
+			t.Fatalf("bucket fix round trip: %+v", b)
+		}
+		if p := got.PolicyFacts; p.API != "PutBucketPublicAccessBlock" || !p.FirstSeen.Equal(at) || p.OpenDataFindings != 3 || len(p.Exposure) != 1 {
+			t.Fatalf("policy facts round trip: %+v", p)
+		}
+	})
 	t.Run("every transition", func(t *testing.T) {
 		s := newStore(t, newClock().Now)
 		ctx := testenv.Context(t)
@@ -178,7 +200,7 @@ func runContract(t *testing.T, racy string, newStore storeFactory) {
 				}
 			}
 		}
-		if legal != 20 || illegal != len(Statuses)*len(Statuses)-20 {
+		if legal != 24 || illegal != len(Statuses)*len(Statuses)-24 {
 			t.Errorf("legal %d illegal %d", legal, illegal)
 		}
 	})

@@ -41,13 +41,19 @@ const (
 	Dismissed   Status = "DISMISSED"
 	Releasing   Status = "RELEASING"
 	Released    Status = "RELEASED"
+	// Fixed, Undoing and Undone are a bucket remediation's (policy findings, see BucketFix):
+	// the setting was changed (or found already fixed), an Undo is restoring the snapshot, and
+	// the snapshot was restored.
+	Fixed   Status = "FIXED"
+	Undoing Status = "UNDOING"
+	Undone  Status = "UNDONE"
 	// DigestStatus marks a digest's own record (its member count, its message and the decision
 	// taken on it), not a finding's. It has no transitions: it changes only by Annotate.
 	DigestStatus Status = "DIGEST"
 )
 
 // Statuses lists every status of a finding (DigestStatus, a digest's own record, is not one).
-var Statuses = []Status{Received, Ignored, Notified, Queued, InProgress, Quarantined, Failed, Blocked, Dismissed, Releasing, Released}
+var Statuses = []Status{Received, Ignored, Notified, Queued, InProgress, Quarantined, Failed, Blocked, Dismissed, Releasing, Released, Fixed, Undoing, Undone}
 
 // transitions is the state machine. Anything not listed is illegal.
 var transitions = map[Status][]Status{
@@ -56,12 +62,16 @@ var transitions = map[Status][]Status{
 	Ignored:     {Notified, Queued},
 	Notified:    {Queued, Dismissed},
 	Queued:      {InProgress, Failed},
-	InProgress:  {Quarantined, Failed, Blocked},
+	InProgress:  {Quarantined, Failed, Blocked, Fixed},
 	Failed:      {Queued, Dismissed},
 	Blocked:     {Queued, Dismissed},
 	Quarantined: {Releasing},
 	// A failed release leaves the object in quarantine, so it goes back to QUARANTINED.
 	Releasing: {Released, Quarantined},
+	// A bucket remediation: Undo restores the snapshot; a failed Undo leaves the fix in place,
+	// so it goes back to FIXED (with the reason), where Undo can be pressed again.
+	Fixed:   {Undoing},
+	Undoing: {Undone, Fixed},
 }
 
 // CanTransition reports whether from → to is legal.
@@ -170,8 +180,79 @@ type Record struct {
 	// Writes are the attempt tokens of the latest writes, newest last (at most MaxWrites).
 	Writes []string `json:"writes,omitempty" dynamodbav:"writes,omitempty"`
 
+	// BucketFix is set on a policy finding whose type has a bucket remediation: the snapshot
+	// taken before any change, what was done and what an Undo restored.
+	BucketFix *BucketFix `json:"bucketFix,omitempty" dynamodbav:"bucketFix,omitempty"`
+	// PolicyFacts is what a policy finding's messages show, copied from the finding (which is not
+	// stored): what changed, who did it, the bucket's exposure.
+	PolicyFacts *PolicyFacts `json:"policyFacts,omitempty" dynamodbav:"policyFacts,omitempty"`
+
 	History []Entry `json:"history" dynamodbav:"history"`
 }
+
+// BucketFix is a bucket remediation as the ledger knows it.
+type BucketFix struct {
+	// Kind is the remediation (bucketfix.Kind: block-public-access, default-encryption,
+	// external-replication).
+	Kind string `json:"kind" dynamodbav:"kind"`
+	// Plan is the bucketfix.Plan, JSON-encoded, that the remediator stored before changing
+	// anything: the setting exactly as S3 returned it (the snapshot Undo restores) and the
+	// target. It is written once, by a conditional write, and never overwritten: a re-run after a
+	// crash must not record the fixed state as "before".
+	Plan      string    `json:"plan,omitempty" dynamodbav:"plan,omitempty"`
+	PlannedAt time.Time `json:"plannedAt,omitempty" dynamodbav:"plannedAt,omitempty"`
+	// BeforeText and AfterText are the plan's before → after, for people.
+	BeforeText   string   `json:"beforeText,omitempty" dynamodbav:"beforeText,omitempty"`
+	AfterText    string   `json:"afterText,omitempty" dynamodbav:"afterText,omitempty"`
+	AlreadyFixed bool     `json:"alreadyFixed,omitempty" dynamodbav:"alreadyFixed,omitempty"`
+	Notes        []string `json:"notes,omitempty" dynamodbav:"notes,omitempty"`
+	// InspectSentAt is when the inspect job (a REVIEW finding's plan, made by the remediator) was
+	// handed to the queue; zero means "send it".
+	InspectSentAt time.Time `json:"inspectSentAt,omitempty" dynamodbav:"inspectSentAt,omitempty"`
+	// Changed: the fix changed the bucket (false with FIXED: it was already fixed, nothing
+	// changed, and there is nothing to undo).
+	Changed bool      `json:"changed,omitempty" dynamodbav:"changed,omitempty"`
+	FixedAt time.Time `json:"fixedAt,omitempty" dynamodbav:"fixedAt,omitempty"`
+	// Flapping says why a fix the policy makes AUTO went to REVIEW: the bucket keeps being changed back.
+	Flapping string `json:"flapping,omitempty" dynamodbav:"flapping,omitempty"`
+	// Outcome is the last Apply or Undo outcome, for people.
+	Outcome string `json:"outcome,omitempty" dynamodbav:"outcome,omitempty"`
+	// Undo is the audit of the undo: who asked, when, what was restored.
+	Undo *UndoAudit `json:"undo,omitempty" dynamodbav:"undo,omitempty"`
+}
+
+// UndoAudit records an Undo of a bucket remediation.
+type UndoAudit struct {
+	By       string    `json:"by" dynamodbav:"by"`
+	At       time.Time `json:"at" dynamodbav:"at"`
+	Restored string    `json:"restored,omitempty" dynamodbav:"restored,omitempty"`
+	DoneAt   time.Time `json:"doneAt,omitempty" dynamodbav:"doneAt,omitempty"`
+}
+
+// PolicyFacts are a policy finding's details (Macie's policyDetails and the bucket's exposure),
+// as plain text for messages. All of it is attacker-influenced text: escape it when shown.
+type PolicyFacts struct {
+	API        string    `json:"api,omitempty" dynamodbav:"api,omitempty"`
+	APIService string    `json:"apiService,omitempty" dynamodbav:"apiService,omitempty"`
+	FirstSeen  time.Time `json:"firstSeen,omitempty" dynamodbav:"firstSeen,omitempty"`
+	LastSeen   time.Time `json:"lastSeen,omitempty" dynamodbav:"lastSeen,omitempty"`
+	// Actor is who made the change: the identity as Macie gives it (ARN, user name or principal id).
+	Actor        string `json:"actor,omitempty" dynamodbav:"actor,omitempty"`
+	ActorType    string `json:"actorType,omitempty" dynamodbav:"actorType,omitempty"`
+	ActorAccount string `json:"actorAccount,omitempty" dynamodbav:"actorAccount,omitempty"`
+	IP           string `json:"ip,omitempty" dynamodbav:"ip,omitempty"`
+	Domain       string `json:"domain,omitempty" dynamodbav:"domain,omitempty"`
+	// Exposure lines describe the bucket as the finding saw it ("public access: NOT_PUBLIC").
+	Exposure []string `json:"exposure,omitempty" dynamodbav:"exposure,omitempty"`
+	// SharedWith is who the bucket is shared with, as the finding says (S3BucketShared*).
+	SharedWith []string `json:"sharedWith,omitempty" dynamodbav:"sharedWith,omitempty"`
+	// OpenDataFindings counts the open sensitive-data findings in the same bucket when the
+	// finding was decided.
+	OpenDataFindings int `json:"openDataFindings,omitempty" dynamodbav:"openDataFindings,omitempty"`
+}
+
+// IsBucketFix: the record is a bucket remediation, not an object quarantine.
+func (r *Record) IsBucketFix() bool { return r.BucketFix != nil }
 
 // DigestState is what the ledger knows of a digest: how many findings it has absorbed (the last
 // DigestSeq handed out) and the one decision taken on it.

@@ -25,6 +25,11 @@ const (
 	ActionRemediateAll = "remediate_all"
 	ActionReviewEach   = "review_each"
 	ActionDismissAll   = "dismiss_all"
+	// Policy findings (bucket settings): Fix applies the stored plan, Undo restores the stored
+	// snapshot, Acknowledge closes a finding that has no remediation (S3BucketShared*).
+	ActionFix         = "fix"
+	ActionUndo        = "undo"
+	ActionAcknowledge = "acknowledge"
 )
 
 // Message is a rendered message: blocks plus the plain-text fallback notifications show.
@@ -275,6 +280,12 @@ func Failed(r ledger.Record, what string) Message {
 // Stalled is an in-progress message for a job that has not moved for a long time: the sweeper
 // re-drives it, and Retry sends the job again at once (the move is idempotent).
 func Stalled(r ledger.Record, what string, since time.Duration) Message {
+	if IsPolicyRecord(r) {
+		blocks := policyHead(r, "⏳", what+" stalled")
+		blocks = append(blocks, slack.NewContextBlock("progress", mrkdwn(fmt.Sprintf("⏳ %s has not progressed for %s; the sweeper re-drives it. Press Retry to send it again now.", Escape(what), since.Round(time.Minute)))))
+		blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))
+		return finish(blocks, policyFallback(r, what+" stalled"))
+	}
 	blocks := head(r, "⏳", what+" stalled")
 	blocks = append(blocks, slack.NewContextBlock("progress", mrkdwn(fmt.Sprintf("⏳ %s has not progressed for %s; the sweeper re-drives it. Press Retry to send it again now.", Escape(what), since.Round(time.Minute)))))
 	blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))
@@ -340,6 +351,9 @@ func AlreadyDecided(actionID, by string, shown int) string {
 
 // ForState renders the message that matches a record's status, for re-renders after any change.
 func ForState(r ledger.Record) Message {
+	if IsPolicyRecord(r) {
+		return PolicyForState(r)
+	}
 	by := r.LastActor()
 	switch r.Status {
 	case ledger.Notified:

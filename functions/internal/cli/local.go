@@ -38,7 +38,7 @@ func localRun(env Env, args []string) int {
 	if *headless && *port == 8765 {
 		opts.PagePort = 0 // a scripted run never needs the well-known port
 	}
-	fmt.Fprintln(env.Stdout, "Starting local mode: S3 server (versitygw), ledger, Slack stand-in, three handlers…")
+	fmt.Fprintln(env.Stdout, "Starting local mode: S3 server (versitygw), bucket settings (moto), ledger, Slack stand-in, three handlers…")
 	e, err := local.Start(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "local mode could not start:", err)
@@ -62,7 +62,8 @@ func localRun(env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "replaying the demo findings failed:", err)
 		return ExitProblem
 	}
-	fmt.Fprintf(env.Stdout, "\nThree findings replayed (one AUTO, one REVIEW, one below the minimum severity).\n"+
+	fmt.Fprintf(env.Stdout, "\nFour findings replayed (one AUTO, one REVIEW, one below the minimum severity, and one policy finding:\n"+
+		"Block Public Access turned off on s3://"+local.PolicyBucket+"; press Fix, then Undo).\n"+
 		"Open %s, pick a user, and press the buttons. Inject more with:\n  go run ./functions/cmd/macie-chatops local send FILE\nCtrl-C stops everything.\n", e.PageURL)
 	<-ctx.Done()
 	// Cleanup first, then the table: cleanup must not depend on stdout being writable.
@@ -82,6 +83,7 @@ func printWhere(w io.Writer, e *local.Env) {
 		c := e.Accounts[acct]
 		fmt.Fprintf(w, "    account %s  access key %s  secret %s  bucket %s\n", acct, c.AccessKeyID, c.SecretAccessKey, local.DataBucket(acct))
 	}
+	fmt.Fprintf(w, "  Bucket settings       %s (moto: versitygw has no Block Public Access API)\n", e.Settings.Endpoint)
 	fmt.Fprintf(w, "  Ledger                %s  (macie-chatops ledger list --ledger %s)\n", e.Ledger.Path(), e.Ledger.Path())
 	fmt.Fprintf(w, "  Policy                %s\n", e.Policy.Source)
 }

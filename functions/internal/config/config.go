@@ -44,6 +44,9 @@ const (
 	EnvPolicyParam    = "POLICY_PARAMETER"
 	EnvPolicyFile     = "POLICY_FILE"
 	EnvRoleName       = "QUARANTINE_ROLE_NAME"
+	// EnvBucketRoleName is the bucket-settings member role (policy findings); empty when the
+	// stack's policy enables no bucket remediation and the role is not deployed.
+	EnvBucketRoleName = "BUCKET_SETTINGS_ROLE_NAME"
 	EnvExternalID     = "QUARANTINE_EXTERNAL_ID"
 	EnvPartition      = "AWS_PARTITION"
 	EnvCheckOwner     = "CHECK_BUCKET_OWNER" // "false" only for S3-compatible test servers
@@ -59,6 +62,7 @@ type Settings struct {
 	SlackChannel                           string
 	PolicyParam, PolicyFile                string
 	RoleName, ExternalID, Partition        string
+	BucketRoleName                         string
 	CheckOwner                             bool
 	MacieAdmin                             string
 }
@@ -69,7 +73,7 @@ func Load(getenv func(string) string, need ...string) (Settings, error) {
 		Table: getenv(EnvTable), JobsQueue: getenv(EnvJobsQueue), DLQ: getenv(EnvDLQ),
 		SlackMode: getenv(EnvSlackMode), SlackSecretARN: getenv(EnvSlackSecretARN), SlackAPIURL: getenv(EnvSlackAPIURL),
 		SlackChannel: getenv(EnvSlackChannel), PolicyParam: getenv(EnvPolicyParam), PolicyFile: getenv(EnvPolicyFile),
-		RoleName: getenv(EnvRoleName), ExternalID: getenv(EnvExternalID), Partition: getenv(EnvPartition),
+		RoleName: getenv(EnvRoleName), BucketRoleName: getenv(EnvBucketRoleName), ExternalID: getenv(EnvExternalID), Partition: getenv(EnvPartition),
 		CheckOwner: getenv(EnvCheckOwner) != "false", MacieAdmin: getenv(EnvMacieAdmin),
 	}
 	var missing []string
@@ -237,21 +241,30 @@ func Remediator(ctx context.Context) (*handlers.Remediator, error) {
 	if err != nil {
 		return nil, err
 	}
+	newS3 := func(c aws.Credentials, region string) quarantine.S3API {
+		return s3.NewFromConfig(e.AWS, func(o *s3.Options) {
+			o.Region = region
+			o.Credentials = aws.NewCredentialsCache(staticCreds(c))
+			// An S3-compatible endpoint (tests) wants path-style addressing.
+			o.UsePathStyle = os.Getenv("AWS_ENDPOINT_URL_S3") != ""
+		})
+	}
 	clients := &quarantine.RoleClients{STS: sts.NewFromConfig(e.AWS), RoleName: e.Settings.RoleName, ExternalID: e.Settings.ExternalID,
-		Partition: e.Settings.Partition, NewS3: func(c aws.Credentials, region string) quarantine.S3API {
-			return s3.NewFromConfig(e.AWS, func(o *s3.Options) {
-				o.Region = region
-				o.Credentials = aws.NewCredentialsCache(staticCreds(c))
-				// An S3-compatible endpoint (tests) wants path-style addressing.
-				o.UsePathStyle = os.Getenv("AWS_ENDPOINT_URL_S3") != ""
-			})
-		}}
+		Partition: e.Settings.Partition, NewS3: newS3}
+	// Bucket settings go through their own, narrower role (same ExternalId and trust), deployed
+	// only when the policy enables a bucket remediation; without it Buckets stays nil and a
+	// bucket remediation answers "not enabled in this stack's policy".
+	var buckets handlers.BucketFixers
+	if e.Settings.BucketRoleName != "" {
+		buckets = handlers.RoleFixers{Clients: &quarantine.RoleClients{STS: sts.NewFromConfig(e.AWS), RoleName: e.Settings.BucketRoleName,
+			ExternalID: e.Settings.ExternalID, Partition: e.Settings.Partition, NewS3: newS3}}
+	}
 	eng := quarantine.New(clients, quarantine.Options{CheckBucketOwner: e.Settings.CheckOwner})
 	authz := &chatops.Authorizer{} // re-checks a digest decision's approver against the policy
 	if e.Bot != nil {
 		authz.Groups = e.Bot.Client
 	}
-	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack, Authz: authz,
+	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack, Authz: authz, Buckets: buckets,
 		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
 		Log:  obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
 }

@@ -190,7 +190,13 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 	}
 	if a.ResponseURL != "" {
 		// Where the remediator answers is recorded here, not carried by the job.
-		change.Mutate = func(r *ledger.Record) { r.ResponseURL = a.ResponseURL }
+		inner := change.Mutate
+		change.Mutate = func(r *ledger.Record) {
+			if inner != nil {
+				inner(r)
+			}
+			r.ResponseURL = a.ResponseURL
+		}
 	}
 	next, err := rec, error(nil)
 	if change.To != "" { // a Retry of a stale job re-sends it without a transition
@@ -215,6 +221,15 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 				Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the remediation job: " + err.Error() }}); ferr == nil {
 				next = failed
 				ack = slackmsg.Failed(failed, failed.Error)
+				if slackmsg.IsPolicyRecord(failed) {
+					ack = slackmsg.PolicyForState(failed)
+				}
+			} else if next.Status == ledger.Undoing {
+				// UNDOING has no FAILED edge: the fix stays in place, Undo can be pressed again.
+				if back, berr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Undoing, To: ledger.Fixed, Actor: "remediation-handler",
+					Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the undo job: " + err.Error() }}); berr == nil {
+					ack = slackmsg.PolicyForState(back)
+				}
 			} else if next.Status == ledger.Releasing {
 				// RELEASING has no FAILED edge: put it back to QUARANTINED so Release can be pressed again.
 				if back, berr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Releasing, To: ledger.Quarantined, Actor: "remediation-handler",
@@ -252,7 +267,7 @@ const StaleAfter = 20 * time.Minute
 // message offers Retry, and a Retry click sends the job again.
 func Stale(r ledger.Record, now time.Time) bool {
 	switch r.Status {
-	case ledger.Queued, ledger.InProgress, ledger.Releasing:
+	case ledger.Queued, ledger.InProgress, ledger.Releasing, ledger.Undoing:
 		return now.Sub(LastTransition(r)) >= StaleAfter
 	}
 	return false
@@ -282,10 +297,22 @@ func plan(a chatops.Action, rec ledger.Record, now time.Time) (ledger.Change, *j
 	c := ledger.Change{From: rec.Status, Actor: a.UserID}
 	if a.ActionID == slackmsg.ActionRetry && Stale(rec, now) {
 		kind, what := jobs.Remediate, "Quarantine"
-		if rec.Status == ledger.Releasing {
+		switch {
+		case rec.Status == ledger.Releasing:
 			kind, what = jobs.Release, "Release"
+		case rec.Status == ledger.Undoing:
+			kind, what = jobs.Undo, "Undo"
+		case rec.IsBucketFix():
+			what = "Fix"
 		}
-		return ledger.Change{}, &jobs.Job{Kind: kind, FindingID: rec.FindingID, By: a.UserID}, slackmsg.InProgress(rec, a.UserID, what), nil
+		ack := slackmsg.InProgress(rec, a.UserID, what)
+		if rec.IsBucketFix() {
+			ack = slackmsg.PolicyInProgress(rec, a.UserID, what)
+		}
+		return ledger.Change{}, &jobs.Job{Kind: kind, FindingID: rec.FindingID, By: a.UserID}, ack, nil
+	}
+	if slackmsg.IsPolicyRecord(rec) {
+		return planPolicy(a, rec, c)
 	}
 	switch a.ActionID {
 	case slackmsg.ActionRemediate, slackmsg.ActionRetry:
@@ -325,6 +352,66 @@ func plan(a chatops.Action, rec ledger.Record, now time.Time) (ledger.Change, *j
 		return c, &jobs.Job{Kind: jobs.Release, FindingID: rec.FindingID, By: a.UserID}, slackmsg.InProgress(next, a.UserID, "Release"), nil
 	}
 	return c, nil, slackmsg.Message{}, fmt.Errorf("Unknown action %q. Nothing was changed.", a.ActionID)
+}
+
+// planPolicy maps a click on a policy finding's message: Fix (or Retry) applies the plan the
+// message showed (stored in the ledger before it was shown), Undo restores the snapshot,
+// Dismiss and Acknowledge close it. The approval covers exactly the stored plan.
+func planPolicy(a chatops.Action, rec ledger.Record, c ledger.Change) (ledger.Change, *jobs.Job, slackmsg.Message, error) {
+	refuse := func() (ledger.Change, *jobs.Job, slackmsg.Message, error) {
+		return c, nil, slackmsg.Message{}, errors.New(slackmsg.AlreadyHandled(string(rec.Status), rec.LastActor()))
+	}
+	next := rec
+	switch a.ActionID {
+	case slackmsg.ActionFix, slackmsg.ActionRetry:
+		if !rec.IsBucketFix() {
+			return c, nil, slackmsg.Message{}, errors.New("This finding type has no bucket remediation: it can only be acknowledged or dismissed. Nothing was changed.")
+		}
+		if !ledger.CanTransition(rec.Status, ledger.Queued) {
+			return refuse()
+		}
+		if rec.Status == ledger.Notified && (rec.BucketFix.Plan == "" || rec.BucketFix.AlreadyFixed) {
+			return c, nil, slackmsg.Message{}, errors.New("There is no change to approve yet: the bucket's current setting has not been stored (or it is already fixed). Nothing was changed; wait for the message to show before → after.")
+		}
+		c.To, c.Reason = ledger.Queued, "fix approved in Slack: "+rec.BucketFix.BeforeText+" → "+rec.BucketFix.AfterText
+		if a.ActionID == slackmsg.ActionRetry {
+			c.Reason = "retry requested in Slack"
+		}
+		next.Status = ledger.Queued
+		next.History = append(append([]ledger.Entry{}, rec.History...), ledger.Entry{To: ledger.Queued, Actor: a.UserID})
+		return c, &jobs.Job{Kind: jobs.Remediate, FindingID: rec.FindingID, By: a.UserID}, slackmsg.PolicyInProgress(next, a.UserID, "Fix"), nil
+	case slackmsg.ActionUndo:
+		if rec.Status != ledger.Fixed || !rec.IsBucketFix() {
+			return refuse()
+		}
+		if !rec.BucketFix.Changed {
+			return c, nil, slackmsg.Message{}, errors.New("Nothing to undo: the bucket was already fixed and this app changed nothing. Nothing was changed.")
+		}
+		restored := rec.BucketFix.BeforeText
+		c.To, c.Reason = ledger.Undoing, "undo requested in Slack: restore "+restored
+		at := time.Now().UTC()
+		c.Mutate = func(r *ledger.Record) {
+			if r.BucketFix != nil {
+				bf := *r.BucketFix
+				bf.Undo = &ledger.UndoAudit{By: a.UserID, At: at, Restored: restored}
+				r.BucketFix = &bf
+			}
+		}
+		next.Status = ledger.Undoing
+		return c, &jobs.Job{Kind: jobs.Undo, FindingID: rec.FindingID, By: a.UserID}, slackmsg.PolicyInProgress(next, a.UserID, "Undo"), nil
+	case slackmsg.ActionDismiss, slackmsg.ActionAcknowledge:
+		c.To, c.Reason = ledger.Dismissed, "dismissed in Slack"
+		if a.ActionID == slackmsg.ActionAcknowledge {
+			c.Reason = "acknowledged in Slack"
+		}
+		if !ledger.CanTransition(rec.Status, ledger.Dismissed) {
+			return refuse()
+		}
+		next.Status = ledger.Dismissed
+		next.History = append(append([]ledger.Entry{}, rec.History...), ledger.Entry{To: ledger.Dismissed, Actor: a.UserID, Reason: c.Reason})
+		return c, nil, slackmsg.PolicyForState(next), nil
+	}
+	return c, nil, slackmsg.Message{}, fmt.Errorf("The %q button does not apply to a policy finding. Nothing was changed.", a.ActionID)
 }
 
 // DigestAccount reads the account out of a digest id ("digest-<account>-<bucket>-<ms>"), so a

@@ -1,7 +1,9 @@
 // Package handlers owns what the three functions do: the finding-handler (findings in, policy
 // decision, ledger, Slack or queue out), the remediation-handler (Slack clicks in: verify,
 // authorize, transition, acknowledge), and the remediator (jobs in: quarantine engine, ledger,
-// Slack update). Each is a plain struct of its dependencies with methods of (ctx, event), so the
+// Slack update). Policy findings (a bucket's settings) take the same path with their own job
+// kinds and records (bucketfix.go): the remediator snapshots the setting in the ledger before
+// changing it, and Undo restores that snapshot. Each is a plain struct of its dependencies with methods of (ctx, event), so the
 // same code runs under Lambda, in local mode and in tests.
 package handlers
 
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
+	"github.com/macie-chatops/macie-chatops/shared/bucketfix"
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
 	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
@@ -45,6 +48,8 @@ type Findings struct {
 	// may be about another account's objects. Every other event must come from the account it
 	// names (see accept).
 	AdminAccount string
+	// Now is the clock of the flapping window (nil = wall clock).
+	Now func() time.Time
 }
 
 // FullBatch is the findings queue's batch size (the event source mapping's).
@@ -124,13 +129,42 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 		return errPermanent{err}
 	}
 	d := h.Policy.Decide(f)
+	fresh := NewRecord(f, d)
+	if fresh.PolicyFacts != nil {
+		if fresh.BucketFix == nil && d.Action == policy.Auto {
+			// Nothing to apply (no remediation for this type): never queue a job that would
+			// act on an object. The validator refuses this; a future type must not crash.
+			d.Action, d.Reason = policy.Notify, "no bucket remediation for "+f.Type+": notify only ("+d.Reason+")"
+			fresh.Action, fresh.Reason = string(d.Action), d.Reason
+		}
+		if d.Action != policy.Ignore { // an ignored finding shows nothing: no ledger query for it
+			if err := h.enrichPolicy(ctx, f, &fresh, &d); err != nil {
+				return err
+			}
+		}
+	}
 	log := h.Log.With("findingId", f.ID, "account", f.AccountID, "action", string(d.Action))
 
-	rec, created, err := h.Ledger.Create(ctx, NewRecord(f, d))
+	rec, created, err := h.Ledger.Create(ctx, fresh)
 	if err != nil {
 		return fmt.Errorf("ledger create %s: %w", f.ID, err)
 	}
 	if !created && f.UpdatedAt.After(rec.FindingUpdatedAt) {
+		if occ, ok := reoccurred(f, rec); ok {
+			// The bucket was relaxed again after its fix: a new remediation cycle, with its own
+			// snapshot and undo, in its own record (and one more fix towards flapping).
+			fresh.FindingID = occ
+			log = log.With("occurrence", occ)
+			if rec, created, err = h.Ledger.Create(ctx, fresh); err != nil {
+				return fmt.Errorf("ledger create %s: %w", occ, err)
+			}
+			if !created && !unfinished(rec) {
+				h.Metrics.Count(ctx, obs.Duplicates, 1)
+				return nil
+			}
+			log.Info("bucket setting relaxed again after its fix: new occurrence")
+			return h.carryOut(ctx, log, rec, d)
+		}
 		return h.updated(ctx, log, f, d, rec)
 	}
 	if !created && !unfinished(rec) {
@@ -213,6 +247,14 @@ func (h *Findings) updated(ctx context.Context, log *slog.Logger, f *finding.Fin
 		}
 		r.Severity, r.Title, r.Detections, r.ETag, r.Size = fresh.Severity, fresh.Title, fresh.Detections, fresh.ETag, fresh.Size
 		r.FindingUpdatedAt, r.FindingCount = fresh.FindingUpdatedAt, fresh.FindingCount
+		if fresh.PolicyFacts != nil {
+			// The latest sighting (last seen, actor); the linked data findings are kept.
+			pf := *fresh.PolicyFacts
+			if r.PolicyFacts != nil {
+				pf.OpenDataFindings = r.PolicyFacts.OpenDataFindings
+			}
+			r.PolicyFacts = &pf
+		}
 		if redecide {
 			r.Action, r.Reason, r.PolicyHash = fresh.Action, fresh.Reason, fresh.PolicyHash
 		}
@@ -287,6 +329,9 @@ func unfinished(r ledger.Record) bool {
 		}
 		fallthrough
 	case ledger.Notified:
+		if needsInspect(r) {
+			return true // the inspect job was never handed to the queue
+		}
 		return r.MessageTS == "" && r.NotifyStatus != NotifyPosted && r.NotifyStatus != NotifyDigest
 	}
 	return false
@@ -333,6 +378,11 @@ func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Reco
 	if err != nil {
 		return err
 	}
+	// A REVIEW bucket fix: the remediator reads the bucket and stores the snapshot first (the
+	// message then shows before → after with Fix); a failed send is retried by the redelivery.
+	if rec, err = h.requestInspect(ctx, rec); err != nil {
+		return err
+	}
 	if err := h.post(ctx, rec, d); err != nil {
 		// Not redelivered (a Slack outage would walk every finding into the DLQ): the record is
 		// NOTIFIED with its notification PENDING, and the sweeper posts it on its next run.
@@ -346,7 +396,8 @@ func (h *Findings) notify(ctx context.Context, log *slog.Logger, rec ledger.Reco
 
 // post sends the record's message once (or adds it to a digest) and stores where it went.
 func (h *Findings) post(ctx context.Context, rec ledger.Record, d policy.Decision) error {
-	if h.Digest != nil {
+	if h.Digest != nil && rec.PolicyFacts == nil { // a policy finding is about a bucket: its own message, never a digest line
+
 		absorbed, err := h.Digest.Add(ctx, rec, d)
 		if err != nil {
 			return err
@@ -368,6 +419,12 @@ func NewRecord(f *finding.Finding, d policy.Decision) ledger.Record {
 		FindingType: f.Type, Severity: finding.LevelName(f.Severity.Level()), Title: f.Title, DetectedAt: f.CreatedAt,
 		AccountName: d.Account.Name, Action: string(d.Action), Reason: d.Reason, PolicyHash: d.PolicyHash,
 		ShowKeys: d.ShowKeys,
+	}
+	if f.IsPolicy() {
+		r.PolicyFacts = policyFacts(f)
+		if kind, ok := bucketfix.KindFor(f.Type); ok {
+			r.BucketFix = &ledger.BucketFix{Kind: string(kind)}
+		}
 	}
 	if f.Object != nil {
 		r.ETag, r.Size = strings.Trim(f.Object.ETag, `"`), f.Object.Size

@@ -37,6 +37,12 @@ type Remediator struct {
 	// Authz re-checks, when a digest decision is applied, that its approver may still approve for
 	// the digest's account (nil refuses every digest decision).
 	Authz *chatops.Authorizer
+	// Buckets acts as each account's bucket-settings role (policy findings); nil when the stack
+	// did not deploy it: a bucket remediation then answers NotEnabled.
+	Buckets BucketFixers
+	// InOrg says whether a replication destination account is in the organization (nil: the
+	// accounts the policy names).
+	InOrg func(ctx context.Context, account string) (bool, error)
 }
 
 // ActorRemediator is the audit actor of the remediator's own transitions.
@@ -79,7 +85,18 @@ func (h *Remediator) Run(ctx context.Context, j jobs.Job) error {
 	log = log.With("account", rec.AccountID, "status", string(rec.Status))
 	switch j.Kind {
 	case jobs.Remediate:
+		if rec.IsBucketFix() {
+			return h.fixBucket(ctx, log, rec, j)
+		}
+		if rec.Key == "" {
+			log.Warn("remediate job for a finding with no object: nothing to quarantine")
+			return nil
+		}
 		return h.remediate(ctx, log, rec, j)
+	case jobs.Inspect:
+		return h.inspect(ctx, log, rec, j)
+	case jobs.Undo:
+		return h.undoBucket(ctx, log, rec, j)
 	case jobs.Release:
 		return h.release(ctx, log, rec, j)
 	case jobs.Notify:

@@ -40,10 +40,18 @@ var (
 func render(r ledger.Record, now time.Time) slackmsg.Message {
 	if Stale(r, now) {
 		what := "Quarantine"
-		if r.Status == ledger.Releasing {
+		switch {
+		case r.Status == ledger.Releasing:
 			what = "Release"
+		case r.Status == ledger.Undoing:
+			what = "Undo"
+		case r.IsBucketFix():
+			what = "Fix"
 		}
 		return slackmsg.Stalled(r, what, now.Sub(LastTransition(r)))
+	}
+	if slackmsg.IsPolicyRecord(r) {
+		return slackmsg.PolicyForState(r)
 	}
 	if r.Status == ledger.Quarantined && r.Error != "" {
 		return slackmsg.QuarantinedWithNote(r, slackmsg.ApprovedBy(r), r.Error)

@@ -97,7 +97,7 @@ func (s *Sweeper) Run(ctx context.Context) (SweepReport, error) {
 		}
 		return nil
 	}
-	for _, st := range []ledger.Status{ledger.Received, ledger.Queued, ledger.InProgress, ledger.Releasing} {
+	for _, st := range []ledger.Status{ledger.Received, ledger.Queued, ledger.InProgress, ledger.Releasing, ledger.Undoing} {
 		if err := add(ledger.Filter{Status: st}); err != nil {
 			return rep, err
 		}
@@ -157,6 +157,14 @@ func (s *Sweeper) sweepOne(ctx context.Context, r ledger.Record, now time.Time, 
 		if err := s.redrive(ctx, r, now, rep); err != nil {
 			return err
 		}
+	case inspectDue(r, now):
+		// A REVIEW bucket fix whose inspect job was lost: send it again (storing the plan is a
+		// conditional write, so a duplicate changes nothing).
+		if err := s.Jobs.Send(ctx, jobs.Job{Kind: jobs.Inspect, FindingID: r.FindingID, By: ActorSweeper}); err != nil {
+			return fmt.Errorf("re-send the inspect job: %w", err)
+		}
+		s.Ledger.Annotate(ctx, r.FindingID, markInspectSent(now))
+		rep.Redriven++
 	}
 	cur, err := s.Ledger.Get(ctx, r.FindingID)
 	if err != nil {
@@ -173,6 +181,19 @@ func (s *Sweeper) sweepOne(ctx context.Context, r ledger.Record, now time.Time, 
 }
 
 var errNotStale = errors.New("moved on since it was listed")
+
+// inspectDue: a REVIEW bucket fix with no stored plan whose inspect job was never sent (for
+// Grace), or was sent StaleAfter ago and stored no plan (lost, or the bucket could not be read:
+// a throttled or denied read is tried again every StaleAfter, its reason shown meanwhile).
+func inspectDue(r ledger.Record, now time.Time) bool {
+	if !r.IsBucketFix() || r.Status != ledger.Notified || policy.Action(r.Action) != policy.Review || r.BucketFix.Plan != "" {
+		return false
+	}
+	if r.BucketFix.InspectSentAt.IsZero() {
+		return now.Sub(LastActivity(r)) >= Grace
+	}
+	return now.Sub(r.BucketFix.InspectSentAt) >= StaleAfter
+}
 
 // dueForRedrive: stale, and no job was handed over for StaleAfter either.
 func dueForRedrive(r ledger.Record, now time.Time) bool {
@@ -199,8 +220,11 @@ func (s *Sweeper) redrive(ctx context.Context, r ledger.Record, now time.Time, r
 		return err
 	}
 	kind := jobs.Remediate
-	if leased.Status == ledger.Releasing {
+	switch leased.Status {
+	case ledger.Releasing:
 		kind = jobs.Release
+	case ledger.Undoing:
+		kind = jobs.Undo
 	}
 	if err := s.Jobs.Send(ctx, jobs.Job{Kind: kind, FindingID: r.FindingID, By: ActorSweeper}); err != nil {
 		// Not sent: give the lease back, so the next run tries again at once.
@@ -219,12 +243,19 @@ func (s *Sweeper) giveUp(ctx context.Context, r ledger.Record, rep *SweepReport)
 	msg := fmt.Sprintf("no progress after %d re-drives by the sweeper (last activity %s); see the remediator's logs for finding %s, then press Retry",
 		r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
 	to := ledger.Failed
-	mayHaveCopy := r.Status == ledger.InProgress
+	mayHaveCopy := r.Status == ledger.InProgress && !r.IsBucketFix()
 	if mayHaveCopy {
 		// The move may have copied (and even deleted the source) before its run died; the
 		// sweeper has no S3 access to look. Mark it, so Dismiss is refused and Retry resumes
 		// the move, which finds the copy and records it.
 		msg = fmt.Sprintf("no progress after %d re-drives by the sweeper (last activity %s); the move may have started, so a quarantine copy may exist and the source may be gone. Press Retry to finish the quarantine or find the copy (see the remediator's logs for finding %s)",
+			r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
+	}
+	if r.Status == ledger.Undoing {
+		// The undo may have restored the snapshot before its run died: pressing Undo again
+		// finds it restored (a no-op) and records it.
+		to = ledger.Fixed
+		msg = fmt.Sprintf("undo: no progress after %d re-drives by the sweeper (last activity %s). The snapshot may already be restored; press Undo again to finish it and record the outcome (see the remediator's logs for finding %s)",
 			r.Redrives, LastActivity(r).UTC().Format(time.RFC3339), r.FindingID)
 	}
 	if r.Status == ledger.Releasing {
@@ -267,10 +298,13 @@ func (s *Sweeper) Redrive(ctx context.Context, id, by string) (string, error) {
 		}
 		cur, _ := s.Ledger.Get(ctx, id)
 		return fmt.Sprintf("carried out the policy's decision (%s): now %s", r.Action, cur.Status), nil
-	case ledger.Queued, ledger.InProgress, ledger.Releasing:
+	case ledger.Queued, ledger.InProgress, ledger.Releasing, ledger.Undoing:
 		kind := jobs.Remediate
-		if r.Status == ledger.Releasing {
+		switch r.Status {
+		case ledger.Releasing:
 			kind = jobs.Release
+		case ledger.Undoing:
+			kind = jobs.Undo
 		}
 		if err := s.Jobs.Send(ctx, jobs.Job{Kind: kind, FindingID: id, By: by}); err != nil {
 			return "", fmt.Errorf("send the %s job: %w", kind, err)

@@ -27,6 +27,11 @@ const (
 	// Digest applies one approver's decision to every finding of a digest (Action says which),
 	// outside Slack's 3-second window, however many findings the digest holds.
 	Digest Kind = "digest"
+	// Inspect reads a policy finding's bucket setting and stores the plan (snapshot and target)
+	// in the ledger, then shows before → after with a Fix button (REVIEW bucket remediations).
+	Inspect Kind = "inspect"
+	// Undo restores a fixed bucket setting from its stored snapshot.
+	Undo Kind = "undo"
 )
 
 // Job is one message on the remediation queue. It names the ledger record only; the remediator
@@ -54,7 +59,7 @@ type Job struct {
 // Validate rejects a job the remediator cannot act on.
 func (j Job) Validate() error {
 	switch j.Kind {
-	case Remediate, Release, Notify:
+	case Remediate, Release, Notify, Inspect, Undo:
 		if j.FindingID == "" {
 			return errors.New("job has no findingId")
 		}
@@ -63,7 +68,7 @@ func (j Job) Validate() error {
 			return errors.New("digest job needs digestId")
 		}
 	default:
-		return fmt.Errorf("job kind %q: want %q, %q, %q or %q", j.Kind, Remediate, Release, Notify, Digest)
+		return fmt.Errorf("job kind %q: want %q, %q, %q, %q, %q or %q", j.Kind, Remediate, Release, Notify, Digest, Inspect, Undo)
 	}
 	return nil
 }

@@ -17,7 +17,8 @@ const { chromium } = require(process.env.PLAYWRIGHT_CORE);
   page.setDefaultTimeout(30000);
   await page.goto(url);
   await page.selectOption("#user", "U0APPROVER");
-  const review = page.locator('.msg[data-text^="Review required"]').first();
+  // The data finding's REVIEW message (the policy finding's is also "Review required").
+  const review = page.locator('.msg[data-text^="Review required"][data-text*="CreditCardDataSmall"]').first();
   await review.waitFor();
   const id = await review.getAttribute("data-id");
   await review.locator('button[data-action="remediate"]').click();

@@ -2,6 +2,9 @@
 // two accounts (separate credential sets and buckets), the embedded ledger, the local Slack
 // stand-in and the three handlers wired exactly as in AWS (in-process queues stand in for SQS),
 // uploads dummy sensitive files, and replays fixture findings rewritten to point at them.
+// versitygw has no bucket-setting APIs (Block Public Access, default encryption, replication),
+// so bucket settings live on a moto server (python3 -m moto.server) that local mode also starts:
+// the policy finding it replays is about workshop-data's Block Public Access there.
 package local
 
 import (
@@ -64,10 +67,12 @@ type Options struct {
 
 // Env is a running local stack.
 type Env struct {
-	Repo       string
-	Work       string
-	Policy     *policy.Policy
-	S3         *localsrv.S3
+	Repo   string
+	Work   string
+	Policy *policy.Policy
+	S3     *localsrv.S3
+	// Settings is the moto server that holds the buckets' settings (versitygw lacks the APIs).
+	Settings   *localsrv.Proc
 	Accounts   map[string]aws.Credentials
 	Ledger     *ledger.Bolt
 	StandIn    *standin.Server
@@ -139,6 +144,12 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err := e.seedBuckets(ctx); err != nil {
 		return nil, err
 	}
+	if e.Settings, err = localsrv.Moto(); err != nil {
+		return nil, fmt.Errorf("bucket settings need moto (versitygw has no Block Public Access API): %w", err)
+	}
+	if err := e.seedSettings(ctx); err != nil {
+		return nil, err
+	}
 
 	// Ledger, stand-in, handlers.
 	if e.Ledger, err = ledger.OpenBolt(filepath.Join(work, "ledger.db"), nil); err != nil {
@@ -171,7 +182,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		LocalResponseURL: e.PageURL + "/response/"}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
 	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
-		Authz: &chatops.Authorizer{Groups: bot.Client}}
+		Authz: &chatops.Authorizer{Groups: bot.Client}, Buckets: handlers.RoleFixers{Clients: &quarantine.StaticClients{Endpoint: e.Settings.Endpoint, Accounts: e.settingsAccounts()}}}
 	e.Sweeper = &handlers.Sweeper{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "sweeper"), Metrics: metrics}
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -249,6 +260,9 @@ func (e *Env) shutdown() {
 	}
 	if e.S3 != nil {
 		e.S3.Stop()
+	}
+	if e.Settings != nil {
+		e.Settings.Stop()
 	}
 	if e.ownWork {
 		os.RemoveAll(e.Work)
@@ -341,6 +355,11 @@ func (e *Env) Replay(ctx context.Context) error {
 		}
 		batch.Records = append(batch.Records, events.SQSMessage{MessageId: fmt.Sprintf("replay-%d", i), Body: string(ev)})
 	}
+	pev, err := e.policyEvent()
+	if err != nil {
+		return err
+	}
+	batch.Records = append(batch.Records, events.SQSMessage{MessageId: "replay-policy", Body: string(pev)})
 	resp, err := e.Findings.HandleSQS(ctx, batch)
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ func TestHeadlessScenario(t *testing.T) {
 	if err := e.Headless(testenv.Context(t), &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "All findings ended as expected") || strings.Count(out.String(), "local-") != 3 {
+	if !strings.Contains(out.String(), "All findings ended as expected") || strings.Count(out.String(), "local-") != 4 {
 		t.Fatalf("table missing:\n%s", out.String())
 	}
 }
@@ -91,6 +91,49 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(rec.QuarantineBucket), Key: aws.String(rec.QuarantineKey), VersionId: aws.String(rec.QuarantineVersion)}); err != nil {
 		t.Fatalf("the object is not in quarantine: %v", err)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+		t.Fatalf("screenshot missing or empty: %v", err)
+	}
+	t.Logf("screenshot saved: %s", shot)
+}
+
+// TestBrowserPolicyFixAndUndo: the approver fixes the replayed Block Public Access finding from
+// the stand-in page and undoes it; S3 (moto) shows the fix, then the exact prior setting. The
+// screenshot of the fixed message is the README's (artifacts/local-mode-policy-fixed.png).
+func TestBrowserPolicyFixAndUndo(t *testing.T) {
+	pw := testenv.Tool(t, "node/node_modules/playwright-core")
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is not installed: run `make tools` (it installs Debian's chromium)")
+	}
+	e := start(t)
+	ctx := testenv.Context(t)
+	before, err := e.PublicAccessBlock(ctx)
+	if err != nil || before != allOffJSON {
+		t.Fatalf("seeded setting %s %v", before, err)
+	}
+	if err := e.Replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	artifacts := filepath.Join(e.Repo, "artifacts")
+	os.MkdirAll(artifacts, 0o755)
+	shot := filepath.Join(artifacts, "local-mode-policy-fixed.png")
+	os.Remove(shot)
+	cmd := exec.CommandContext(ctx, "node", "e2e-policy.cjs", e.PageURL, shot, t.TempDir())
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+pw, "CHROMIUM="+chromium)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("browser run failed: %v\n%s", err, out)
+	}
+	rec, err := e.WaitStatus(ctx, PolicyFindingID, ledger.Undone, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.BucketFix.Undo == nil || rec.BucketFix.Undo.By != Approver {
+		t.Fatalf("undo audit: %+v", rec.BucketFix.Undo)
+	}
+	if now, _ := e.PublicAccessBlock(ctx); now != before {
+		t.Fatalf("after undo %s, want %s", now, before)
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
 		t.Fatalf("screenshot missing or empty: %v", err)

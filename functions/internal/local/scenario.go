@@ -101,13 +101,15 @@ func (e *Env) Headless(ctx context.Context, out io.Writer) error {
 		step("REVIEW: alice pressed Release: %s restored", review.Key)
 	}
 
+	problems = append(problems, e.policyScenario(ctx, step)...)
+
 	want := map[string][2]string{ // seed → status, where
 		auto.Name:   {string(ledger.Quarantined), "quarantine"},
 		review.Name: {string(ledger.Released), "source"},
 		low.Name:    {string(ledger.Ignored), "source"},
 	}
 	rows := e.Table(ctx)
-	for i := range rows {
+	for i := range Seeds {
 		w := want[Seeds[i].Name]
 		where := "source"
 		if strings.Contains(rows[i].Where, "quarantine") {
@@ -117,6 +119,13 @@ func (e *Env) Headless(ctx context.Context, out io.Writer) error {
 		rows[i].OK = rows[i].Status == w[0] && where == w[1] && rows[i].Decision == Seeds[i].Expect
 		if !rows[i].OK {
 			problems = append(problems, fmt.Sprintf("%s: %s %s at %s, want %s %s", rows[i].Finding, rows[i].Decision, rows[i].Status, rows[i].Where, Seeds[i].Expect, rows[i].Want))
+		}
+	}
+	if p := &rows[len(rows)-1]; p.Finding == PolicyFindingID {
+		p.Want = string(ledger.Undone) + " with Block Public Access off (restored)"
+		p.OK = p.Status == string(ledger.Undone) && p.Where == policyWhere(false) && p.Decision == "REVIEW"
+		if !p.OK {
+			problems = append(problems, fmt.Sprintf("%s: %s %s at %s, want REVIEW %s", p.Finding, p.Decision, p.Status, p.Where, p.Want))
 		}
 	}
 	fmt.Fprintln(out)
@@ -141,7 +150,110 @@ func (e *Env) Table(ctx context.Context) []Row {
 		}
 		rows = append(rows, r)
 	}
-	return rows
+	r := Row{Finding: PolicyFindingID, Where: e.policyWhereNow(ctx)}
+	if rec, err := e.Ledger.Get(ctx, PolicyFindingID); err != nil {
+		r.Status = "MISSING"
+	} else {
+		r.Decision, r.Status = rec.Action, string(rec.Status)
+	}
+	return append(rows, r)
+}
+
+// policyWhere describes workshop-data's Block Public Access for the table.
+func policyWhere(allOn bool) string {
+	if allOn {
+		return "s3://" + PolicyBucket + " Block Public Access: all four on"
+	}
+	return "s3://" + PolicyBucket + " Block Public Access: off"
+}
+
+func (e *Env) policyWhereNow(ctx context.Context) string {
+	cur, err := e.PublicAccessBlock(ctx)
+	switch {
+	case err != nil:
+		return "(settings server: " + err.Error() + ")"
+	case cur == allOnJSON:
+		return policyWhere(true)
+	case cur == allOffJSON:
+		return policyWhere(false)
+	}
+	return "s3://" + PolicyBucket + " Block Public Access: " + cur
+}
+
+const (
+	allOnJSON  = `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}`
+	allOffJSON = `{"BlockPublicAcls":false,"BlockPublicPolicy":false,"IgnorePublicAcls":false,"RestrictPublicBuckets":false}`
+)
+
+// policyScenario: the policy finding is REVIEW; once the remediator has stored the snapshot the
+// approver presses Fix (all four settings on), then Undo (back to the stored snapshot).
+func (e *Env) policyScenario(ctx context.Context, step func(string, ...any)) []string {
+	before, err := e.PublicAccessBlock(ctx)
+	if err != nil {
+		return []string{"read workshop-data's Block Public Access: " + err.Error()}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var msg standin.Message
+	for {
+		rec, _ := e.Ledger.Get(ctx, PolicyFindingID)
+		m, ok := e.policyMessage()
+		if ok && rec.BucketFix != nil && rec.BucketFix.Plan != "" && hasButton(m, slackmsg.ActionFix) {
+			msg = m
+			break
+		}
+		if time.Now().After(deadline) {
+			return []string{fmt.Sprintf("the policy finding's message has no Fix button after 30s (status %s)", rec.Status)}
+		}
+		select {
+		case <-ctx.Done():
+			return []string{ctx.Err().Error()}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	press := func(action string) error {
+		_, err := e.StandIn.Press(ctx, standin.Click{MessageID: msg.ID, ActionID: action, Value: PolicyFindingID, User: Approver})
+		return err
+	}
+	if err := press(slackmsg.ActionFix); err != nil {
+		return []string{err.Error()}
+	}
+	if _, err := e.WaitStatus(ctx, PolicyFindingID, ledger.Fixed, 30*time.Second); err != nil {
+		return []string{err.Error()}
+	}
+	if now, _ := e.PublicAccessBlock(ctx); now != allOnJSON {
+		return []string{"after Fix, workshop-data's Block Public Access is " + now}
+	}
+	step("POLICY: alice pressed Fix: Block Public Access on s3://%s is now all four on", PolicyBucket)
+	if err := press(slackmsg.ActionUndo); err != nil {
+		return []string{err.Error()}
+	}
+	if _, err := e.WaitStatus(ctx, PolicyFindingID, ledger.Undone, 30*time.Second); err != nil {
+		return []string{err.Error()}
+	}
+	if now, _ := e.PublicAccessBlock(ctx); now != before {
+		return []string{"after Undo, workshop-data's Block Public Access is " + now + ", want the snapshot " + before}
+	}
+	step("POLICY: alice pressed Undo: Block Public Access on s3://%s restored exactly", PolicyBucket)
+	return nil
+}
+
+// policyMessage is the stand-in message of the replayed policy finding.
+func (e *Env) policyMessage() (standin.Message, bool) {
+	for _, m := range e.StandIn.Messages() {
+		if strings.Contains(m.Text, "S3BlockPublicAccessDisabled") && strings.Contains(m.Text, PolicyBucket) {
+			return m, true
+		}
+	}
+	return standin.Message{}, false
+}
+
+func hasButton(m standin.Message, actionID string) bool {
+	for _, b := range m.Blocks {
+		if strings.Contains(string(b), `"action_id":"`+actionID+`"`) {
+			return true
+		}
+	}
+	return false
 }
 
 // PrintTable prints rows.
