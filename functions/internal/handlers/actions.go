@@ -243,13 +243,25 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 	}
 	uctx, cancel := context.WithTimeout(ctx, h.ackTimeout())
 	defer cancel()
-	if err := h.Slack.Update(uctx, chatops.Ref{Channel: next.Channel, TS: next.MessageTS, ResponseURL: a.ResponseURL}, ack); err != nil {
+	if err := h.Slack.Update(uctx, ackRef(chatops.Ref{Channel: next.Channel, TS: next.MessageTS, ResponseURL: a.ResponseURL}), ack); err != nil {
 		log.Warn("could not update the message to in-progress", "error", err.Error())
 	} else if change.To != "" {
 		// What the message shows now; if the job moves on first, the sweeper sees the drift.
 		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { recordShown(r, next, next.Status, next.Error) })
 	}
 	return Response{Status: http.StatusOK}
+}
+
+// ackRef is where the click's own "in progress" update goes: the click's response_url when it
+// has one. chat.update waits for the channel's pace (one update per 1.1 s, shared by every
+// container), so under a burst the answer to Slack would wait up to the ack timeout, close to
+// Slack's 3 s limit; a response_url belongs to this one interaction and needs no pace. Without
+// one (tests, webhook-less payloads) it is chat.update as before.
+func ackRef(ref chatops.Ref) chatops.Ref {
+	if ref.ResponseURL != "" {
+		return chatops.Ref{ResponseURL: ref.ResponseURL}
+	}
+	return ref
 }
 
 func (h *Actions) ackTimeout() time.Duration {
@@ -502,7 +514,7 @@ func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.
 	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: id, AccountID: account}); err == nil && len(recs) > 0 {
 		note = DigestViewFrom(id, shownMembers(recs, cutoff), outcome)
 	}
-	if err := h.Slack.Update(uctx, ref, slackmsg.Digest(note)); err != nil {
+	if err := h.Slack.Update(uctx, ackRef(ref), slackmsg.Digest(note)); err != nil {
 		log.Warn("could not update the digest message", "error", err.Error())
 	}
 	return Response{Status: http.StatusOK}
