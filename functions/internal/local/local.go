@@ -60,6 +60,25 @@ type Options struct {
 	Log        io.Writer
 	// SweepEvery is the sweeper's schedule (default 10 s: short, so a demo shows it at work).
 	SweepEvery time.Duration
+	// OnSlackChange and OnRecorded let the benchmark harness stamp, on its own clock, when a
+	// Slack message is posted or changed and when the remediator's ledger write of a new status
+	// returned. Both are called synchronously: keep them quick.
+	OnSlackChange func(standin.Message)
+	OnRecorded    func(ledger.Record)
+}
+
+// observed reports every successful status transition the remediator makes.
+type observed struct {
+	ledger.Store
+	on func(ledger.Record)
+}
+
+func (o observed) Transition(ctx context.Context, id string, c ledger.Change) (ledger.Record, error) {
+	r, err := o.Store.Transition(ctx, id, c)
+	if err == nil {
+		o.on(r)
+	}
+	return r, err
 }
 
 // Env is a running local stack.
@@ -157,7 +176,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.PageURL = "http://" + pageLn.Addr().String()
 	e.ActionsURL = "http://" + actLn.Addr().String() + handlers.ActionsPath
 	e.StandIn = &standin.Server{Team: TeamID, Channel: Channel, SigningSecret: signing, ActionsURL: e.ActionsURL, BaseURL: e.PageURL, Token: secret(),
-		Users: []standin.User{{ID: Approver, Name: "alice", Label: "alice (approver)"}, {ID: Bystander, Name: "bob", Label: "bob (not an approver)"}}}
+		Users:    []standin.User{{ID: Approver, Name: "alice", Label: "alice (approver)"}, {ID: Bystander, Name: "bob", Label: "bob (not an approver)"}},
+		OnChange: opts.OnSlackChange}
 
 	log := obs.NewLogger(opts.Log, "local")
 	metrics := &obs.Metrics{W: io.Discard, Function: "local"}
@@ -169,8 +189,12 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		Verifier: chatops.Verifier{Secret: signing}, Authz: &chatops.Authorizer{Groups: bot.Client},
 		// The stand-in's response_urls are the only non-Slack ones accepted, and only here.
 		LocalResponseURL: e.PageURL + "/response/"}
+	var remLedger ledger.Store = e.Ledger
+	if opts.OnRecorded != nil {
+		remLedger = observed{Store: e.Ledger, on: opts.OnRecorded}
+	}
 	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
-	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
+	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: remLedger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
 		Authz: &chatops.Authorizer{Groups: bot.Client}}
 	e.Sweeper = &handlers.Sweeper{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "sweeper"), Metrics: metrics}
 

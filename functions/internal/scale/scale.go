@@ -40,6 +40,17 @@ type Report struct {
 	DoubleKeys                  []string
 	NotQuarantined              int
 	PeakRSSMiB                  float64
+	// Latency under the burst (with Probe): every AUTO finding of the burst, and REVIEW probes
+	// clicked one after another while it runs.
+	Latency *Latencies
+}
+
+// Options of a burst run.
+type Options struct {
+	// Probe measures latencies during the burst (see Latencies): every AUTO finding, and this
+	// many REVIEW messages, posted before the burst, clicked one after another while it runs.
+	Probe  bool
+	Clicks int
 }
 
 // Goals checks the report against the goals and lists what is missed.
@@ -78,8 +89,14 @@ var buckets = []struct{ account, bucket string }{
 
 // Run generates n findings (30% AUTO, 5% duplicates) and pushes them through local mode.
 func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
+	return RunWith(ctx, n, Options{}, log)
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, error) {
 	t0 := time.Now()
-	env, err := local.Start(ctx, local.Options{PagePort: 0, Log: debugLog()})
+	w := newWatcher()
+	env, err := local.Start(ctx, w.options())
 	if err != nil {
 		return nil, err
 	}
@@ -146,29 +163,59 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 		return nil, err
 	}
 	bodies := make([]string, 0, n)
+	byBody := make([]*gen, 0, n) // the finding each body is about
 	for i, g := range gens {
 		b, err := event(tmpl, g, int64(len(body)))
 		if err != nil {
 			return nil, err
 		}
-		bodies = append(bodies, b)
+		bodies, byBody = append(bodies, b), append(byBody, g)
 		if i%19 == 18 && len(bodies) < n && rep.Duplicates > len(bodies)-i-1 {
-			bodies = append(bodies, bodies[len(bodies)/2]) // EventBridge delivers at least once
+			k := len(bodies) / 2
+			bodies, byBody = append(bodies, bodies[k]), append(byBody, byBody[k]) // EventBridge delivers at least once
 		}
 	}
 	for len(bodies) < n {
-		bodies = append(bodies, bodies[len(bodies)%rep.Unique])
+		k := len(bodies) % rep.Unique
+		bodies, byBody = append(bodies, bodies[k]), append(byBody, byBody[k])
 	}
 	rep.Setup = time.Since(t0)
 	fmt.Fprintf(log, "scale: %d findings (%d unique, %d AUTO) generated in %s\n", n, rep.Unique, rep.Auto, rep.Setup.Round(time.Millisecond))
+
+	// Latency probes run beside the burst until every AUTO finding is quarantined.
+	stopProbes := make(chan struct{})
+	type probeResult struct {
+		lat *Latencies
+		err error
+	}
+	probed := make(chan probeResult, 1)
+	if opts.Probe {
+		p, err := newProber(env, w)
+		if err != nil {
+			return nil, err
+		}
+		targets, err := p.post(ctx, opts.Clicks)
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			lat, err := p.clickUntil(ctx, targets, stopProbes)
+			probed <- probeResult{lat, err}
+		}()
+	}
 
 	// Findings in, as SQS batches of 10.
 	start := time.Now()
 	for i := 0; i < len(bodies); i += 10 {
 		var ev events.SQSEvent
+		var autos []string
 		for j := i; j < min(i+10, len(bodies)); j++ {
 			ev.Records = append(ev.Records, events.SQSMessage{MessageId: strconv.Itoa(j), Body: bodies[j]})
+			if g := byBody[j]; g != nil && g.auto {
+				autos = append(autos, g.id)
+			}
 		}
+		w.handedIn(autos, time.Now())
 		resp, err := env.Findings.HandleSQS(ctx, ev)
 		if err != nil {
 			return nil, err
@@ -188,6 +235,7 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		recs = withoutProbes(recs)
 		if len(recs) >= rep.Auto || time.Now().After(deadline) {
 			var first, last time.Time
 			for _, r := range recs {
@@ -210,21 +258,37 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	rep.Total = time.Since(start)
+	close(stopProbes)
+	if opts.Probe {
+		r := <-probed
+		if r.err != nil {
+			return nil, r.err
+		}
+		r.lat.AutoQuarantine = w.autoSamples()
+		rep.Latency = r.lat
+	}
 	env.Findings.Digest.Flush(ctx, true)
 
 	all, err := env.Ledger.List(ctx, ledger.Filter{})
 	if err != nil {
 		return nil, err
 	}
+	all = withoutProbes(all)
 	for _, r := range all {
 		if r.Status != ledger.DigestStatus { // a digest's own record is not a finding
 			rep.Accounted++
 		}
 	}
 	msgs := env.StandIn.Messages()
-	rep.Messages = len(msgs)
 	byChannel := map[string][]time.Time{}
 	for _, m := range msgs {
+		if strings.Contains(m.Text, "s3://"+ProbePrefix) {
+			// A latency probe's message is not the burst's traffic, but it does share the
+			// channel's pace, so it counts towards the per-second peak.
+			byChannel[m.Channel] = append(byChannel[m.Channel], m.PostedAt)
+			continue
+		}
+		rep.Messages++
 		rep.Updates += m.Updated
 		byChannel[m.Channel] = append(byChannel[m.Channel], m.PostedAt)
 	}
@@ -253,6 +317,16 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 	}
 	rep.PeakRSSMiB = peakRSS()
 	return rep, nil
+}
+
+func withoutProbes(recs []ledger.Record) []ledger.Record {
+	out := recs[:0:0]
+	for _, r := range recs {
+		if !strings.HasPrefix(r.FindingID, ProbePrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // doubles lists quarantine keys holding more than one copy.
