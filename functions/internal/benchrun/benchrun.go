@@ -75,12 +75,17 @@ var explainSizes = []int{10_000, 100_000, 1_000_000}
 func Main(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("n", 10000, "findings in the burst test")
-	only := fs.String("only", "", "run only this group of rows: explain, latency (idle, during the burst, cold start)")
+	only := fs.String("only", "", "run only this group of rows: explain, latency (idle, during the burst, cold start), cost")
+	costN := fs.Int("cost-n", 2000, "findings in the counted burst on DynamoDB (dynalite) that the cost table is priced from, scaled to 10,000")
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	if *only != "" && *only != "explain" && *only != "latency" {
-		fmt.Fprintf(errOut, "bench: -only %q: the groups that run alone are explain and latency\n", *only)
+	if *only != "" && *only != "explain" && *only != "latency" && *only != "cost" {
+		fmt.Fprintf(errOut, "bench: -only %q: the groups that run alone are explain, latency and cost\n", *only)
+		return 2
+	}
+	if *costN <= 0 {
+		fmt.Fprintf(errOut, "bench: -cost-n %d: give a number of findings above 0, e.g. -cost-n 2000\n", *costN)
 		return 2
 	}
 	wd, _ := os.Getwd()
@@ -100,6 +105,15 @@ func Main(args []string, out, errOut io.Writer) int {
 			return fail(err)
 		}
 		Print(out, ex)
+		return 0
+	}
+	costTitle := fmt.Sprintf("AWS cost per 10,000 findings (counted on a burst of %d, ×%g)", *costN, 10000/float64(*costN))
+	if *only == "cost" {
+		lines, err := costRun(*costN, step, errOut)
+		if err != nil {
+			return fail(err)
+		}
+		PrintCost(out, costTitle, lines)
 		return 0
 	}
 	if *only == "latency" {
@@ -196,7 +210,12 @@ func Main(args []string, out, errOut io.Writer) int {
 	}
 	rows = append(rows, cold)
 
+	lines, err := costRun(*costN, step, errOut)
+	if err != nil {
+		return fail(err)
+	}
 	Print(out, rows)
+	PrintCost(out, costTitle, lines)
 	return 0
 }
 

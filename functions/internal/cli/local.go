@@ -82,7 +82,7 @@ func printWhere(w io.Writer, e *local.Env) {
 		c := e.Accounts[acct]
 		fmt.Fprintf(w, "    account %s  access key %s  secret %s  bucket %s\n", acct, c.AccessKeyID, c.SecretAccessKey, local.DataBucket(acct))
 	}
-	fmt.Fprintf(w, "  Ledger                %s  (macie-chatops ledger list --ledger %s)\n", e.Ledger.Path(), e.Ledger.Path())
+	fmt.Fprintf(w, "  Ledger                %s  (macie-chatops ledger list --ledger %s)\n", e.LedgerPath, e.LedgerPath)
 	fmt.Fprintf(w, "  Policy                %s\n", e.Policy.Source)
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/macie-chatops/macie-chatops/functions/internal/handlers"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
@@ -65,6 +66,13 @@ type Options struct {
 	// returned. Both are called synchronously: keep them quick.
 	OnSlackChange func(standin.Message)
 	OnRecorded    func(ledger.Record)
+	// OnJobDone is called after each remediator run with its duration (the benchmark's Lambda
+	// GB-seconds).
+	OnJobDone func(j jobs.Job, took time.Duration, err error)
+	// Ledger, when set, is used instead of the embedded one (the benchmark's cost run puts it on
+	// DynamoDB); S3APIOptions are added to the remediator's S3 clients.
+	Ledger       ledger.Store
+	S3APIOptions []func(*middleware.Stack) error
 }
 
 // observed reports every successful status transition the remediator makes.
@@ -88,7 +96,8 @@ type Env struct {
 	Policy     *policy.Policy
 	S3         *localsrv.S3
 	Accounts   map[string]aws.Credentials
-	Ledger     *ledger.Bolt
+	Ledger     ledger.Store
+	LedgerPath string // the embedded ledger's file; "" when Options.Ledger was given
 	StandIn    *standin.Server
 	PageURL    string
 	ActionsURL string
@@ -160,8 +169,13 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 
 	// Ledger, stand-in, handlers.
-	if e.Ledger, err = ledger.OpenBolt(filepath.Join(work, "ledger.db"), nil); err != nil {
-		return nil, err
+	if opts.Ledger != nil {
+		e.Ledger = opts.Ledger
+	} else {
+		e.LedgerPath = filepath.Join(work, "ledger.db")
+		if e.Ledger, err = ledger.OpenBolt(e.LedgerPath, nil); err != nil {
+			return nil, err
+		}
 	}
 	signing := secret()
 	pageLn, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", opts.PagePort))
@@ -193,7 +207,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if opts.OnRecorded != nil {
 		remLedger = observed{Store: e.Ledger, on: opts.OnRecorded}
 	}
-	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
+	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts, APIOptions: opts.S3APIOptions}, quarantine.Options{})
 	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: remLedger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
 		Authz: &chatops.Authorizer{Groups: bot.Client}}
 	e.Sweeper = &handlers.Sweeper{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "sweeper"), Metrics: metrics}
@@ -237,7 +251,12 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 				case <-runCtx.Done():
 					return
 				case j := <-e.Jobs:
-					if err := e.Remediator.Run(runCtx, j); err != nil {
+					start := time.Now()
+					err := e.Remediator.Run(runCtx, j)
+					if opts.OnJobDone != nil {
+						opts.OnJobDone(j, time.Since(start), err)
+					}
+					if err != nil {
 						log.Error("job failed; retrying in 1s (as SQS would)", "findingId", j.FindingID, "error", err.Error())
 						go func() { time.Sleep(time.Second); e.Jobs.Send(runCtx, j) }()
 					}

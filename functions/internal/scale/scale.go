@@ -20,8 +20,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/macie-chatops/macie-chatops/functions/internal/awscount"
+	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/local"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 )
@@ -43,6 +47,7 @@ type Report struct {
 	// Latency under the burst (with Probe): every AUTO finding of the burst, and REVIEW probes
 	// clicked one after another while it runs.
 	Latency *Latencies
+	Work    Work
 }
 
 // Options of a burst run.
@@ -51,6 +56,20 @@ type Options struct {
 	// many REVIEW messages, posted before the burst, clicked one after another while it runs.
 	Probe  bool
 	Clicks int
+	// Count, when set, counts the AWS calls of the run: the remediator's S3 clients and, with
+	// DynamoEndpoint, the ledger on that DynamoDB server instead of the embedded one.
+	Count          *awscount.Counter
+	DynamoEndpoint string
+}
+
+// Work is what the run asked of each function, for the cost rows: SQS batches handed to the
+// finding-handler and the time it took on them, and remediator jobs and their time (both
+// stamped by the harness around the handler calls).
+type Work struct {
+	Batches     int
+	FindingTime time.Duration
+	Jobs        int
+	JobTime     time.Duration
 }
 
 // Goals checks the report against the goals and lists what is missed.
@@ -96,11 +115,43 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, error) {
 	t0 := time.Now()
 	w := newWatcher()
-	env, err := local.Start(ctx, w.options())
+	lo := w.options()
+	var view ledger.Store // what the harness reads the ledger through
+	var ran Work
+	var ranMu sync.Mutex
+	lo.OnJobDone = func(_ jobs.Job, took time.Duration, _ error) {
+		ranMu.Lock()
+		ran.Jobs++
+		ran.JobTime += took
+		ranMu.Unlock()
+	}
+	if opts.Count != nil {
+		// The sweeper runs on its own schedule in AWS (minutes apart), not per finding: keep its
+		// ledger scans out of the burst's count.
+		lo.SweepEvery = time.Hour
+		lo.S3APIOptions = []func(*middleware.Stack) error{opts.Count.APIOption}
+		if opts.DynamoEndpoint != "" {
+			c := ledger.DynaliteClient(opts.DynamoEndpoint)
+			ddb := dynamodb.New(c.Options(), func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, opts.Count.APIOption) })
+			table := fmt.Sprintf("bench-ledger-%d", time.Now().UnixNano())
+			d := ledger.NewDynamo(ddb, table, nil)
+			if err := d.EnsureTable(ctx); err != nil {
+				return nil, fmt.Errorf("ledger table on %s: %w", opts.DynamoEndpoint, err)
+			}
+			lo.Ledger = d
+			// The harness's own reads (waiting for the quarantines, the final count) go through
+			// a client that is not counted: they are not what a finding costs.
+			view = ledger.NewDynamo(c, table, nil)
+		}
+	}
+	env, err := local.Start(ctx, lo)
 	if err != nil {
 		return nil, err
 	}
 	defer env.Stop()
+	if view == nil {
+		view = env.Ledger
+	}
 	c := env.Client(local.AccountA)
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("workshop-archive")}); err != nil {
 		return nil, err
@@ -215,8 +266,11 @@ func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, 
 				autos = append(autos, g.id)
 			}
 		}
-		w.handedIn(autos, time.Now())
+		t := time.Now()
+		w.handedIn(autos, t)
 		resp, err := env.Findings.HandleSQS(ctx, ev)
+		rep.Work.Batches++
+		rep.Work.FindingTime += time.Since(t)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +285,7 @@ func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, 
 	// Wait for every AUTO quarantine.
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		recs, err := env.Ledger.List(ctx, ledger.Filter{Status: ledger.Quarantined})
+		recs, err := view.List(ctx, ledger.Filter{Status: ledger.Quarantined})
 		if err != nil {
 			return nil, err
 		}
@@ -258,6 +312,9 @@ func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, 
 		time.Sleep(200 * time.Millisecond)
 	}
 	rep.Total = time.Since(start)
+	ranMu.Lock()
+	rep.Work.Jobs, rep.Work.JobTime = ran.Jobs, ran.JobTime
+	ranMu.Unlock()
 	close(stopProbes)
 	if opts.Probe {
 		r := <-probed
@@ -269,7 +326,7 @@ func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, 
 	}
 	env.Findings.Digest.Flush(ctx, true)
 
-	all, err := env.Ledger.List(ctx, ledger.Filter{})
+	all, err := view.List(ctx, ledger.Filter{})
 	if err != nil {
 		return nil, err
 	}
