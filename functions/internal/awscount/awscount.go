@@ -169,3 +169,10 @@ func (c *Counter) Capacity() (rcu, wcu float64, unreported int) {
 	defer c.mu.Unlock()
 	return c.rcu, c.wcu, c.unreported
 }
+
+// Reset forgets everything counted so far.
+func (c *Counter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls, c.rcu, c.wcu, c.unreported = nil, 0, 0, 0
+}

@@ -107,13 +107,15 @@ func Main(args []string, out, errOut io.Writer) int {
 		Print(out, ex)
 		return 0
 	}
+	approvalTitle := fmt.Sprintf("AWS cost of one Slack approval (click → quarantined; mean of %d, warm containers)", approvalsMeasured)
 	costTitle := fmt.Sprintf("AWS cost per 10,000 findings (counted on a burst of %d, ×%g)", *costN, 10000/float64(*costN))
 	if *only == "cost" {
-		lines, err := costRun(*costN, step, errOut)
+		lines, approval, err := costRun(*costN, step, errOut)
 		if err != nil {
 			return fail(err)
 		}
 		PrintCost(out, costTitle, lines)
+		PrintCost(out, approvalTitle, approval)
 		return 0
 	}
 	if *only == "latency" {
@@ -210,12 +212,13 @@ func Main(args []string, out, errOut io.Writer) int {
 	}
 	rows = append(rows, cold)
 
-	lines, err := costRun(*costN, step, errOut)
+	lines, approval, err := costRun(*costN, step, errOut)
 	if err != nil {
 		return fail(err)
 	}
 	Print(out, rows)
 	PrintCost(out, costTitle, lines)
+	PrintCost(out, approvalTitle, approval)
 	return 0
 }
 

@@ -98,7 +98,7 @@ type CostLine struct {
 func costLines(u Usage, scale float64) []CostLine {
 	p := Prices
 	f := func(n int) float64 { return float64(n) * scale }
-	return []CostLine{
+	lines := []CostLine{
 		{"S3", fmt.Sprintf("%.0f PUT/COPY/POST/LIST, %.0f GET/HEAD/other, %.0f DELETE (free)", f(u.S3Tier1), f(u.S3Tier2), f(u.S3Free)),
 			p.S3Tier1.Cost(f(u.S3Tier1)) + p.S3Tier2.Cost(f(u.S3Tier2))},
 		{"DynamoDB", fmt.Sprintf("%.0f requests: %.0f RRU, %.0f WRU (+%.0f calls with no units reported)", f(u.DynamoRequests), u.RCU*scale, u.WCU*scale, f(u.DynamoNoUnits)),
@@ -110,6 +110,23 @@ func costLines(u Usage, scale float64) []CostLine {
 		{"KMS", fmt.Sprintf("%d requests (S3 Bucket Key on the quarantine buckets)", u.KMSCalls), p.KMSRequests.Cost(float64(u.KMSCalls))},
 		{"STS", fmt.Sprintf("%d AssumeRole (one per account per container)", u.STSCalls), p.STS.Cost(float64(u.STSCalls))},
 	}
+	if u.APIGatewayRequests > 0 {
+		lines = append(lines, CostLine{"API Gateway (HTTP API)", fmt.Sprintf("%.0f requests", f(u.APIGatewayRequests)), p.APIGatewayHTTP.Cost(f(u.APIGatewayRequests))})
+	}
+	return lines
+}
+
+// approvalUsage: k approvals, each a click (an API Gateway request and a remediation-handler
+// invocation as long as the click's HTTP round trip, an upper bound) and a job on its own (one
+// SendMessage, ReceiveMessage and DeleteMessage, one remediator invocation). Containers are warm.
+func approvalUsage(calls []awscount.Call, rcu, wcu float64, noUnits int, w scale.Work) Usage {
+	u := burstUsage(calls, rcu, wcu, noUnits, scale.Work{}, 0)
+	u.SecretsCalls, u.STSCalls = 0, 0
+	u.APIGatewayRequests = w.Batches
+	u.SQSRequests = 3 * w.Jobs
+	u.LambdaInvocations = w.Batches + w.Jobs
+	u.LambdaGBSec = remediationHandlerMB/1024.0*w.FindingTime.Seconds() + remediatorMB/1024.0*w.JobTime.Seconds()
+	return u
 }
 
 func total(lines []CostLine) float64 {
@@ -121,7 +138,10 @@ func total(lines []CostLine) float64 {
 }
 
 func usd(v float64) string {
-	if v != 0 && v < 0.01 {
+	switch {
+	case v != 0 && v < 0.0001:
+		return fmt.Sprintf("$%.8f", v)
+	case v != 0 && v < 0.01:
 		return fmt.Sprintf("$%.5f", v)
 	}
 	return fmt.Sprintf("$%.4f", v)
@@ -139,29 +159,42 @@ func PrintCost(out io.Writer, title string, lines []CostLine) {
 	tw.Flush()
 }
 
+// approvalsMeasured is how many Slack approvals the per-approval cost is the mean of.
+const approvalsMeasured = 10
+
 // costRun runs a burst of n findings with the ledger on dynalite and the counting middleware,
-// and prices it per 10,000 findings.
-func costRun(n int, step func(string), errOut io.Writer) ([]CostLine, error) {
+// and prices it per 10,000 findings; then prices one Slack approval (the mean of
+// approvalsMeasured, counted the same way).
+func costRun(n int, step func(string), errOut io.Writer) (burst, approval []CostLine, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	step(fmt.Sprintf("cost: burst of %d findings with the ledger on DynamoDB (dynalite) and every SDK call counted", n))
 	dyn, err := localsrv.Dynalite()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer dyn.Stop()
 	var c awscount.Counter
 	rep, err := scale.RunWith(ctx, n, scale.Options{Count: &c, DynamoEndpoint: dyn.Endpoint}, errOut)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if miss := rep.Goals(); len(rep.DoubleKeys) > 0 || rep.NotQuarantined > 0 || rep.Accounted != rep.Unique {
-		return nil, fmt.Errorf("cost run on DynamoDB did not complete cleanly: %v", miss)
+		return nil, nil, fmt.Errorf("cost run on DynamoDB did not complete cleanly: %v", miss)
 	}
 	rcu, wcu, none := c.Capacity()
 	u := burstUsage(c.Calls(), rcu, wcu, none, rep.Work, n)
 	if rcu == 0 && wcu == 0 {
-		return nil, fmt.Errorf("the DynamoDB server reported no consumed capacity (%d calls): the cost rows need ReturnConsumedCapacity", u.DynamoRequests)
+		return nil, nil, fmt.Errorf("the DynamoDB server reported no consumed capacity (%d calls): the cost rows need ReturnConsumedCapacity", u.DynamoRequests)
 	}
-	return costLines(u, 10000/float64(n)), nil
+	burst = costLines(u, 10000/float64(n))
+
+	step(fmt.Sprintf("cost: %d Slack approvals, counted the same way", approvalsMeasured))
+	var ac awscount.Counter
+	w, err := scale.Approvals(ctx, approvalsMeasured, &ac, dyn.Endpoint, ac.Reset)
+	if err != nil {
+		return nil, nil, err
+	}
+	rcu, wcu, none = ac.Capacity()
+	return burst, costLines(approvalUsage(ac.Calls(), rcu, wcu, none, w), 1/float64(approvalsMeasured)), nil
 }

@@ -60,3 +60,11 @@ func TestCostArithmetic(t *testing.T) {
 		t.Fatalf("total %v, want %v over %d lines", total(lines), sum, len(wantUSD))
 	}
 }
+
+func TestUSD(t *testing.T) {
+	for v, want := range map[float64]string{0: "$0.0000", 0.0934: "$0.0934", 0.00618: "$0.00618", 0.0000031: "$0.00000310"} {
+		if got := usd(v); got != want {
+			t.Errorf("usd(%v) = %s, want %s", v, got, want)
+		}
+	}
+}

@@ -15,6 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/macie-chatops/macie-chatops/functions/internal/awscount"
+	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/local"
 	"github.com/macie-chatops/macie-chatops/functions/internal/standin"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
@@ -335,4 +338,59 @@ func (p *prober) clickUntil(ctx context.Context, targets []target, stop <-chan s
 		}
 	}
 	return lat, nil
+}
+
+// Approvals measures what k Slack approvals use: k REVIEW messages are posted, then reset is
+// called (the caller zeroes its counters there), then each is clicked by the approver, one at a
+// time, until its message shows Quarantined. The work is the clicks (Batches: clicks, FindingTime:
+// their HTTP round trips) and the remediator's jobs. The ledger is on DynamoDB at endpoint, with
+// count on its client and on the remediator's S3 clients.
+func Approvals(ctx context.Context, k int, count *awscount.Counter, endpoint string, reset func()) (Work, error) {
+	w := newWatcher()
+	lo := w.options()
+	var ran Work
+	var mu sync.Mutex
+	lo.OnJobDone = func(_ jobs.Job, took time.Duration, _ error) {
+		mu.Lock()
+		ran.Jobs++
+		ran.JobTime += took
+		mu.Unlock()
+	}
+	lo.SweepEvery = time.Hour
+	lo.S3APIOptions = []func(*middleware.Stack) error{count.APIOption}
+	d, _, err := countedLedger(ctx, endpoint, count)
+	if err != nil {
+		return Work{}, err
+	}
+	lo.Ledger = d
+	env, err := local.Start(ctx, lo)
+	if err != nil {
+		return Work{}, err
+	}
+	defer env.Stop()
+	p, err := newProber(env, w)
+	if err != nil {
+		return Work{}, err
+	}
+	targets, err := p.post(ctx, k)
+	if err != nil {
+		return Work{}, err
+	}
+	reset()
+	mu.Lock()
+	ran = Work{}
+	mu.Unlock()
+	var clicks Work
+	for _, t := range targets {
+		ack, _, err := p.click(ctx, t)
+		if err != nil {
+			return Work{}, err
+		}
+		clicks.Batches++
+		clicks.FindingTime += ack
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	clicks.Jobs, clicks.JobTime = ran.Jobs, ran.JobTime
+	return clicks, nil
 }

@@ -131,17 +131,14 @@ func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, 
 		lo.SweepEvery = time.Hour
 		lo.S3APIOptions = []func(*middleware.Stack) error{opts.Count.APIOption}
 		if opts.DynamoEndpoint != "" {
-			c := ledger.DynaliteClient(opts.DynamoEndpoint)
-			ddb := dynamodb.New(c.Options(), func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, opts.Count.APIOption) })
-			table := fmt.Sprintf("bench-ledger-%d", time.Now().UnixNano())
-			d := ledger.NewDynamo(ddb, table, nil)
-			if err := d.EnsureTable(ctx); err != nil {
-				return nil, fmt.Errorf("ledger table on %s: %w", opts.DynamoEndpoint, err)
+			d, table, err := countedLedger(ctx, opts.DynamoEndpoint, opts.Count)
+			if err != nil {
+				return nil, err
 			}
 			lo.Ledger = d
 			// The harness's own reads (waiting for the quarantines, the final count) go through
 			// a client that is not counted: they are not what a finding costs.
-			view = ledger.NewDynamo(c, table, nil)
+			view = ledger.NewDynamo(ledger.DynaliteClient(opts.DynamoEndpoint), table, nil)
 		}
 	}
 	env, err := local.Start(ctx, lo)
@@ -384,6 +381,18 @@ func withoutProbes(recs []ledger.Record) []ledger.Record {
 		}
 	}
 	return out
+}
+
+// countedLedger is a new ledger table on a local DynamoDB server, through a counted client.
+func countedLedger(ctx context.Context, endpoint string, count *awscount.Counter) (*ledger.Dynamo, string, error) {
+	c := ledger.DynaliteClient(endpoint)
+	ddb := dynamodb.New(c.Options(), func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, count.APIOption) })
+	table := fmt.Sprintf("bench-ledger-%d", time.Now().UnixNano())
+	d := ledger.NewDynamo(ddb, table, nil)
+	if err := d.EnsureTable(ctx); err != nil {
+		return nil, "", fmt.Errorf("ledger table on %s: %w", endpoint, err)
+	}
+	return d, table, nil
 }
 
 // doubles lists quarantine keys holding more than one copy.
