@@ -2,8 +2,10 @@
 // verify + parse an interaction, build a message, ledger transitions), the streaming policy
 // explain (peak RSS and findings/s over 10k, 100k and 1M generated findings), the quarantine engine
 // against a bare SDK loop on the same server, the 10,000-finding burst through local mode, the
-// bootstrap zip sizes and the init time under the Lambda runtime emulator, printed as one table
-// with each goal and whether this machine met it.
+// latencies a user feels (idle and during the burst, see scale.Latencies), the bootstrap zip
+// sizes, the init time and the remediation-handler's cold start to first ack under the Lambda
+// runtime emulator, printed as one table with each goal and whether this machine met it; then
+// the AWS cost per 10,000 findings and of one Slack approval, counted (see cost.go, prices.go).
 package benchrun
 
 import (
