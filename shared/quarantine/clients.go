@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Assumer is the STS call the central account makes into a member account.
@@ -100,6 +101,8 @@ func (r *RoleClients) S3For(ctx context.Context, accountID, region, sessionName 
 type StaticClients struct {
 	Endpoint string
 	Accounts map[string]aws.Credentials
+	// APIOptions are added to every client's middleware stack (the benchmark's request counter).
+	APIOptions []func(*middleware.Stack) error
 
 	mu      sync.Mutex
 	clients map[string]S3API
@@ -119,13 +122,13 @@ func (s *StaticClients) S3For(_ context.Context, accountID, region, _ string) (S
 	if c, ok := s.clients[key]; ok {
 		return c, nil
 	}
-	c := NewS3Client(s.Endpoint, creds, region)
+	c := NewS3Client(s.Endpoint, creds, region, func(o *s3.Options) { o.APIOptions = append(o.APIOptions, s.APIOptions...) })
 	s.clients[key] = c
 	return c, nil
 }
 
 // NewS3Client builds a path-style client for an endpoint ("" = AWS).
-func NewS3Client(endpoint string, creds aws.Credentials, region string) *s3.Client {
+func NewS3Client(endpoint string, creds aws.Credentials, region string, optFns ...func(*s3.Options)) *s3.Client {
 	if region == "" {
 		region = "us-east-1"
 	}
@@ -136,6 +139,10 @@ func NewS3Client(endpoint string, creds aws.Credentials, region string) *s3.Clie
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 			o.UsePathStyle = true
+		}
+	}, func(o *s3.Options) {
+		for _, fn := range optFns {
+			fn(o)
 		}
 	})
 }

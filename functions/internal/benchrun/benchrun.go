@@ -2,8 +2,10 @@
 // verify + parse an interaction, build a message, ledger transitions), the streaming policy
 // explain (peak RSS and findings/s over 10k, 100k and 1M generated findings), the quarantine engine
 // against a bare SDK loop on the same server, the 10,000-finding burst through local mode, the
-// bootstrap zip sizes and the init time under the Lambda runtime emulator, printed as one table
-// with each goal and whether this machine met it.
+// latencies a user feels (idle and during the burst, see scale.Latencies), the bootstrap zip
+// sizes, the init time and the remediation-handler's cold start to first ack under the Lambda
+// runtime emulator, printed as one table with each goal and whether this machine met it; then
+// the AWS cost per 10,000 findings and of one Slack approval, counted (see cost.go, prices.go).
 package benchrun
 
 import (
@@ -75,12 +77,17 @@ var explainSizes = []int{10_000, 100_000, 1_000_000}
 func Main(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("n", 10000, "findings in the burst test")
-	only := fs.String("only", "", "run only this group of rows: explain")
+	only := fs.String("only", "", "run only this group of rows: explain, latency (idle, during the burst, cold start), cost")
+	costN := fs.Int("cost-n", 2000, "findings in the counted burst on DynamoDB (dynalite) that the cost table is priced from, scaled to 10,000")
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	if *only != "" && *only != "explain" {
-		fmt.Fprintf(errOut, "bench: -only %q: the only group that runs alone is explain\n", *only)
+	if *only != "" && *only != "explain" && *only != "latency" && *only != "cost" {
+		fmt.Fprintf(errOut, "bench: -only %q: the groups that run alone are explain, latency and cost\n", *only)
+		return 2
+	}
+	if *costN <= 0 {
+		fmt.Fprintf(errOut, "bench: -cost-n %d: give a number of findings above 0, e.g. -cost-n 2000\n", *costN)
 		return 2
 	}
 	wd, _ := os.Getwd()
@@ -100,6 +107,29 @@ func Main(args []string, out, errOut io.Writer) int {
 			return fail(err)
 		}
 		Print(out, ex)
+		return 0
+	}
+	approvalTitle := fmt.Sprintf("AWS cost of one Slack approval (click → quarantined; mean of %d, warm containers)", approvalsMeasured)
+	costTitle := fmt.Sprintf("AWS cost per 10,000 findings (counted on a burst of %d, ×%g)", *costN, 10000/float64(*costN))
+	if *only == "cost" {
+		lines, approval, err := costRun(*costN, step, errOut)
+		if err != nil {
+			return fail(err)
+		}
+		PrintCost(out, costTitle, lines)
+		PrintCost(out, approvalTitle, approval)
+		return 0
+	}
+	if *only == "latency" {
+		rows, err := latencyAndBurst(*n, step, errOut)
+		if err != nil {
+			return fail(err)
+		}
+		cold, err := coldRow(root, errOut)
+		if err != nil {
+			return fail(err)
+		}
+		Print(out, append(rows, cold))
 		return 0
 	}
 
@@ -146,25 +176,11 @@ func Main(args []string, out, errOut io.Writer) int {
 		return fail(err)
 	}
 
-	step(fmt.Sprintf("burst of %d findings through local mode", *n))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	rep, err := scale.Run(ctx, *n, errOut)
+	burst, err := latencyAndBurst(*n, step, errOut)
 	if err != nil {
 		return fail(err)
 	}
-	sg := fmt.Sprintf("N=%d", *n)
-	rows = append(rows,
-		Row{sg, "findings/s through the finding-handler", fmt.Sprintf("%.0f", rep.FindingsPerSec), "", nil},
-		Row{sg, "quarantines/s (AUTO, 4 workers)", fmt.Sprintf("%.0f (%d objects)", rep.QuarantinesPerSec, rep.Auto-rep.NotQuarantined), "all AUTO quarantined", yes(rep.NotQuarantined == 0)},
-		Row{sg, "findings accounted for in the ledger", fmt.Sprintf("%d of %d unique", rep.Accounted, rep.Unique), "all", yes(rep.Accounted == rep.Unique)},
-		Row{sg, "duplicates suppressed", fmt.Sprintf("%d of %d sent", rep.N-rep.Accounted, rep.Duplicates), "all", yes(rep.N-rep.Accounted == rep.Duplicates)},
-		Row{sg, "double quarantines", fmt.Sprint(rep.DoubleQuarantines), "0", yes(rep.DoubleQuarantines == 0)},
-		Row{sg, "Slack messages posted (+ digest updates)", fmt.Sprintf("%d (+%d)", rep.Messages, rep.Updates), "≤ 30", yes(rep.Messages <= 30)},
-		Row{sg, "peak messages per channel in any second", fmt.Sprint(rep.PeakPerChannel), "≤ 1", yes(rep.PeakPerChannel <= 1)},
-		Row{sg, "whole run (findings in → last quarantine)", rep.Total.Round(100 * time.Millisecond).String(), "< 2 min", yes(rep.Total < 2*time.Minute)},
-		Row{sg, "peak memory (RSS of the harness process)", fmt.Sprintf("%.0f MiB", rep.PeakRSSMiB), "", nil},
-	)
+	rows = append(rows, burst...)
 	rows = append(rows, ex...)
 
 	step("bootstrap zip sizes")
@@ -191,8 +207,64 @@ func Main(args []string, out, errOut io.Writer) int {
 		rows = append(rows, Row{"lambda", f + " init (host arch, aws-lambda-rie)", fmt.Sprintf("%.0f ms", v), "", nil})
 	}
 
+	step(fmt.Sprintf("remediation-handler cold start to first ack under aws-lambda-rie, %d runs", coldRuns))
+	cold, err := coldRow(root, errOut)
+	if err != nil {
+		return fail(err)
+	}
+	rows = append(rows, cold)
+
+	lines, approval, err := costRun(*costN, step, errOut)
+	if err != nil {
+		return fail(err)
+	}
 	Print(out, rows)
+	PrintCost(out, costTitle, lines)
+	PrintCost(out, approvalTitle, approval)
 	return 0
+}
+
+// coldRow is the cold start row: the median of coldRuns.
+func coldRow(root string, errOut io.Writer) (Row, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := coldStarts(ctx, root, coldRuns, errOut)
+	if err != nil {
+		return Row{}, err
+	}
+	m := median(s)
+	return Row{"lambda", "remediation-handler cold start → first ack (host arch, aws-lambda-rie, secret from moto)",
+		fmt.Sprintf("median %s of %d (max %s)", ms(m), len(s), ms(scale.Quantile(s, 1))), "< 1 s", yes(m < coldStartGoal)}, nil
+}
+
+// latencyAndBurst measures the idle latencies, then runs the burst with the latency probes
+// beside it, and returns the burst's rows and the latency rows.
+func latencyAndBurst(n int, step func(string), errOut io.Writer) ([]Row, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	step(fmt.Sprintf("latency on an idle local stack (%d AUTO findings, %d REVIEW clicks)", idleSamples, idleSamples))
+	idle, err := scale.Idle(ctx, idleSamples)
+	if err != nil {
+		return nil, err
+	}
+	step(fmt.Sprintf("burst of %d findings through local mode, REVIEW clicks beside it", n))
+	rep, err := scale.RunWith(ctx, n, scale.Options{Probe: true, Clicks: burstClicks}, errOut)
+	if err != nil {
+		return nil, err
+	}
+	sg := fmt.Sprintf("N=%d", n)
+	rows := []Row{
+		{sg, "findings/s through the finding-handler", fmt.Sprintf("%.0f", rep.FindingsPerSec), "", nil},
+		{sg, "quarantines/s (AUTO, 4 workers)", fmt.Sprintf("%.0f (%d objects)", rep.QuarantinesPerSec, rep.Auto-rep.NotQuarantined), "all AUTO quarantined", yes(rep.NotQuarantined == 0)},
+		{sg, "findings accounted for in the ledger", fmt.Sprintf("%d of %d unique", rep.Accounted, rep.Unique), "all", yes(rep.Accounted == rep.Unique)},
+		{sg, "duplicates suppressed", fmt.Sprintf("%d of %d sent", rep.N-rep.Accounted, rep.Duplicates), "all", yes(rep.N-rep.Accounted == rep.Duplicates)},
+		{sg, "double quarantines", fmt.Sprint(rep.DoubleQuarantines), "0", yes(rep.DoubleQuarantines == 0)},
+		{sg, "Slack messages posted (+ digest updates)", fmt.Sprintf("%d (+%d)", rep.Messages, rep.Updates), "≤ 30", yes(rep.Messages <= 30)},
+		{sg, "peak messages per channel in any second", fmt.Sprint(rep.PeakPerChannel), "≤ 1", yes(rep.PeakPerChannel <= 1)},
+		{sg, "whole run (findings in → last quarantine)", rep.Total.Round(100 * time.Millisecond).String(), "< 2 min", yes(rep.Total < 2*time.Minute)},
+		{sg, "peak memory (RSS of the harness process)", fmt.Sprintf("%.0f MiB", rep.PeakRSSMiB), "", nil},
+	}
+	return append(rows, latencyRows(idle, rep.Latency, n)...), nil
 }
 
 // Machine describes where the table was measured.

@@ -84,7 +84,7 @@ func printWhere(w io.Writer, e *local.Env) {
 		fmt.Fprintf(w, "    account %s  access key %s  secret %s  bucket %s\n", acct, c.AccessKeyID, c.SecretAccessKey, local.DataBucket(acct))
 	}
 	fmt.Fprintf(w, "  Bucket settings       %s (moto: versitygw has no Block Public Access API)\n", e.Settings.Endpoint)
-	fmt.Fprintf(w, "  Ledger                %s  (macie-chatops ledger list --ledger %s)\n", e.Ledger.Path(), e.Ledger.Path())
+	fmt.Fprintf(w, "  Ledger                %s  (macie-chatops ledger list --ledger %s)\n", e.LedgerPath, e.LedgerPath)
 	fmt.Fprintf(w, "  Policy                %s\n", e.Policy.Source)
 }
 

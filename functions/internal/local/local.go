@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/macie-chatops/macie-chatops/functions/internal/handlers"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
@@ -63,6 +64,32 @@ type Options struct {
 	Log        io.Writer
 	// SweepEvery is the sweeper's schedule (default 10 s: short, so a demo shows it at work).
 	SweepEvery time.Duration
+	// OnSlackChange and OnRecorded let the benchmark harness stamp, on its own clock, when a
+	// Slack message is posted or changed and when the remediator's ledger write of a new status
+	// returned. Both are called synchronously: keep them quick.
+	OnSlackChange func(standin.Message)
+	OnRecorded    func(ledger.Record)
+	// OnJobDone is called after each remediator run with its duration (the benchmark's Lambda
+	// GB-seconds).
+	OnJobDone func(j jobs.Job, took time.Duration, err error)
+	// Ledger, when set, is used instead of the embedded one (the benchmark's cost run puts it on
+	// DynamoDB); S3APIOptions are added to the remediator's S3 clients.
+	Ledger       ledger.Store
+	S3APIOptions []func(*middleware.Stack) error
+}
+
+// observed reports every successful status transition the remediator makes.
+type observed struct {
+	ledger.Store
+	on func(ledger.Record)
+}
+
+func (o observed) Transition(ctx context.Context, id string, c ledger.Change) (ledger.Record, error) {
+	r, err := o.Store.Transition(ctx, id, c)
+	if err == nil {
+		o.on(r)
+	}
+	return r, err
 }
 
 // Env is a running local stack.
@@ -74,7 +101,8 @@ type Env struct {
 	// Settings is the moto server that holds the buckets' settings (versitygw lacks the APIs).
 	Settings   *localsrv.Proc
 	Accounts   map[string]aws.Credentials
-	Ledger     *ledger.Bolt
+	Ledger     ledger.Store
+	LedgerPath string // the embedded ledger's file; "" when Options.Ledger was given
 	StandIn    *standin.Server
 	PageURL    string
 	ActionsURL string
@@ -152,8 +180,13 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 
 	// Ledger, stand-in, handlers.
-	if e.Ledger, err = ledger.OpenBolt(filepath.Join(work, "ledger.db"), nil); err != nil {
-		return nil, err
+	if opts.Ledger != nil {
+		e.Ledger = opts.Ledger
+	} else {
+		e.LedgerPath = filepath.Join(work, "ledger.db")
+		if e.Ledger, err = ledger.OpenBolt(e.LedgerPath, nil); err != nil {
+			return nil, err
+		}
 	}
 	signing := secret()
 	pageLn, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", opts.PagePort))
@@ -168,7 +201,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.PageURL = "http://" + pageLn.Addr().String()
 	e.ActionsURL = "http://" + actLn.Addr().String() + handlers.ActionsPath
 	e.StandIn = &standin.Server{Team: TeamID, Channel: Channel, SigningSecret: signing, ActionsURL: e.ActionsURL, BaseURL: e.PageURL, Token: secret(),
-		Users: []standin.User{{ID: Approver, Name: "alice", Label: "alice (approver)"}, {ID: Bystander, Name: "bob", Label: "bob (not an approver)"}}}
+		Users:    []standin.User{{ID: Approver, Name: "alice", Label: "alice (approver)"}, {ID: Bystander, Name: "bob", Label: "bob (not an approver)"}},
+		OnChange: opts.OnSlackChange}
 
 	log := obs.NewLogger(opts.Log, "local")
 	metrics := &obs.Metrics{W: io.Discard, Function: "local"}
@@ -180,8 +214,12 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		Verifier: chatops.Verifier{Secret: signing}, Authz: &chatops.Authorizer{Groups: bot.Client},
 		// The stand-in's response_urls are the only non-Slack ones accepted, and only here.
 		LocalResponseURL: e.PageURL + "/response/"}
-	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts}, quarantine.Options{})
-	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: e.Ledger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
+	var remLedger ledger.Store = e.Ledger
+	if opts.OnRecorded != nil {
+		remLedger = observed{Store: e.Ledger, on: opts.OnRecorded}
+	}
+	eng := quarantine.New(&quarantine.StaticClients{Endpoint: e.S3.Endpoint, Accounts: e.Accounts, APIOptions: opts.S3APIOptions}, quarantine.Options{})
+	e.Remediator = &handlers.Remediator{Policy: pol, Ledger: remLedger, Engine: eng, Slack: bot, Jobs: e.Jobs, Log: log.With("function", "remediator"), Metrics: metrics,
 		Authz: &chatops.Authorizer{Groups: bot.Client}, Buckets: handlers.RoleFixers{Clients: &quarantine.StaticClients{Endpoint: e.Settings.Endpoint, Accounts: e.settingsAccounts()}}}
 	e.Sweeper = &handlers.Sweeper{Policy: pol, Ledger: e.Ledger, Jobs: e.Jobs, Slack: bot, Log: log.With("function", "sweeper"), Metrics: metrics}
 
@@ -224,7 +262,12 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 				case <-runCtx.Done():
 					return
 				case j := <-e.Jobs:
-					if err := e.Remediator.Run(runCtx, j); err != nil {
+					start := time.Now()
+					err := e.Remediator.Run(runCtx, j)
+					if opts.OnJobDone != nil {
+						opts.OnJobDone(j, time.Since(start), err)
+					}
+					if err != nil {
 						log.Error("job failed; retrying in 1s (as SQS would)", "findingId", j.FindingID, "error", err.Error())
 						go func() { time.Sleep(time.Second); e.Jobs.Send(runCtx, j) }()
 					}

@@ -20,8 +20,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/macie-chatops/macie-chatops/functions/internal/awscount"
+	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/local"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 )
@@ -40,6 +44,32 @@ type Report struct {
 	DoubleKeys                  []string
 	NotQuarantined              int
 	PeakRSSMiB                  float64
+	// Latency under the burst (with Probe): every AUTO finding of the burst, and REVIEW probes
+	// clicked one after another while it runs.
+	Latency *Latencies
+	Work    Work
+}
+
+// Options of a burst run.
+type Options struct {
+	// Probe measures latencies during the burst (see Latencies): every AUTO finding, and this
+	// many REVIEW messages, posted before the burst, clicked one after another while it runs.
+	Probe  bool
+	Clicks int
+	// Count, when set, counts the AWS calls of the run: the remediator's S3 clients and, with
+	// DynamoEndpoint, the ledger on that DynamoDB server instead of the embedded one.
+	Count          *awscount.Counter
+	DynamoEndpoint string
+}
+
+// Work is what the run asked of each function, for the cost rows: SQS batches handed to the
+// finding-handler and the time it took on them, and remediator jobs and their time (both
+// stamped by the harness around the handler calls).
+type Work struct {
+	Batches     int
+	FindingTime time.Duration
+	Jobs        int
+	JobTime     time.Duration
 }
 
 // Goals checks the report against the goals and lists what is missed.
@@ -78,12 +108,47 @@ var buckets = []struct{ account, bucket string }{
 
 // Run generates n findings (30% AUTO, 5% duplicates) and pushes them through local mode.
 func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
+	return RunWith(ctx, n, Options{}, log)
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, n int, opts Options, log io.Writer) (*Report, error) {
 	t0 := time.Now()
-	env, err := local.Start(ctx, local.Options{PagePort: 0, Log: debugLog()})
+	w := newWatcher()
+	lo := w.options()
+	var view ledger.Store // what the harness reads the ledger through
+	var ran Work
+	var ranMu sync.Mutex
+	lo.OnJobDone = func(_ jobs.Job, took time.Duration, _ error) {
+		ranMu.Lock()
+		ran.Jobs++
+		ran.JobTime += took
+		ranMu.Unlock()
+	}
+	if opts.Count != nil {
+		// The sweeper runs on its own schedule in AWS (minutes apart), not per finding: keep its
+		// ledger scans out of the burst's count.
+		lo.SweepEvery = time.Hour
+		lo.S3APIOptions = []func(*middleware.Stack) error{opts.Count.APIOption}
+		if opts.DynamoEndpoint != "" {
+			d, table, err := countedLedger(ctx, opts.DynamoEndpoint, opts.Count)
+			if err != nil {
+				return nil, err
+			}
+			lo.Ledger = d
+			// The harness's own reads (waiting for the quarantines, the final count) go through
+			// a client that is not counted: they are not what a finding costs.
+			view = ledger.NewDynamo(ledger.DynaliteClient(opts.DynamoEndpoint), table, nil)
+		}
+	}
+	env, err := local.Start(ctx, lo)
 	if err != nil {
 		return nil, err
 	}
 	defer env.Stop()
+	if view == nil {
+		view = env.Ledger
+	}
 	c := env.Client(local.AccountA)
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("workshop-archive")}); err != nil {
 		return nil, err
@@ -146,30 +211,63 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 		return nil, err
 	}
 	bodies := make([]string, 0, n)
+	byBody := make([]*gen, 0, n) // the finding each body is about
 	for i, g := range gens {
 		b, err := event(tmpl, g, int64(len(body)))
 		if err != nil {
 			return nil, err
 		}
-		bodies = append(bodies, b)
+		bodies, byBody = append(bodies, b), append(byBody, g)
 		if i%19 == 18 && len(bodies) < n && rep.Duplicates > len(bodies)-i-1 {
-			bodies = append(bodies, bodies[len(bodies)/2]) // EventBridge delivers at least once
+			k := len(bodies) / 2
+			bodies, byBody = append(bodies, bodies[k]), append(byBody, byBody[k]) // EventBridge delivers at least once
 		}
 	}
 	for len(bodies) < n {
-		bodies = append(bodies, bodies[len(bodies)%rep.Unique])
+		k := len(bodies) % rep.Unique
+		bodies, byBody = append(bodies, bodies[k]), append(byBody, byBody[k])
 	}
 	rep.Setup = time.Since(t0)
 	fmt.Fprintf(log, "scale: %d findings (%d unique, %d AUTO) generated in %s\n", n, rep.Unique, rep.Auto, rep.Setup.Round(time.Millisecond))
+
+	// Latency probes run beside the burst until every AUTO finding is quarantined.
+	stopProbes := make(chan struct{})
+	type probeResult struct {
+		lat *Latencies
+		err error
+	}
+	probed := make(chan probeResult, 1)
+	if opts.Probe {
+		p, err := newProber(env, w)
+		if err != nil {
+			return nil, err
+		}
+		targets, err := p.post(ctx, opts.Clicks)
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			lat, err := p.clickUntil(ctx, targets, stopProbes)
+			probed <- probeResult{lat, err}
+		}()
+	}
 
 	// Findings in, as SQS batches of 10.
 	start := time.Now()
 	for i := 0; i < len(bodies); i += 10 {
 		var ev events.SQSEvent
+		var autos []string
 		for j := i; j < min(i+10, len(bodies)); j++ {
 			ev.Records = append(ev.Records, events.SQSMessage{MessageId: strconv.Itoa(j), Body: bodies[j]})
+			if g := byBody[j]; g != nil && g.auto {
+				autos = append(autos, g.id)
+			}
 		}
+		t := time.Now()
+		w.handedIn(autos, t)
 		resp, err := env.Findings.HandleSQS(ctx, ev)
+		rep.Work.Batches++
+		rep.Work.FindingTime += time.Since(t)
 		if err != nil {
 			return nil, err
 		}
@@ -184,10 +282,11 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 	// Wait for every AUTO quarantine.
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		recs, err := env.Ledger.List(ctx, ledger.Filter{Status: ledger.Quarantined})
+		recs, err := view.List(ctx, ledger.Filter{Status: ledger.Quarantined})
 		if err != nil {
 			return nil, err
 		}
+		recs = withoutProbes(recs)
 		if len(recs) >= rep.Auto || time.Now().After(deadline) {
 			var first, last time.Time
 			for _, r := range recs {
@@ -210,21 +309,40 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	rep.Total = time.Since(start)
+	ranMu.Lock()
+	rep.Work.Jobs, rep.Work.JobTime = ran.Jobs, ran.JobTime
+	ranMu.Unlock()
+	close(stopProbes)
+	if opts.Probe {
+		r := <-probed
+		if r.err != nil {
+			return nil, r.err
+		}
+		r.lat.AutoQuarantine = w.autoSamples()
+		rep.Latency = r.lat
+	}
 	env.Findings.Digest.Flush(ctx, true)
 
-	all, err := env.Ledger.List(ctx, ledger.Filter{})
+	all, err := view.List(ctx, ledger.Filter{})
 	if err != nil {
 		return nil, err
 	}
+	all = withoutProbes(all)
 	for _, r := range all {
 		if r.Status != ledger.DigestStatus { // a digest's own record is not a finding
 			rep.Accounted++
 		}
 	}
 	msgs := env.StandIn.Messages()
-	rep.Messages = len(msgs)
 	byChannel := map[string][]time.Time{}
 	for _, m := range msgs {
+		if strings.Contains(m.Text, "s3://"+ProbePrefix) {
+			// A latency probe's message is not the burst's traffic, but it does share the
+			// channel's pace, so it counts towards the per-second peak.
+			byChannel[m.Channel] = append(byChannel[m.Channel], m.PostedAt)
+			continue
+		}
+		rep.Messages++
 		rep.Updates += m.Updated
 		byChannel[m.Channel] = append(byChannel[m.Channel], m.PostedAt)
 	}
@@ -253,6 +371,28 @@ func Run(ctx context.Context, n int, log io.Writer) (*Report, error) {
 	}
 	rep.PeakRSSMiB = peakRSS()
 	return rep, nil
+}
+
+func withoutProbes(recs []ledger.Record) []ledger.Record {
+	out := recs[:0:0]
+	for _, r := range recs {
+		if !strings.HasPrefix(r.FindingID, ProbePrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// countedLedger is a new ledger table on a local DynamoDB server, through a counted client.
+func countedLedger(ctx context.Context, endpoint string, count *awscount.Counter) (*ledger.Dynamo, string, error) {
+	c := ledger.DynaliteClient(endpoint)
+	ddb := dynamodb.New(c.Options(), func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, count.APIOption) })
+	table := fmt.Sprintf("bench-ledger-%d", time.Now().UnixNano())
+	d := ledger.NewDynamo(ddb, table, nil)
+	if err := d.EnsureTable(ctx); err != nil {
+		return nil, "", fmt.Errorf("ledger table on %s: %w", endpoint, err)
+	}
+	return d, table, nil
 }
 
 // doubles lists quarantine keys holding more than one copy.

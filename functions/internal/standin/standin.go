@@ -68,6 +68,10 @@ type Server struct {
 	// /control/send through Guard). The page gets it in its HTML, which another site cannot
 	// read; `local send` reads it from the state file. Empty refuses every guarded request.
 	Token string
+	// OnChange, when set, is called with a copy of a message each time it is posted or changed
+	// (chat.update or its response_url), after the change: the benchmark harness stamps with it
+	// when a message first shows a state, as a user watching the channel would see it.
+	OnChange func(Message)
 
 	mu      sync.Mutex
 	msgs    []*Message
@@ -230,7 +234,16 @@ func (s *Server) add(channel string, v url.Values) *Message {
 	m := &Message{ID: strconv.Itoa(s.seq), Channel: channel, TS: fmt.Sprintf("%d.%06d", now.Unix(), s.seq), Text: v.Get("text"), Blocks: blocksOf(v), PostedAt: now}
 	s.msgs = append(s.msgs, m)
 	s.touch()
+	s.notify(m)
 	return m
+}
+
+// notify hands a copy of m to OnChange; called with s.mu held, so changes are reported in the
+// order they happened.
+func (s *Server) notify(m *Message) {
+	if s.OnChange != nil {
+		s.OnChange(*m)
+	}
 }
 
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
@@ -260,6 +273,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 	m.Text, m.Blocks = v.Get("text"), blocksOf(v)
 	m.Updated++
 	s.touch()
+	s.notify(m)
 	reply(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
 }
 
@@ -314,6 +328,7 @@ func (s *Server) response(w http.ResponseWriter, r *http.Request) {
 			m.Text, m.Blocks = v.Get("text"), blocksOf(v)
 			m.Updated++
 			s.touch()
+			s.notify(m)
 			w.Write([]byte("ok"))
 			return
 		}
