@@ -97,21 +97,38 @@ func statementBySid(d Document, sid string) (Statement, bool) {
 	return Statement{}, false
 }
 
-// The bucket-settings role exists, in every member and only there, exactly when the stack's policy
-// remediates a policy finding (EnablesBucketFixes); the remediator then may assume exactly those
-// roles and is told their name, and otherwise is told nothing and may assume none.
-func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t *testing.T) {
+// The bucket-settings role exists in a member exactly when the stack's policy enables a
+// remediation kind in that member's account (BucketFixKindsFor: its override over the defaults,
+// the defaults alone for the security account 999988887777, which the policies here do not
+// list), with exactly those kinds' actions (iam:PassRole only for external replication); the
+// remediator may assume exactly the deployed roles and is told their name, and otherwise is told
+// nothing and may assume none.
+func TestBucketSettingsRoleIsDeployedOnlyWhereThePolicyRemediatesPolicyFindings(t *testing.T) {
+	const (
+		bpa = policy.KindBlockPublicAccess
+		enc = policy.KindDefaultEncryption
+		rep = policy.KindExternalReplication
+	)
 	for _, c := range []struct {
 		name, actions, accounts string
-		want                    bool
+		want                    map[string][]string // member → kinds; members left out get none
 	}{
-		{"no policy-finding action", "", "", false},
-		{"policy findings NOTIFY", "    Policy:*: NOTIFY\n", "", false},
-		{"only the types without a remediation REVIEW", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BucketSharedExternally: REVIEW\n    Policy:IAMUser/S3BucketSharedWithCloudFront: REVIEW\n", "", false},
-		{"an account IGNOREs what the defaults NOTIFY", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:*: IGNORE\n", false},
-		{"block public access AUTO by default", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BlockPublicAccessDisabled: AUTO\n", "", true},
-		{"public bucket REVIEW by default", "    Policy:IAMUser/S3BucketPublic: REVIEW\n", "", true},
-		{"external replication REVIEW in one account only", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:IAMUser/S3BucketReplicatedExternally: REVIEW\n", true},
+		{"no policy-finding action", "", "", nil},
+		{"policy findings NOTIFY", "    Policy:*: NOTIFY\n", "", nil},
+		{"only the types without a remediation REVIEW", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BucketSharedExternally: REVIEW\n    Policy:IAMUser/S3BucketSharedWithCloudFront: REVIEW\n", "", nil},
+		{"an account IGNOREs what the defaults NOTIFY", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:*: IGNORE\n", nil},
+		{"block public access AUTO by default", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BlockPublicAccessDisabled: AUTO\n", "",
+			map[string][]string{"111122223333": {bpa}, "444455556666": {bpa}, "999988887777": {bpa}}},
+		{"public bucket REVIEW by default", "    Policy:IAMUser/S3BucketPublic: REVIEW\n", "",
+			map[string][]string{"111122223333": {bpa}, "444455556666": {bpa}, "999988887777": {bpa}}},
+		{"external replication REVIEW in one account only", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:IAMUser/S3BucketReplicatedExternally: REVIEW\n",
+			map[string][]string{"444455556666": {rep}}},
+		{"everything by default, one account BPA only, one none", "    Policy:IAMUser/*: REVIEW\n",
+			"  \"111122223333\":\n    actions:\n      Policy:IAMUser/*: NOTIFY\n  \"444455556666\":\n    actions:\n      Policy:IAMUser/*: NOTIFY\n      Policy:IAMUser/S3BucketPublic: AUTO\n",
+			map[string][]string{"444455556666": {bpa}, "999988887777": {bpa, enc, rep}}},
+		{"encryption in one account, BPA and replication in another", "    Policy:*: NOTIFY\n",
+			"  \"111122223333\":\n    actions:\n      Policy:IAMUser/S3BucketEncryptionDisabled: AUTO\n  \"999988887777\":\n    actions:\n      Policy:IAMUser/S3BlockPublicAccessDisabled: REVIEW\n      Policy:IAMUser/S3BucketReplicatedExternally: REVIEW\n",
+			map[string][]string{"111122223333": {enc}, "999988887777": {bpa, rep}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := fixPolicy(t, "dev", c.actions, c.accounts)
@@ -119,8 +136,10 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.EnablesBucketFixes() != c.want {
-				t.Fatalf("EnablesBucketFixes() = %v, want %v: the case does not test what it says", !c.want, c.want)
+			for _, mem := range defaultMembers {
+				if got := p.BucketFixKindsFor(mem.AccountID); !slices.Equal(got, c.want[mem.AccountID]) {
+					t.Fatalf("BucketFixKindsFor(%s) = %q, want %q: the case does not test what it says", mem.AccountID, got, c.want[mem.AccountID])
+				}
 			}
 			m, err := deploy(t, map[string]string{"macie-chatops:policyFile": file}, defaultMembers)
 			if err != nil {
@@ -128,7 +147,7 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 			}
 			env, remediatorPolicy := remediatorOf(t, m)
 			wantName := ""
-			if c.want {
+			if len(c.want) > 0 {
 				wantName = BucketSettingsRoleName("dev")
 			}
 			if got, ok := env["BUCKET_SETTINGS_ROLE_NAME"]; !ok || got != wantName {
@@ -160,10 +179,26 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 				if str(rp.inputs["role"]) != "member-"+acct+"-bucket-settings-role-id" || rp.account != acct {
 					t.Errorf("%s is on role %s in %s", rp.name, str(rp.inputs["role"]), rp.account)
 				}
+				// Only the actions of the account's kinds, PassRole only with replication.
+				d := parseDoc(t, str(rp.inputs["policy"]))
+				kinds := c.want[acct]
+				var allowed []string
+				for _, st := range d.Statement {
+					if st.Effect == "Allow" {
+						allowed = append(allowed, list(st.Action)...)
+					}
+				}
+				wantAllowed := bucketSettingsActionsOf(kinds...)
+				if slices.Contains(kinds, rep) {
+					wantAllowed = append(wantAllowed, "iam:PassRole")
+				}
+				if !slices.Equal(allowed, wantAllowed) {
+					t.Errorf("%s (kinds %q) allows %v, want %v", rp.name, kinds, allowed, wantAllowed)
+				}
 			}
 			var wantArns []string
-			if c.want {
-				for _, mem := range []string{"111122223333", "444455556666", "999988887777"} {
+			for _, mem := range []string{"111122223333", "444455556666", "999988887777"} {
+				if len(c.want[mem]) > 0 {
 					wantArns = append(wantArns, "arn:aws:iam::"+mem+":role/"+BucketSettingsRoleName("dev"))
 				}
 			}
@@ -171,7 +206,7 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 				t.Errorf("bucket-settings roles %v with %d policies, want %v", arns, policies, wantArns)
 			}
 			st, ok := statementBySid(remediatorPolicy, "AssumeMemberBucketSettingsRoles")
-			if ok != c.want || (ok && !slices.Equal(list(st.Action), []string{"sts:AssumeRole"})) || (ok && !slices.Equal(list(st.Resource), wantArns)) {
+			if ok != (len(wantArns) > 0) || (ok && !slices.Equal(list(st.Action), []string{"sts:AssumeRole"})) || (ok && !slices.Equal(list(st.Resource), wantArns)) {
 				t.Errorf("remediator's AssumeMemberBucketSettingsRoles: %v %+v, want %v", ok, st, wantArns)
 			}
 			// Nothing else in the stack grants a bucket-settings write.
@@ -227,8 +262,9 @@ func TestBucketSettingsTrustIsTheQuarantineRoleShape(t *testing.T) {
 func TestBucketSettingsRolePolicyIsLeastPrivilege(t *testing.T) {
 	cfg := &Config{Policy: &policy.Policy{}}
 	// As IAM will read them (and list() expects): through JSON.
-	open := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: member}, []string{"q-us", "q-eu"})))
-	named := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: "444455556666", DataBuckets: []string{"lake-raw", "lake-curated"}}, []string{"q-us"})))
+	all := []string{policy.KindBlockPublicAccess, policy.KindDefaultEncryption, policy.KindExternalReplication}
+	open := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: member}, all, []string{"q-us", "q-eu"})))
+	named := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: "444455556666", DataBuckets: []string{"lake-raw", "lake-curated"}}, all, []string{"q-us"})))
 	for _, c := range []struct {
 		name, acct string
 		d          Document
@@ -276,6 +312,46 @@ func TestBucketSettingsRolePolicyIsLeastPrivilege(t *testing.T) {
 	if l, _ := statementBySid(open, "NeverLogOrSecurityBuckets"); !slices.Contains(list(l.Resource), "arn:aws:s3:::*cloudtrail*") {
 		t.Errorf("log buckets denied: %v", l.Resource)
 	}
+}
+
+// With fewer kinds the role holds only their actions: in every statement, allows and denies
+// alike; iam:PassRole only with external replication.
+func TestBucketSettingsRolePolicyHoldsOnlyItsKinds(t *testing.T) {
+	cfg := &Config{Policy: &policy.Policy{}}
+	for _, c := range []struct {
+		kinds   []string
+		actions []string
+	}{
+		{[]string{policy.KindBlockPublicAccess}, []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"}},
+		{[]string{policy.KindDefaultEncryption}, []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"}},
+		{[]string{policy.KindExternalReplication}, []string{"s3:GetReplicationConfiguration", "s3:PutReplicationConfiguration"}},
+		{[]string{policy.KindBlockPublicAccess, policy.KindDefaultEncryption}, []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"}},
+	} {
+		d := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: member}, c.kinds, []string{"q-us"})))
+		replication := slices.Contains(c.kinds, policy.KindExternalReplication)
+		_, pass := statementBySid(d, "PassReplicationRoleToS3")
+		if pass != replication {
+			t.Errorf("kinds %q: PassReplicationRoleToS3 present %v, want %v", c.kinds, pass, replication)
+		}
+		for _, st := range d.Statement {
+			if st.Sid == "PassReplicationRoleToS3" {
+				continue
+			}
+			if !slices.Equal(list(st.Action), c.actions) {
+				t.Errorf("kinds %q: %s %s has %v, want %v", c.kinds, st.Effect, st.Sid, list(st.Action), c.actions)
+			}
+		}
+		if len(d.Statement) != 3+btoi(replication) {
+			t.Errorf("kinds %q: statements %s", c.kinds, mustJSON(d))
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // IAM role names: at most 64 of [\w+=,.@-]; one per stack (two stacks in one account get two),
