@@ -64,6 +64,49 @@ func enablingBucketFixes(t *testing.T, stack string) string {
 	return file
 }
 
+// tableWorldPolicy is enablingBucketFixes's policy with the kinds differing per member, for the
+// IAM decision table: 111122223333 every kind (the defaults), the security account 999988887777
+// block public access only (an account section the example does not have), and 444455556666 none
+// (its section turns every remediable type to NOTIFY).
+func tableWorldPolicy(t *testing.T, stack string) string {
+	t.Helper()
+	file := enablingBucketFixes(t, stack)
+	raw, _ := os.ReadFile(file)
+	s := string(raw)
+	notify := func(indent string, types ...string) string {
+		var b strings.Builder
+		for _, typ := range types {
+			b.WriteString(indent + "Policy:IAMUser/" + typ + ": NOTIFY\n")
+		}
+		return b.String()
+	}
+	a := strings.Index(s, "\n  \"444455556666\":\n")
+	act := strings.Index(s[max(a, 0):], "\n    actions:\n")
+	if a < 0 || act < 0 || strings.Contains(s, "\"999988887777\":") || !strings.HasSuffix(s, "\n") {
+		t.Fatal("example-org.yaml has no account 444455556666 with actions to add NOTIFYs to (or already has 999988887777): change tableWorldPolicy with the file")
+	}
+	at := a + act + len("\n    actions:\n")
+	s = s[:at] + notify("      ", "S3BlockPublicAccessDisabled", "S3BucketPublic", "S3BucketEncryptionDisabled", "S3BucketReplicatedExternally") + s[at:]
+	s += "  \"999988887777\":\n    name: security\n    actions:\n" + notify("      ", "S3BucketEncryptionDisabled", "S3BucketReplicatedExternally")
+	if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for acct, want := range map[string][]string{
+		member:         {policy.KindBlockPublicAccess, policy.KindDefaultEncryption, policy.KindExternalReplication},
+		security:       {policy.KindBlockPublicAccess},
+		"444455556666": nil,
+	} {
+		if got := p.BucketFixKindsFor(acct); !slices.Equal(got, want) {
+			t.Fatalf("the table's policy gives %s the kinds %q, want %q", acct, got, want)
+		}
+	}
+	return file
+}
+
 // remediatorOf returns the remediator function's environment and its role's identity policy.
 func remediatorOf(t *testing.T, m *mocks) (map[string]string, Document) {
 	t.Helper()
@@ -487,6 +530,120 @@ func TestBucketSettingsActionsAreWhatBucketfixCalls(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("the bucket-settings role allows %v; bucketfix's calls need exactly %v", got, want)
+	}
+}
+
+// Per kind, the role allows exactly the actions of the S3 calls that kind makes in
+// shared/bucketfix (read from its source: the API calls inside each `kindOps{kind: K, ...}`
+// literal), so a member whose policy enables only some kinds can run those kinds' Inspect,
+// Apply and Undo with its role, and no call is made outside a kind's ops. The kinds are those of
+// bucketfix.Kind, with the same strings as shared/policy's.
+func TestBucketSettingsActionsPerKindAreWhatBucketfixCalls(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "bucketfix")
+	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiMethods := map[string]bool{}
+	kindValue := map[string]string{} // Kind constant → its string
+	var files []*ast.File
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			files = append(files, f)
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.TypeSpec:
+					if it, ok := n.Type.(*ast.InterfaceType); ok && n.Name.Name == "API" {
+						for _, m := range it.Methods.List {
+							for _, name := range m.Names {
+								apiMethods[name.Name] = true
+							}
+						}
+					}
+				case *ast.ValueSpec:
+					if id, ok := n.Type.(*ast.Ident); ok && id.Name == "Kind" {
+						for i, name := range n.Names {
+							if i < len(n.Values) {
+								if lit, ok := n.Values[i].(*ast.BasicLit); ok {
+									kindValue[name.Name] = strings.Trim(lit.Value, `"`)
+								}
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if len(apiMethods) == 0 || len(kindValue) == 0 {
+		t.Fatalf("no `type API interface` or no Kind constants in %s: the per-kind actions can no longer be checked", dir)
+	}
+	calls := map[string][]string{} // kind string → IAM actions of its calls
+	inOps := map[token.Pos]bool{}  // API calls attributed to a kind
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			cl, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			if id, isIdent := cl.Type.(*ast.Ident); !isIdent || id.Name != "kindOps" || len(cl.Elts) == 0 {
+				return true // kindOps{} is the zero value returned with an error
+			}
+			kind := ""
+			for _, e := range cl.Elts {
+				if kv, ok := e.(*ast.KeyValueExpr); ok && fmt.Sprint(kv.Key) == "kind" {
+					if v, ok := kv.Value.(*ast.Ident); ok {
+						kind = kindValue[v.Name]
+					}
+				}
+			}
+			if kind == "" {
+				t.Errorf("a kindOps literal without a `kind:` Kind constant: the per-kind actions cannot be checked")
+				return false
+			}
+			ast.Inspect(cl, func(n ast.Node) bool {
+				if c, ok := n.(*ast.CallExpr); ok {
+					if sel, ok := c.Fun.(*ast.SelectorExpr); ok && apiMethods[sel.Sel.Name] {
+						inOps[c.Pos()] = true
+						if a := s3ActionOf[sel.Sel.Name]; a != "" && !slices.Contains(calls[kind], a) {
+							calls[kind] = append(calls[kind], a)
+						}
+					}
+				}
+				return true
+			})
+			return false
+		})
+		ast.Inspect(f, func(n ast.Node) bool {
+			if c, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := c.Fun.(*ast.SelectorExpr); ok && apiMethods[sel.Sel.Name] && !inOps[c.Pos()] {
+					t.Errorf("bucketfix calls %s outside a kind's ops: which kind's role needs it cannot be told", sel.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+	var kinds []string
+	for _, v := range kindValue {
+		kinds = append(kinds, v)
+	}
+	slices.Sort(kinds)
+	var ours []string
+	for _, k := range bucketSettingsKinds {
+		ours = append(ours, k.kind)
+	}
+	slices.Sort(ours)
+	if !slices.Equal(kinds, ours) {
+		t.Fatalf("bucketfix's kinds %q, the role's (shared/policy's) %q: they must be the same strings", kinds, ours)
+	}
+	for _, k := range kinds {
+		got := bucketSettingsActionsOf(k)
+		want := calls[k]
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("kind %s: the role allows %v; bucketfix's calls for it need exactly %v", k, got, want)
+		}
 	}
 }
 
