@@ -671,4 +671,17 @@ func TestBucketSettingsWarningsSayWhatTheRoleMayChange(t *testing.T) {
 	if !strings.HasPrefix(w[1], "member 444455556666 names dataBuckets: policy findings about its other buckets cannot be remediated") || !strings.Contains(w[1], "lake-raw, lake-curated") {
 		t.Errorf("member with dataBuckets: %q", w[1])
 	}
+	if !strings.Contains(w[0], "may change block public access of every bucket") {
+		t.Errorf("open member with block public access only: %q", w[0])
+	}
+	// Per member: one without a kind has no role and no warning; one with all three names them.
+	p, err := policy.LoadFile(fixPolicy(t, "dev", "    Policy:IAMUser/*: REVIEW\n", "  \"444455556666\":\n    actions:\n      Policy:IAMUser/*: NOTIFY\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = BucketSettingsWarnings(&Config{Members: defaultMembers, Policy: p})
+	if len(w) != 2 || !strings.HasPrefix(w[0], "member 111122223333 ") || !strings.HasPrefix(w[1], "member 999988887777 ") ||
+		!strings.Contains(w[0], "may change block public access, default encryption and replication of every bucket") {
+		t.Errorf("warnings %q, want 111122223333's and 999988887777's naming all three settings", w)
+	}
 }
