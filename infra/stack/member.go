@@ -255,6 +255,9 @@ func Warnings(cfg *Config) []string {
 			out = append(out, fmt.Sprintf("member %s has no dataBuckets: its quarantine role may move objects in every bucket of account %s except log and security buckets (%s); set macie-chatops:members[].dataBuckets to narrow it", m.AccountID, m.AccountID, strings.Join(protectedPatterns(cfg), ", ")))
 		}
 	}
+	if cfg.Organization != nil {
+		out = append(out, fmt.Sprintf("organization mode: the quarantine role in each account of %s may move objects in every bucket of its own account except log and security buckets (%s); per-account dataBuckets need an explicit member", strings.Join(cfg.Organization.OrganizationalUnits, ", "), strings.Join(protectedPatterns(cfg), ", ")))
+	}
 	return out
 }
 

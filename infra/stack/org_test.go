@@ -162,6 +162,20 @@ func TestOrganizationModeDeploysOneServiceManagedStackSetPerOUAndRegion(t *testi
 	if n := len(m.of("aws:iam/role:Role")); n < 3 {
 		t.Errorf("explicit members' roles: %d", n)
 	}
+	// Delegated-admin: the security account forwards from every organization region but its own.
+	m, _, err = deployOrg(t, `{"organizationalUnits": ["`+ouA+`"], "regions": ["us-east-1", "ap-southeast-2"]}`, nil, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := 0
+	for _, r := range m.of("aws:cloudwatch/eventRule:EventRule") {
+		if r.name == "security-999988887777-ap-southeast-2-forwarder" && r.account == "999988887777" && r.region == "ap-southeast-2" {
+			fwd++
+		}
+	}
+	if fwd != 1 {
+		t.Errorf("security account forwarders from ap-southeast-2 (an organization region only): %d, want 1", fwd)
+	}
 	// SELF and autoDeploy off reach the StackSet and its instances.
 	m, _, err = deployOrg(t, `{"organizationalUnits": ["r-ab12"], "regions": ["us-east-1"], "autoDeploy": false, "callAs": "SELF"}`, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers[:1])
 	if err != nil {

@@ -1,0 +1,331 @@
+package stack
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// resolved evaluates the template's Fn::Sub strings for one account and region: what
+// CloudFormation does when it creates that account's stack instance. A ${...} with no value
+// fails the test.
+func resolved(t *testing.T, v any, vars map[string]string) any {
+	t.Helper()
+	switch x := v.(type) {
+	case map[string]any:
+		if s, ok := x["Fn::Sub"].(string); ok && len(x) == 1 {
+			out := regexp.MustCompile(`\$\{([^}]+)\}`).ReplaceAllStringFunc(s, func(ref string) string {
+				val, ok := vars[ref[2:len(ref)-1]]
+				if !ok {
+					t.Errorf("Fn::Sub %q: no value for %s", s, ref)
+				}
+				return val
+			})
+			return out
+		}
+		m := map[string]any{}
+		for k, e := range x {
+			m[k] = resolved(t, e, vars)
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = resolved(t, e, vars)
+		}
+		return out
+	}
+	return v
+}
+
+// grants is a document as the set of what it says, one line per effect, principal, action,
+// resource and condition: statements split or merged, lists reordered and Sids renamed say the
+// same; anything else that differs shows as a line.
+func grants(t *testing.T, v any, same map[string]string) []string {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	for from, to := range same {
+		b = []byte(strings.ReplaceAll(string(b), from, to))
+	}
+	var d struct {
+		Statement []struct {
+			Effect    string
+			Principal any
+			Action    any
+			Resource  any
+			Condition map[string]map[string]any
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	var out []string
+	for _, st := range d.Statement {
+		var cond []string
+		for op, kv := range st.Condition {
+			for k, vals := range kv {
+				vs := list(vals)
+				sort.Strings(vs)
+				cond = append(cond, op+" "+k+"="+strings.Join(vs, "|"))
+			}
+		}
+		sort.Strings(cond)
+		var princ []string
+		switch p := st.Principal.(type) {
+		case string:
+			princ = []string{p}
+		case map[string]any:
+			for k, v := range p {
+				for _, e := range list(v) {
+					princ = append(princ, k+":"+e)
+				}
+			}
+		}
+		if len(princ) == 0 {
+			princ = []string{"-"}
+		}
+		res := list(st.Resource)
+		if len(res) == 0 {
+			res = []string{"-"}
+		}
+		for _, p := range princ {
+			for _, a := range list(st.Action) {
+				for _, r := range res {
+					out = append(out, fmt.Sprintf("%s %s %s %s [%s]", st.Effect, p, a, r, strings.Join(cond, "; ")))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func diffLines(a, b []string) (onlyA, onlyB []string) {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			onlyA = append(onlyA, x)
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			onlyB = append(onlyB, x)
+		}
+	}
+	return
+}
+
+// The organization's template and an explicit member grant exactly the same: for account A in
+// every region, each IAM document of the template after CloudFormation's substitution (A's
+// account, the region, partition aws, the StackSet's parameters) equals the explicit member's,
+// statement by statement. The one value that differs by design is the deployer the quarantine
+// bucket policy exempts (the explicit member's deploy role; StackSets' stacksets-exec-* role),
+// compared as "DEPLOYER".
+func TestOrganizationTemplateGrantsWhatExplicitModeGrants(t *testing.T) {
+	const a = "123456789012"
+	for _, mode := range []string{MacieDelegatedAdmin, MacieStandalone} {
+		t.Run(mode, func(t *testing.T) {
+			members := append(append([]Member{}, defaultMembers[:1]...), Member{AccountID: a, DeployRole: "OrganizationAccountAccessRole", Regions: []string{"us-east-1", "eu-west-1"}})
+			m, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": mode}, members)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss, _ := stackSetOf(t, m)
+			var tmpl struct {
+				Resources map[string]struct {
+					Condition  string
+					Properties map[string]any
+				}
+			}
+			if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
+				t.Fatal(err)
+			}
+			params := map[string]string{}
+			for k, v := range ss.inputs["parameters"].ObjectValue() {
+				params[string(k)] = str(v)
+			}
+			explicit := map[string]any{}
+			for _, r := range m.all {
+				if !strings.HasPrefix(r.name, "member-"+a+"-") {
+					continue
+				}
+				for _, k := range []string{"policy", "assumeRolePolicy"} {
+					if s := str(r.inputs[resourceKey(k)]); s != "" {
+						var d any
+						if err := json.Unmarshal([]byte(s), &d); err != nil {
+							t.Fatal(err)
+						}
+						explicit[r.name+"."+k] = d
+					}
+				}
+			}
+			same := map[string]string{
+				"arn:aws:iam::" + a + ":role/OrganizationAccountAccessRole": "DEPLOYER",
+				"arn:aws:iam::" + a + ":role/stacksets-exec-*":              "DEPLOYER",
+			}
+			compared := 0
+			compare := func(what string, tmplDoc any, region, explicitName string) {
+				t.Helper()
+				vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": a, "AWS::Region": region}
+				for k, v := range params {
+					vars[k] = v
+				}
+				want, ok := explicit[explicitName]
+				if !ok {
+					t.Fatalf("explicit mode declared no %s (have %v)", explicitName, keys(explicit))
+				}
+				got := grants(t, resolved(t, tmplDoc, vars), same)
+				w := grants(t, want, same)
+				if len(got) == 0 {
+					t.Fatalf("%s: template document is empty", what)
+				}
+				if onlyT, onlyE := diffLines(got, w); len(onlyT)+len(onlyE) > 0 {
+					t.Errorf("%s in %s: the template and explicit mode differ\n  only in the template:\n    %s\n  only in explicit mode:\n    %s", what, region, strings.Join(onlyT, "\n    "), strings.Join(onlyE, "\n    "))
+				}
+				compared++
+			}
+			role := tmpl.Resources[LogicalQuarantineRole]
+			if role.Condition != CondHomeRegion {
+				t.Errorf("quarantine role condition %q, want %s", role.Condition, CondHomeRegion)
+			}
+			compare("quarantine role trust", role.Properties["AssumeRolePolicyDocument"], "us-east-1", "member-"+a+"-quarantine-role.assumeRolePolicy")
+			pols := role.Properties["Policies"].([]any)
+			if len(pols) != 1 {
+				t.Fatalf("quarantine role policies: %v", pols)
+			}
+			compare("quarantine role policy", pols[0].(map[string]any)["PolicyDocument"], "us-east-1", "member-"+a+"-quarantine-policy.policy")
+			for _, region := range []string{"eu-west-1", "us-east-1"} {
+				compare("quarantine key policy", tmpl.Resources[LogicalQuarantineKey].Properties["KeyPolicy"], region, "member-"+a+"-"+region+"-quarantine-key.policy")
+				compare("quarantine bucket policy", tmpl.Resources[LogicalBucketPolicy].Properties["PolicyDocument"], region, "member-"+a+"-"+region+"-quarantine-policy.policy")
+			}
+			if mode == MacieStandalone {
+				fwd := tmpl.Resources[LogicalForwarderRole]
+				for _, region := range []string{"eu-west-1", "us-east-1"} {
+					compare("forwarder trust", fwd.Properties["AssumeRolePolicyDocument"], region, "member-"+a+"-"+region+"-forwarder-role.assumeRolePolicy")
+					compare("forwarder policy", fwd.Properties["Policies"].([]any)[0].(map[string]any)["PolicyDocument"], region, "member-"+a+"-"+region+"-forwarder-policy.policy")
+				}
+			} else if _, ok := tmpl.Resources[LogicalForwarderRole]; ok {
+				t.Errorf("delegated-admin: the template declares a forwarder")
+			}
+			// Explicit mode declares no IAM document the comparison left out.
+			if compared < len(explicit) {
+				t.Errorf("compared %d documents, explicit mode has %d: %v", compared, len(explicit), keys(explicit))
+			}
+		})
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func resourceKey(k string) resource.PropertyKey { return resource.PropertyKey(k) }
+
+// Names for an organization of 300 accounts in 3 regions: every name the template gives AWS
+// fits its limit (S3 bucket 63, IAM role 64, KMS alias 256, StackSet 128) and is unique where
+// AWS requires it (buckets: globally; the role and alias: per account, and per account and
+// region). The StackSet's instances are per OU and region, so their count does not grow with
+// the accounts.
+func TestOrganizationNamesFitAndAreUniqueFor300AccountsIn3Regions(t *testing.T) {
+	regions := []string{"us-east-1", "eu-west-1", "ap-southeast-2"}
+	org := `{"organizationalUnits": ["` + ouA + `", "` + ouB + `"], "regions": ["us-east-1", "eu-west-1", "ap-southeast-2"]}`
+	m, cfg, err := deployOrg(t, org, nil, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, insts := stackSetOf(t, m)
+	if len(insts) != 2*3 {
+		t.Errorf("%d instances, want 2 OUs x 3 regions", len(insts))
+	}
+	if n := str(ss.inputs["name"]); len(n) > 128 || !regexp.MustCompile(`^[a-zA-Z][-a-zA-Z0-9]*$`).MatchString(n) {
+		t.Errorf("StackSet name %q: 128 characters of [a-zA-Z0-9-], starting with a letter", n)
+	}
+	var tmpl struct {
+		Resources map[string]struct{ Properties map[string]any }
+	}
+	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	bucketTmpl := tmpl.Resources[LogicalBucket].Properties["BucketName"]
+	roleName, _ := tmpl.Resources[LogicalQuarantineRole].Properties["RoleName"].(string)
+	alias, _ := tmpl.Resources[LogicalKeyAlias].Properties["AliasName"].(string)
+	if len(roleName) == 0 || len(roleName) > 64 || len(alias) == 0 || len(alias) > 256 || !strings.HasPrefix(alias, "alias/") || strings.HasPrefix(alias, "alias/aws/") {
+		t.Errorf("role name %q (IAM: 64), alias %q (KMS: 256, alias/ but not alias/aws/)", roleName, alias)
+	}
+	bucketName := regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	seen := map[string]string{}
+	for i := range 300 {
+		acct := fmt.Sprintf("%012d", 100000000000+i*7919)
+		for _, r := range regions {
+			b, _ := resolved(t, bucketTmpl, map[string]string{"AWS::AccountId": acct, "AWS::Region": r, "AWS::Partition": "aws"}).(string)
+			if !bucketName.MatchString(b) || strings.Contains(b, "..") {
+				t.Fatalf("bucket %q for %s %s is not a valid S3 bucket name (3..63 of a-z 0-9 . -)", b, acct, r)
+			}
+			if prev, dup := seen[b]; dup {
+				t.Fatalf("bucket %q for %s %s and %s", b, acct, r, prev)
+			}
+			seen[b] = acct + " " + r
+		}
+	}
+	if len(seen) != 900 {
+		t.Errorf("%d bucket names for 900 account regions", len(seen))
+	}
+	// The role's policy lists every region's quarantine bucket by name: the same names.
+	pol, _ := json.Marshal(resolved(t, tmpl.Resources[LogicalQuarantineRole].Properties["Policies"], map[string]string{"AWS::AccountId": "100000000000", "AWS::Region": "us-east-1", "AWS::Partition": "aws"}))
+	for _, r := range regions {
+		if b := cfg.Policy.QuarantineFor("100000000000", r).Bucket; !strings.Contains(string(pol), `"arn:aws:s3:::`+b+`"`) {
+			t.Errorf("the role's policy does not name %s's bucket %s: %s", r, b, pol)
+		}
+	}
+}
+
+// A stack name long enough that an organization account's bucket in the longest region would
+// pass S3's 63 characters is refused at preview (the policy package checks the bucket template
+// against the longest region name; organizationPolicyProblems checks the organization's own
+// regions too, for region names longer than that).
+func TestOrganizationBucketNameTooLongIsRefused(t *testing.T) {
+	org := `{"organizationalUnits": ["` + ouA + `"], "regions": ["us-east-1", "ap-southeast-2"]}`
+	mb, _ := json.Marshal(defaultMembers[:1])
+	_, err := deployRaw(t, "organization-stack-x", map[string]string{"macie-chatops:organization": org}, string(mb))
+	if err == nil || !strings.Contains(err.Error(), "does not give a valid S3 bucket name (3-63") {
+		t.Errorf("a 64-character organization bucket: %v", err)
+	}
+}
+
+// The template is passed inline (TemplateBody), which CloudFormation limits to 51,200 bytes
+// (CreateStackSet/UpdateStackSet TemplateBody: "Minimum length of 1. Maximum length of 51200");
+// the 1 MB limit applies only to a template in S3 (TemplateURL), which we do not use. Checked
+// for the largest template the config can produce: standalone (forwarder), break-glass, a policy
+// with many excluded buckets.
+func TestOrganizationTemplateFitsTemplateBody(t *testing.T) {
+	org := `{"organizationalUnits": ["` + ouA + `", "` + ouB + `"], "regions": ["us-east-1", "eu-west-1", "ap-southeast-2"]}`
+	m, cfg, err := deployOrg(t, org, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, _ := stackSetOf(t, m)
+	body := str(ss.inputs["templateBody"])
+	t.Logf("template body: %d bytes of %d", len(body), TemplateBodyLimit)
+	if len(body) == 0 || len(body) >= TemplateBodyLimit/2 {
+		t.Errorf("template body %d bytes: want well under %d (TemplateBody limit), leaving room for more member roles", len(body), TemplateBodyLimit)
+	}
+	// Over the limit, Body refuses with what to do.
+	tmpl, err := MemberTemplate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl.Description = strings.Repeat("x", TemplateBodyLimit)
+	if _, err := tmpl.Body(); err == nil || !strings.Contains(err.Error(), "CloudFormation takes at most 51200 as TemplateBody") {
+		t.Errorf("an oversized template: %v", err)
+	}
+}

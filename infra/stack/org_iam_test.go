@@ -1,0 +1,76 @@
+package stack
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// stackSetDecisions are the IAM decision table's rows for the roles and resources as the
+// organization's StackSet creates them: the member template's documents after CloudFormation's
+// substitution for an account the config never names (210987654321), in us-east-1. They run in
+// TestIAMDecisions and TestIAMDecisionsFlipWhenTheirPolicyBreaks with the other rows.
+func stackSetDecisions(t *testing.T) []decision {
+	t.Helper()
+	const acct = "210987654321"
+	m, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, _ := stackSetOf(t, m)
+	var tmpl struct {
+		Resources map[string]struct{ Properties map[string]any }
+	}
+	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": acct, "AWS::Region": "us-east-1"}
+	for k, v := range ss.inputs["parameters"].ObjectValue() {
+		vars[string(k)] = str(v)
+	}
+	res := func(logical, prop string) any { return resolved(t, tmpl.Resources[logical].Properties[prop], vars) }
+	docOf := func(v any) Document {
+		b, _ := json.Marshal(v)
+		return parseDoc(t, string(b))
+	}
+	trust := docOf(res(LogicalQuarantineRole, "AssumeRolePolicyDocument"))
+	rolePol := docOf(res(LogicalQuarantineRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])
+	keyPol := docOf(res(LogicalQuarantineKey, "KeyPolicy"))
+	bucketPol := docOf(res(LogicalBucketPolicy, "PolicyDocument"))
+	bucket, _ := res(LogicalBucket, "BucketName").(string)
+	remediator := vars[ParamRemediatorRoleArn]
+	role := "arn:aws:iam::" + acct + ":role/" + QuarantineRoleName("dev")
+	deployer := "arn:aws:iam::" + acct + ":role/stacksets-exec-0123456789abcdef"
+	other := "arn:aws:iam::" + acct + ":role/Admin"
+	qBucket := "arn:aws:s3:::" + bucket
+	qObject := qBucket + "/" + acct + "/customer-uploads/card-numbers.csv"
+	qKey := "arn:aws:kms:us-east-1:" + acct + ":key/0f0e0d0c-stackset"
+	ctx := func(p string, kv ...any) map[string]any {
+		c := map[string]any{"aws:SecureTransport": "true", "aws:PrincipalOrgID": orgID, "aws:PrincipalAccount": p[13:25], "aws:PrincipalArn": p, "s3:ResourceAccount": acct}
+		for i := 0; i+1 < len(kv); i += 2 {
+			c[kv[i].(string)] = kv[i+1]
+		}
+		return c
+	}
+	admin := []Document{allowAll("*")}
+	assume := []Document{allowAll("sts:AssumeRole")}
+	q := []Document{rolePol}
+	w := "StackSet "
+	return []decision{
+		{who: w + "remediator", principal: remediator, action: "sts:AssumeRole", resource: role, account: acct, context: ctx(remediator, "sts:ExternalId", externalID), identity: assume, resourcePolicy: &trust, want: "Allowed",
+			guard: []mut{{"resource", "CentralRemediatorOnly", "drop"}}},
+		{who: w + "remediator (no ExternalId)", principal: remediator, action: "sts:AssumeRole", resource: role, account: acct, context: ctx(remediator), identity: assume, resourcePolicy: &trust, want: "Denied",
+			guard: []mut{{"resource", "CentralRemediatorOnly", "dropCondition"}}},
+		{who: w + "quarantine role", principal: role, action: "s3:DeleteObjectVersion", resource: "arn:aws:s3:::" + dataBkt + "/x.csv", account: acct, context: ctx(role), identity: q, want: "Allowed",
+			guard: []mut{{"identity", "DataObjects", "drop"}}},
+		{who: w + "quarantine role", principal: role, action: "s3:PutObject", resource: qObject, account: acct, context: ctx(role), identity: q, resourcePolicy: &bucketPol, want: "Allowed",
+			guard: []mut{{"identity", "QuarantineObjects", "drop"}, {"identity", "DataObjects", "drop"}}},
+		{who: w + "quarantine role", principal: role, action: "s3:DeleteObjectVersion", resource: "arn:aws:s3:::cloudtrail-logs-" + acct + "/AWSLogs/x.json.gz", account: acct, context: ctx(role), identity: q, want: "Denied",
+			guard: []mut{{"identity", "NeverLogOrSecurityBuckets", "drop"}}},
+		{who: w + "quarantine role", principal: role, action: "kms:GenerateDataKey", resource: qKey, account: acct, context: ctx(role, "kms:ResourceAliases", []string{QuarantineKeyAlias("dev")}), identity: q, resourcePolicy: &keyPol, want: "Allowed",
+			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}, {"identity", "Keys", "drop"}}},
+		{who: w + "stacksets-exec (deployer)", principal: deployer, action: "s3:ListBucket", resource: qBucket, account: acct, context: ctx(deployer), identity: admin, resourcePolicy: &bucketPol, want: "Allowed",
+			guard: []mut{{"resource", "DenyObjectReadsToOthers", "dropCondition"}}},
+		{who: w + "member administrator", principal: other, action: "s3:GetObject", resource: qObject, account: acct, context: ctx(other), identity: admin, resourcePolicy: &bucketPol, want: "Denied",
+			guard: []mut{{"resource", "DenyObjectReadsToOthers", "drop"}}},
+	}
+}
