@@ -3,6 +3,7 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -291,4 +292,51 @@ func TestAttackOrgRemediatorAssumesSameNamedRoleOutsideTheOUs(t *testing.T) {
 		{who: "org account, role name with a suffix", principal: s.remediator, action: "sts:AssumeRole", resource: role(notInOUs) + "-x", account: notInOUs, context: ctx(notInOUs, "aws:ResourceOrgID", orgID), identity: s.remediatorPolicy, resourcePolicy: welcome, want: "Denied"},
 		{who: "org account, same name under a path", principal: s.remediator, action: "sts:AssumeRole", resource: "arn:aws:iam::" + notInOUs + ":role/x/" + name, account: notInOUs, context: ctx(notInOUs, "aws:ResourceOrgID", orgID), identity: s.remediatorPolicy, resourcePolicy: welcome, want: "Denied"},
 	})
+}
+
+// What an account-level override could change in the StackSet: the program declares no
+// ParameterOverrides, and the template's only parameters are the central stack's remediator
+// and bus, so the ExternalId, the organization, the role name and the key alias are literal.
+// Someone who can update the StackSet's instances outside Pulumi (`aws cloudformation
+// update-stack-instances --parameter-overrides`) must not be able to point one account's
+// quarantine role trust or forwarder at a role or bus of another account: each parameter's
+// AllowedPattern accepts the central stack's own value and refuses the same name in any other
+// account of the organization.
+func TestAttackOrgParameterOverridesCannotRetargetAnAccount(t *testing.T) {
+	m, cfg, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, insts := stackSetOf(t, m)
+	for _, in := range insts {
+		if v := in.inputs["parameterOverrides"]; v.IsObject() && len(v.ObjectValue()) > 0 {
+			t.Errorf("%s carries parameter overrides %v", in.name, v)
+		}
+	}
+	var tmpl Template
+	body := str(ss.inputs["templateBody"])
+	if err := json.Unmarshal([]byte(body), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	params := ss.inputs["parameters"].ObjectValue()
+	if len(tmpl.Parameters) != 2 {
+		t.Errorf("template parameters %v, want RemediatorRoleArn and CentralBusArn only", keys(tmpl.Parameters))
+	}
+	for name, p := range tmpl.Parameters {
+		v := str(params[resourceKey(name)])
+		re, err := regexp.Compile(p.AllowedPattern)
+		if err != nil || !re.MatchString(v) {
+			t.Errorf("parameter %s: pattern %q refuses the StackSet's own value %q (%v)", name, p.AllowedPattern, v, err)
+		}
+		for _, other := range []string{member, "210987654321", outsider} {
+			if o := strings.Replace(v, ":"+cfg.SecurityAccountID+":", ":"+other+":", 1); o == v || re.MatchString(o) {
+				t.Errorf("parameter %s: pattern %q accepts %q: an override could retarget an account's trust or forwarder to account %s", name, p.AllowedPattern, o, other)
+			}
+		}
+	}
+	for _, lit := range []string{externalID, orgID, QuarantineRoleName(cfg.Slug), QuarantineKeyAlias(cfg.Slug)} {
+		if !strings.Contains(body, lit) {
+			t.Errorf("the template does not carry %q literally", lit)
+		}
+	}
 }
