@@ -340,3 +340,57 @@ func TestAttackOrgParameterOverridesCannotRetargetAnAccount(t *testing.T) {
 		}
 	}
 }
+
+// A second `pulumi up` (or a preview from another machine) with the same setting written in
+// another order declares the same StackSet: the same template body byte for byte, the same
+// parameters, the same instances in the same order. Anything else would update every stack of
+// the organization on each run.
+func TestAttackOrgSecondUpChangesNothing(t *testing.T) {
+	shape := func(org string, members []Member) string {
+		m, _, err := deployOrg(t, org, map[string]string{"macie-chatops:macieMode": MacieStandalone}, members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss, insts := stackSetOf(t, m)
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s\n%v\n", str(ss.inputs["templateBody"]), ss.inputs["parameters"])
+		for _, in := range insts {
+			fmt.Fprintf(&b, "%s %s %v\n", in.name, str(in.inputs["region"]), in.inputs["deploymentTargets"])
+		}
+		return b.String()
+	}
+	reversed := append([]Member{}, defaultMembers...)
+	for i, j := 0, len(reversed)-1; i < j; i, j = i+1, j-1 {
+		reversed[i], reversed[j] = reversed[j], reversed[i]
+	}
+	a := shape(orgSetting, defaultMembers)
+	for i := 0; i < 3; i++ {
+		if b := shape(`{"regions": ["us-east-1", "eu-west-1"], "organizationalUnits": ["`+ouA+`", "`+ouB+`"]}`, reversed); a != b {
+			t.Fatalf("the StackSet differs between two runs of the same setting:\n%s\n---\n%s", a, b)
+		}
+	}
+}
+
+// Stacks whose names differ only past what IAM, KMS and StackSets keep (long names that
+// AWSName truncates and hashes) still get their own quarantine role, key alias and StackSet:
+// two StackSets creating the same role or alias in one account would fail there.
+func TestAttackOrgLongStackNamesDoNotCollide(t *testing.T) {
+	base := strings.Repeat("organization-", 9) // 117 characters
+	seen := map[string]string{}
+	for _, suffix := range []string{"prod", "prod-1", "prod-2", "dev", "d", "e"} {
+		for _, stack := range []string{base + suffix, strings.TrimSuffix(base, "-") + suffix} {
+			for kind, n := range map[string]struct {
+				name string
+				max  int
+			}{"role": {QuarantineRoleName(stack), 64}, "alias": {QuarantineKeyAlias(stack), 256}, "stackset": {StackSetName(stack), 128}} {
+				if len(n.name) > n.max {
+					t.Errorf("%s of %q: %q is %d characters, over %d", kind, stack, n.name, len(n.name), n.max)
+				}
+				if prev, dup := seen[kind+" "+n.name]; dup && prev != stack {
+					t.Errorf("%s %q for stacks %q and %q", kind, n.name, prev, stack)
+				}
+				seen[kind+" "+n.name] = stack
+			}
+		}
+	}
+}
