@@ -35,27 +35,6 @@ func TestAttackDefectOrgAccountReturningToTheOUsIsCoveredAgain(t *testing.T) {
 	}
 }
 
-// The home region's instance creates the account-wide quarantine role. When the stack's region
-// is not among organization.regions, the home region is the first region in sorted order, so
-// adding a region that sorts before it moves the role: UpdateStackSet deletes it from the old
-// home region's stacks, the new region's instances (created after) create it; in between, and
-// for good in every account where the new region's instance fails (an opt-in region not
-// enabled there), the account has no quarantine role while its old instances report CURRENT.
-func TestAttackDefectOrgAddingARegionDoesNotMoveTheQuarantineRole(t *testing.T) {
-	home := func(org string) string {
-		_, cfg, err := deployOrg(t, org, map[string]string{"aws:region": "us-west-2"}, defaultMembers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg.Organization.HomeRegion(cfg.Region)
-	}
-	before := home(`{"organizationalUnits": ["` + ouA + `"], "regions": ["eu-west-1", "us-east-1"]}`)
-	after := home(`{"organizationalUnits": ["` + ouA + `"], "regions": ["eu-west-1", "us-east-1", "ap-south-1"]}`)
-	if before != after {
-		t.Errorf("adding ap-south-1 moves the quarantine role's home region from %s to %s", before, after)
-	}
-}
-
 // The StackSet's bucket policy exempts the deployer from its object denies by the name pattern
 // arn:aws:iam::<account>:role/stacksets-exec-* (the service-managed execution role's name ends
 // in a hash the template cannot know). Any administrator of the member account can create a

@@ -46,8 +46,8 @@ func TestOrganizationConfig(t *testing.T) {
 	if len(cfg.Members) != len(defaultMembers) {
 		t.Errorf("explicit members beside the organization: %d, want %d", len(cfg.Members), len(defaultMembers))
 	}
-	if o.HomeRegion("us-east-1") != "us-east-1" || o.HomeRegion("ap-south-1") != "eu-west-1" {
-		t.Errorf("home region: %s / %s", o.HomeRegion("us-east-1"), o.HomeRegion("ap-south-1"))
+	if o.HomeRegion("us-east-1") != "us-east-1" {
+		t.Errorf("home region: %s, want the stack's region", o.HomeRegion("us-east-1"))
 	}
 	// A root id is a valid target too; SELF from the management account; autoDeploy off. The
 	// payments account (its policy override changes its quarantine) stays an explicit member.
@@ -208,4 +208,28 @@ func remediatorArnOf(t *testing.T, m *mocks) string {
 	}
 	t.Fatal("no remediator-role")
 	return ""
+}
+
+// TestOrganizationHomeRegionNeverMoves: the home region's instance creates the account-wide
+// quarantine role. If it were the first listed region, adding a region that sorts first would
+// delete every account's role in one region before creating it in another (attack: an account
+// where the new region fails keeps no role while its old instances report CURRENT). It is the
+// stack's own region, which organization.regions must list.
+func TestOrganizationHomeRegionNeverMoves(t *testing.T) {
+	_, _, err := deployOrg(t, `{"organizationalUnits": ["`+ouA+`"], "regions": ["eu-west-1", "us-east-1"]}`, map[string]string{"aws:region": "us-west-2"}, defaultMembers)
+	if err == nil || !strings.Contains(err.Error(), "does not list the stack's own region us-west-2") || !strings.Contains(err.Error(), "regions[2]' us-west-2") {
+		t.Fatalf("want a refusal naming the stack's region and the fix, got %v", err)
+	}
+	home := func(org string) string {
+		_, cfg, err := deployOrg(t, org, map[string]string{"aws:region": "us-west-2"}, defaultMembers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Organization.HomeRegion(cfg.Region)
+	}
+	before := home(`{"organizationalUnits": ["` + ouA + `"], "regions": ["us-west-2", "us-east-1"]}`)
+	after := home(`{"organizationalUnits": ["` + ouA + `"], "regions": ["us-west-2", "us-east-1", "ap-south-1"]}`)
+	if before != "us-west-2" || after != before {
+		t.Errorf("home region %s, then %s after adding ap-south-1: want us-west-2 both times", before, after)
+	}
 }

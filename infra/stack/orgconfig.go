@@ -27,15 +27,8 @@ func (o *Organization) AutoDeployEnabled() bool { return o.AutoDeploy == nil || 
 
 // HomeRegion is where each account's stack instance creates the account-wide resources (the
 // quarantine role; IAM names are global, so only one region's instance may create it): the
-// stack's own region when the organization covers it, else the first region.
-func (o *Organization) HomeRegion(stackRegion string) string {
-	for _, r := range o.Regions {
-		if r == stackRegion {
-			return r
-		}
-	}
-	return o.Regions[0]
-}
+// stack's own region, which the configuration must list among the organization's regions.
+func (o *Organization) HomeRegion(stackRegion string) string { return stackRegion }
 
 var (
 	ouID     = regexp.MustCompile(`^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`)
@@ -86,6 +79,13 @@ func organizationProblems(cfg *Config) []string {
 			probs = append(probs, fmt.Sprintf("%s.regions[%d]: %s is listed twice: remove one", key, i, r))
 		}
 		seen[r] = true
+	}
+	// The home region must not depend on which other regions are listed: if it were the first of
+	// them, adding a region that sorts first would delete every account's quarantine role in one
+	// region before creating it in another, and an account where the new region fails would be
+	// left without one while its old instances still look healthy.
+	if len(o.Regions) > 0 && cfg.Region != "" && !seen[cfg.Region] {
+		probs = append(probs, fmt.Sprintf("%s.regions does not list the stack's own region %s, where each account's quarantine role is created: add it, e.g. pulumi config set --path '%s.regions[%d]' %s", key, cfg.Region, key, len(o.Regions), cfg.Region))
 	}
 	switch o.CallAs {
 	case "":
