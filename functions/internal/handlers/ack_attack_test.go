@@ -290,3 +290,46 @@ func TestAttackAckWebhookMode(t *testing.T) {
 		t.Fatalf("%d response_url answers, shown %q, Slack %q\n%s", rs.applied(), r.ShownStatus, m.Text, st.logs)
 	}
 }
+
+// The digest ack goes to the click's response_url too (the digest's own message), and the
+// decision's outcome (the remediator's chat.update) replaces it.
+func TestAttackDigestAckOnResponseURL(t *testing.T) {
+	st, clk, _ := digestStack(t)
+	rs := newResponseURLs(t, st)
+	d, v := st.openDigest(clk, "dack")
+	if r := st.clickVia(slackmsg.ActionRemediateAll, v, d, rs.url(d)); r.Status != http.StatusOK {
+		t.Fatalf("click: %d\n%s", r.Status, st.logs)
+	}
+	if rs.applied() != 1 || !strings.Contains(st.slackText(d), "decided by") {
+		t.Fatalf("%d answers on the response_url; digest %s", rs.applied(), st.slackText(d))
+	}
+	st.drain()
+	if !strings.Contains(st.slackText(d), "findings queued for quarantine") {
+		t.Fatalf("digest outcome not shown: %s", st.slackText(d))
+	}
+}
+
+// Attack: the digest job is queued before the ack. When it is applied (and its outcome shown)
+// before the ack is sent, the ack's "⏳ … in progress" lands last; the sweeper does not re-render
+// digests, so the digest must not be left saying "in progress" over an applied decision.
+func TestAttackDigestAckAfterTheJobFinished(t *testing.T) {
+	for _, viaURL := range []bool{true, false} {
+		name := map[bool]string{true: "response_url", false: "chat.update"}[viaURL]
+		t.Run(name, func(t *testing.T) {
+			st, clk, _ := digestStack(t)
+			rs := newResponseURLs(t, st)
+			d, v := st.openDigest(clk, "dlate")
+			st.actions.Jobs = runNow{st}
+			url := ""
+			if viaURL {
+				url = rs.url(d)
+			}
+			if r := st.clickVia(slackmsg.ActionRemediateAll, v, d, url); r.Status != http.StatusOK {
+				t.Fatalf("click: %d\n%s", r.Status, st.logs)
+			}
+			if txt := st.slackText(d); !strings.Contains(txt, "findings queued for quarantine") || strings.Contains(txt, "in progress") {
+				t.Fatalf("the decision is applied, the digest says: %s", txt)
+			}
+		})
+	}
+}

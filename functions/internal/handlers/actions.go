@@ -523,14 +523,27 @@ func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.
 	defer cancel()
 	outcome := fmt.Sprintf("⏳ %s: applying it to the %d findings this message showed — decided by %s, in progress. Later findings get a new message.",
 		slackmsg.DigestActionName(a.ActionID), cutoff, slackmsg.Who(a.UserID))
-	note := slackmsg.DigestView{ID: id, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{}, Outcome: outcome}
-	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: id, AccountID: account}); err == nil && len(recs) > 0 {
-		note = DigestViewFrom(id, shownMembers(recs, cutoff), outcome)
-	}
-	if err := h.Slack.Update(uctx, ackRef(a, next), slackmsg.Digest(note)); err != nil {
+	if err := h.Slack.Update(uctx, ackRef(a, next), slackmsg.Digest(h.digestNote(uctx, id, account, cutoff, outcome))); err != nil {
 		log.Warn("could not update the digest message", "error", err.Error())
+		return Response{Status: http.StatusOK}
+	}
+	// The job is queued before the ack: if it was applied (and showed its outcome) before the ack
+	// landed, the ack's "in progress" replaced the outcome, and no sweeper re-renders a digest.
+	// Applied only after this read means the remediator's update comes after the ack: it stands.
+	if cur, err := h.Ledger.Get(uctx, id); err == nil && cur.Digest != nil && cur.Digest.Decision != nil && cur.Digest.Decision.Applied && cur.Digest.Decision.Nonce == nonce {
+		if err := h.Slack.Update(uctx, ackRef(a, cur), slackmsg.Digest(h.digestNote(uctx, id, account, cutoff, cur.Digest.Decision.Outcome))); err != nil {
+			log.Warn("the digest decision was applied before its in-progress note landed; could not show its outcome again", "error", err.Error())
+		}
 	}
 	return Response{Status: http.StatusOK}
+}
+
+// digestNote is the digest as its click's cut-off showed it, with outcome.
+func (h *Actions) digestNote(ctx context.Context, id, account string, cutoff int, outcome string) slackmsg.DigestView {
+	if recs, err := h.Ledger.List(ctx, ledger.Filter{DigestID: id, AccountID: account}); err == nil && len(recs) > 0 {
+		return DigestViewFrom(id, shownMembers(recs, cutoff), outcome)
+	}
+	return slackmsg.DigestView{ID: id, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{}, Outcome: outcome}
 }
 
 // shownMembers are the digest members a rendering with this cut-off displayed.
