@@ -163,10 +163,15 @@ func TestAttackAckBeforeTheJob(t *testing.T) {
 // state it rendered; a rendering recorded since clears the shown state, and the sweeper fixes it.
 // The same with no response_url (chat.update), which had the same defect before ackRef.
 func TestAttackAckAfterTheJobFinished(t *testing.T) {
-	for _, viaURL := range []bool{true, false} {
+	ledgers(t, func(t *testing.T, st *stack) { ackAfterTheJobFinished(t, st, true) })
+	t.Run("chat.update", func(t *testing.T) { ackAfterTheJobFinished(t, newStack(t), false) })
+}
+
+func ackAfterTheJobFinished(t *testing.T, st *stack, viaURL bool) {
+	st.sweeper.Ledger = st.ledger
+	{
 		name := map[bool]string{true: "response_url", false: "chat.update"}[viaURL]
-		t.Run(name, func(t *testing.T) {
-			st := newStack(t)
+		{
 			rs := newResponseURLs(t, st)
 			id, m := st.postReview("ack/late-" + name + ".csv")
 			st.actions.Jobs = runNow{st}
@@ -186,7 +191,7 @@ func TestAttackAckAfterTheJobFinished(t *testing.T) {
 				t.Fatalf("sweep: %+v", rep)
 			}
 			st.quarantinedShown(id, m)
-		})
+		}
 	}
 }
 
@@ -332,4 +337,35 @@ func TestAttackDigestAckAfterTheJobFinished(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Attack (fixed with the finding's): a click on digest X's button value from another digest's
+// message Y, with Y's response_url, records the decision on X but must not replace message Y.
+func TestAttackDigestAckResponseURLOfAnotherMessage(t *testing.T) {
+	bothLedgers(t, func(t *testing.T, st *stack, clk *clock) {
+		rs := newResponseURLs(t, st)
+		dx, vx := st.openDigest(clk, "dx")
+		clk.Add(2 * time.Minute) // a new window: a second digest message
+		st.burst(6, "dy", "SensitiveData:S3Object/Multiple", clk, 100*time.Millisecond)
+		ds := st.slack.all("findings in bucket data-bucket")
+		if len(ds) != 2 || ds[0] != dx {
+			t.Fatalf("want two digest messages, got %d", len(ds))
+		}
+		dy := ds[1]
+		st.slack.mu.Lock()
+		textY, updatesY := dy.Text, dy.Updates
+		st.slack.mu.Unlock()
+		if r := st.clickVia(slackmsg.ActionRemediateAll, vx, dy, rs.url(dy)); r.Status != http.StatusOK {
+			t.Fatalf("click: %d\n%s", r.Status, st.logs)
+		}
+		st.slack.mu.Lock()
+		changed := dy.Text != textY || dy.Updates != updatesY
+		st.slack.mu.Unlock()
+		if _, ok := dy.button(slackmsg.ActionRemediateAll); changed || !ok || rs.applied() != 0 {
+			t.Fatalf("digest Y was replaced by X's answer (%d response_url answers): %s", rs.applied(), st.slackText(dy))
+		}
+		if !strings.Contains(st.slackText(dx), "decided by") {
+			t.Fatalf("digest X does not show the decision: %s", st.slackText(dx))
+		}
+	})
 }
