@@ -24,12 +24,13 @@ import (
 // Slack, a URL takes 5 uses; then it answers 404 "used_url". fault makes every use fail:
 // "expired_url" (404), "410", or "hang" (no answer until the caller gives up; nothing applied).
 type responseURLs struct {
-	srv   *httptest.Server
-	slack *fakeSlack
-	mu    sync.Mutex
-	fault string
-	uses  map[string]int
-	posts int // applied replace_originals
+	srv        *httptest.Server
+	slack      *fakeSlack
+	mu         sync.Mutex
+	fault      string
+	uses       map[string]int
+	posts      int      // applied replace_originals
+	ephemerals []string // ephemeral answers' texts
 }
 
 func newResponseURLs(t *testing.T, st *stack) *responseURLs {
@@ -73,10 +74,19 @@ func (r *responseURLs) serve(w http.ResponseWriter, req *http.Request) {
 		Text            string           `json:"text"`
 		Blocks          []map[string]any `json:"blocks"`
 		ReplaceOriginal bool             `json:"replace_original"`
+		ResponseType    string           `json:"response_type"`
 	}
 	json.Unmarshal(b, &m)
+	if m.ResponseType == "ephemeral" && !m.ReplaceOriginal {
+		r.mu.Lock()
+		r.ephemerals = append(r.ephemerals, m.Text)
+		r.mu.Unlock()
+		w.Write([]byte("ok"))
+		return
+	}
+	// /response/<channel>/<ts>[/<click>]: each click has its own URL for the same message.
 	parts := strings.Split(strings.TrimPrefix(req.URL.Path, "/response/"), "/")
-	if !m.ReplaceOriginal || len(parts) != 2 {
+	if !m.ReplaceOriginal || len(parts) < 2 {
 		http.Error(w, "not a replace_original", http.StatusBadRequest)
 		return
 	}
@@ -367,5 +377,34 @@ func TestAttackDigestAckResponseURLOfAnotherMessage(t *testing.T) {
 		if !strings.Contains(st.slackText(dx), "decided by") {
 			t.Fatalf("digest X does not show the decision: %s", st.slackText(dx))
 		}
+	})
+}
+
+// Two approvers click at once, each with the response_url Slack gave their click: one job, one
+// "in progress" (on the winner's URL), the other gets an ephemeral on its own URL; shown QUEUED.
+func TestAttackAckTwoClicksAtOnce(t *testing.T) {
+	ledgers(t, func(t *testing.T, st *stack) {
+		rs := newResponseURLs(t, st)
+		id, m := st.postReview("ack/twice.csv")
+		var wg sync.WaitGroup
+		codes := make([]int, 2)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i] = st.clickVia(slackmsg.ActionRemediate, id, m, rs.url(m)+"/click"+string(rune('0'+i))).Status
+			}()
+		}
+		wg.Wait()
+		rs.mu.Lock()
+		eph := append([]string(nil), rs.ephemerals...)
+		rs.mu.Unlock()
+		r := st.rec(id)
+		if codes[0] != http.StatusOK || codes[1] != http.StatusOK || len(st.queue) != 1 || rs.applied() != 1 || len(eph) != 1 ||
+			r.Status != ledger.Queued || r.ShownStatus != ledger.Queued {
+			t.Fatalf("codes %v, %d jobs, %d in-progress answers, ephemerals %q, ledger %s shown %q\n%s", codes, len(st.queue), rs.applied(), eph, r.Status, r.ShownStatus, st.logs)
+		}
+		st.drain()
+		st.quarantinedShown(id, m)
 	})
 }
