@@ -145,7 +145,7 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 
 	switch a.ActionID {
 	case slackmsg.ActionRemediateAll, slackmsg.ActionReviewEach, slackmsg.ActionDismissAll:
-		return h.digestAction(ctx, log, a, ref, ephemeral)
+		return h.digestAction(ctx, log, a, ephemeral)
 	}
 	rec, err := h.Ledger.Get(ctx, a.Value)
 	if errors.Is(err, ledger.ErrNotFound) {
@@ -212,6 +212,11 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 		return ephemeral("The ledger could not be updated, nothing was changed; try again in a minute.")
 	}
 	log.Info("action accepted", "to", string(next.Status))
+	// acked is the record the ack renders: what the message shows once the ack lands. Not the
+	// record re-read after the job was sent, which may already be the job's outcome (the job
+	// can finish before the ack is sent; then the ack lands last, and recording the outcome as
+	// shown would hide the drift from the sweeper).
+	acked := next
 
 	if job != nil {
 		if err := h.Jobs.Send(ctx, *job); err != nil {
@@ -219,7 +224,7 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 			log.Error("could not queue the job", "error", err.Error())
 			if failed, ferr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: next.Status, To: ledger.Failed, Actor: "remediation-handler",
 				Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the remediation job: " + err.Error() }}); ferr == nil {
-				next = failed
+				next, acked = failed, failed
 				ack = slackmsg.Failed(failed, failed.Error)
 				if slackmsg.IsPolicyRecord(failed) {
 					ack = slackmsg.PolicyForState(failed)
@@ -228,12 +233,14 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 				// UNDOING has no FAILED edge: the fix stays in place, Undo can be pressed again.
 				if back, berr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Undoing, To: ledger.Fixed, Actor: "remediation-handler",
 					Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the undo job: " + err.Error() }}); berr == nil {
+					next, acked = back, back
 					ack = slackmsg.PolicyForState(back)
 				}
 			} else if next.Status == ledger.Releasing {
 				// RELEASING has no FAILED edge: put it back to QUARANTINED so Release can be pressed again.
 				if back, berr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Releasing, To: ledger.Quarantined, Actor: "remediation-handler",
 					Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the release job: " + err.Error() }}); berr == nil {
+					next, acked = back, back
 					ack = slackmsg.Quarantined(back, slackmsg.ApprovedBy(back))
 				}
 			}
@@ -243,23 +250,29 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 	}
 	uctx, cancel := context.WithTimeout(ctx, h.ackTimeout())
 	defer cancel()
-	if err := h.Slack.Update(uctx, ackRef(chatops.Ref{Channel: next.Channel, TS: next.MessageTS, ResponseURL: a.ResponseURL}), ack); err != nil {
+	if err := h.Slack.Update(uctx, ackRef(a, next), ack); err != nil {
 		log.Warn("could not update the message to in-progress", "error", err.Error())
 	} else if change.To != "" {
-		// What the message shows now; if the job moves on first, the sweeper sees the drift.
-		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { recordShown(r, next, next.Status, next.Error) })
+		// What the message shows now; if the job moved on first (its rendering is recorded
+		// since acked was read), recordShown clears the shown state and the sweeper re-renders.
+		h.Ledger.Annotate(uctx, rec.FindingID, func(r *ledger.Record) { recordShown(r, acked, acked.Status, acked.Error) })
 	}
 	return Response{Status: http.StatusOK}
 }
 
-// ackRef is where the click's own "in progress" update goes: the click's response_url when it
-// has one. chat.update waits for the channel's pace (one update per 1.1 s, shared by every
-// container), so under a burst the answer to Slack would wait up to the ack timeout, close to
-// Slack's 3 s limit; a response_url belongs to this one interaction and needs no pace. Without
-// one (tests, webhook-less payloads) it is chat.update as before.
-func ackRef(ref chatops.Ref) chatops.Ref {
-	if ref.ResponseURL != "" {
-		return chatops.Ref{ResponseURL: ref.ResponseURL}
+// ackRef is where the click's own "in progress" update of rec's message goes: the click's
+// response_url when it has one and the click came from rec's own message. chat.update waits for
+// the channel's pace (one update per 1.1 s, shared by every container), so under a burst the
+// answer to Slack would wait up to the ack timeout, close to Slack's 3 s limit; a response_url
+// belongs to this one interaction and needs no pace. But a response_url replaces the message it
+// came from, whatever the click's value says: a click on rec's value from another message (its
+// ts is not the one the ledger recorded) must not overwrite that other message, so it gets
+// chat.update of the ledger's message, as does a click without a response_url. In webhook mode
+// the ledger has no ts, and the response_url is the only handle.
+func ackRef(a chatops.Action, rec ledger.Record) chatops.Ref {
+	ref := chatops.Ref{Channel: rec.Channel, TS: rec.MessageTS}
+	if a.ResponseURL != "" && (rec.MessageTS == "" || a.MessageTS == rec.MessageTS && a.ChannelID == rec.Channel) {
+		return chatops.Ref{ResponseURL: a.ResponseURL}
 	}
 	return ref
 }
@@ -441,7 +454,7 @@ func DigestAccount(id string) (string, bool) {
 // the digest: a second click or a replay finds the decision and changes nothing. Applying it to
 // thousands of findings cannot fit in Slack's 3 seconds, so one digest job is queued; the
 // remediator applies only the decision it finds in the ledger.
-func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.Action, ref chatops.Ref, ephemeral func(string) Response) Response {
+func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.Action, ephemeral func(string) Response) Response {
 	id, cutoff, ok := slackmsg.ParseDigestValue(a.Value)
 	account, aok := DigestAccount(id)
 	if !ok || !aok {
@@ -510,14 +523,27 @@ func (h *Actions) digestAction(ctx context.Context, log *slog.Logger, a chatops.
 	defer cancel()
 	outcome := fmt.Sprintf("⏳ %s: applying it to the %d findings this message showed — decided by %s, in progress. Later findings get a new message.",
 		slackmsg.DigestActionName(a.ActionID), cutoff, slackmsg.Who(a.UserID))
-	note := slackmsg.DigestView{ID: id, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{}, Outcome: outcome}
-	if recs, err := h.Ledger.List(uctx, ledger.Filter{DigestID: id, AccountID: account}); err == nil && len(recs) > 0 {
-		note = DigestViewFrom(id, shownMembers(recs, cutoff), outcome)
-	}
-	if err := h.Slack.Update(uctx, ackRef(ref), slackmsg.Digest(note)); err != nil {
+	if err := h.Slack.Update(uctx, ackRef(a, next), slackmsg.Digest(h.digestNote(uctx, id, account, cutoff, outcome))); err != nil {
 		log.Warn("could not update the digest message", "error", err.Error())
+		return Response{Status: http.StatusOK}
+	}
+	// The job is queued before the ack: if it was applied (and showed its outcome) before the ack
+	// landed, the ack's "in progress" replaced the outcome, and no sweeper re-renders a digest.
+	// Applied only after this read means the remediator's update comes after the ack: it stands.
+	if cur, err := h.Ledger.Get(uctx, id); err == nil && cur.Digest != nil && cur.Digest.Decision != nil && cur.Digest.Decision.Applied && cur.Digest.Decision.Nonce == nonce {
+		if err := h.Slack.Update(uctx, ackRef(a, cur), slackmsg.Digest(h.digestNote(uctx, id, account, cutoff, cur.Digest.Decision.Outcome))); err != nil {
+			log.Warn("the digest decision was applied before its in-progress note landed; could not show its outcome again", "error", err.Error())
+		}
 	}
 	return Response{Status: http.StatusOK}
+}
+
+// digestNote is the digest as its click's cut-off showed it, with outcome.
+func (h *Actions) digestNote(ctx context.Context, id, account string, cutoff int, outcome string) slackmsg.DigestView {
+	if recs, err := h.Ledger.List(ctx, ledger.Filter{DigestID: id, AccountID: account}); err == nil && len(recs) > 0 {
+		return DigestViewFrom(id, shownMembers(recs, cutoff), outcome)
+	}
+	return slackmsg.DigestView{ID: id, AccountID: account, ByType: map[string]int{}, BySeverity: map[string]int{}, Outcome: outcome}
 }
 
 // shownMembers are the digest members a rendering with this cut-off displayed.
