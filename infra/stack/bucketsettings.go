@@ -242,12 +242,16 @@ func newBucketSettingsRole(ctx *pulumi.Context, cfg *Config, m Member, remediato
 	return role, nil
 }
 
-// BucketSettingsWarnings are what preview says about the bucket-settings role's reach, for each
-// member that has it: a member without dataBuckets lets it change its kinds' settings of every
+// BucketSettingsWarnings are what preview says about the bucket-settings role's reach: in
+// organization mode, the StackSet's role (every bucket of each account but the protected ones);
+// for each member that has it: a member without dataBuckets lets it change its kinds' settings of every
 // bucket of the account but the protected ones; a member with dataBuckets keeps policy findings
 // about its other buckets from being remediated (the remediation fails with access denied).
 func BucketSettingsWarnings(cfg *Config) []string {
 	var out []string
+	if kinds := orgBucketFixKinds(cfg); len(kinds) > 0 {
+		out = append(out, fmt.Sprintf("organization mode: the bucket-settings role in each account of %s may change %s of every bucket of its own account except the quarantine buckets and log and security buckets (%s); per-account dataBuckets need an explicit member", strings.Join(cfg.Organization.OrganizationalUnits, ", "), settingsWords(kinds), strings.Join(protectedPatterns(cfg), ", ")))
+	}
 	for _, m := range cfg.Members {
 		kinds := bucketFixKinds(cfg, m)
 		if len(kinds) == 0 {

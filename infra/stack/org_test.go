@@ -287,3 +287,44 @@ func TestOrganizationRefusesBucketFixKindsOverrideOfANonMember(t *testing.T) {
 		}
 	})
 }
+
+// Preview says how far the StackSet's bucket-settings role reaches, naming its kinds, only when
+// the template has it.
+func TestOrganizationBucketSettingsWarning(t *testing.T) {
+	dev, _ := filepath.Abs(filepath.Join("..", "..", "policies", "dev.yaml"))
+	for _, c := range []struct {
+		name, policy string
+		want         string
+	}{
+		{"example-org", "", "organization mode: the bucket-settings role in each account of " + ouA + ", " + ouB + " may change block public access, default encryption and replication of every bucket of its own account except"},
+		{"dev", dev, "organization mode: the bucket-settings role in each account of " + ouA + ", " + ouB + " may change block public access of every bucket of its own account except"},
+		{"no bucket fix", policyReplacing(t, dev, "Policy:IAMUser/S3BlockPublicAccessDisabled: REVIEW", "Policy:IAMUser/S3BlockPublicAccessDisabled: NOTIFY"), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			over := map[string]string{}
+			if c.policy != "" {
+				over["macie-chatops:policyFile"] = c.policy
+			}
+			// The explicit members: example-org.yaml overrides their quarantine settings.
+			_, cfg, err := deployOrg(t, orgSetting, over, defaultMembers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range BucketSettingsWarnings(cfg) {
+				if strings.HasPrefix(w, "organization mode:") {
+					got = append(got, w)
+				}
+			}
+			if c.want == "" {
+				if len(got) != 0 {
+					t.Errorf("warnings %q without the role", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], c.want) || !strings.Contains(got[0], "*cloudtrail*") || !strings.Contains(got[0], "per-account dataBuckets need an explicit member") {
+				t.Errorf("warnings %q, want one starting %q, naming the protected buckets", got, c.want)
+			}
+		})
+	}
+}
