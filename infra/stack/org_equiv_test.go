@@ -323,6 +323,12 @@ func TestOrganizationNamesFitAndAreUniqueFor300AccountsIn3Regions(t *testing.T) 
 	bucketTmpl := tmpl.Resources[LogicalBucket].Properties["BucketName"]
 	roleName, _ := tmpl.Resources[LogicalQuarantineRole].Properties["RoleName"].(string)
 	alias, _ := tmpl.Resources[LogicalKeyAlias].Properties["AliasName"].(string)
+	// The bucket-settings role (example-org.yaml enables bucket fixes): IAM's 64, and not the
+	// quarantine role's name (both are per account).
+	bsName, _ := tmpl.Resources[LogicalBucketSettingsRole].Properties["RoleName"].(string)
+	if len(bsName) == 0 || len(bsName) > 64 || bsName == roleName {
+		t.Errorf("bucket-settings role name %q (IAM: 64, not the quarantine role's %q)", bsName, roleName)
+	}
 	if len(roleName) == 0 || len(roleName) > 64 || len(alias) == 0 || len(alias) > 256 || !strings.HasPrefix(alias, "alias/") || strings.HasPrefix(alias, "alias/aws/") {
 		t.Errorf("role name %q (IAM: 64), alias %q (KMS: 256, alias/ but not alias/aws/)", roleName, alias)
 	}
