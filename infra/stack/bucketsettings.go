@@ -82,43 +82,68 @@ func BucketSettingsTrust(remediatorRole, externalID, organizationID string) Docu
 }
 
 // BucketSettingsRolePolicy is the role's identity policy in member m, for the remediation kinds
-// the policy enables there (bucketFixKinds, not empty): those kinds' actions on the buckets of
-// m's own account (its dataBuckets when it names them, else every bucket but the log and
-// security ones, as for the quarantine role), never on the stack's quarantine buckets
+// the policy enables there (bucketFixKinds, not empty): BucketSettingsRolePolicyAt for m's
+// account and dataBuckets.
+func BucketSettingsRolePolicy(cfg *Config, m Member, kinds, quarantineBuckets []string) Document {
+	return BucketSettingsRolePolicyAt(cfg, ExplicitSite(m.AccountID, "", ""), m.DataBuckets, kinds, quarantineBuckets)
+}
+
+// BucketSettingsRolePolicyAt is the role's identity policy in site s's account (an explicit
+// member's, or the organization template's ${AWS::AccountId}), for the given kinds: those kinds'
+// actions on the buckets of the account (dataBuckets when named, else every bucket but the log
+// and security ones, as for the quarantine role), never on the stack's quarantine buckets
 // (quarantineBuckets: their names), and, for external replication only, iam:PassRole for the
 // replication role a replication configuration names (PutBucketReplication checks it on every
 // put, also when a fix only disables rules or an undo restores the configuration as it was):
-// roles of m's own account, passed to S3 only.
-func BucketSettingsRolePolicy(cfg *Config, m Member, kinds, quarantineBuckets []string) Document {
+// roles of the account's own, passed to S3 only.
+func BucketSettingsRolePolicyAt(cfg *Config, s Site, dataBuckets, kinds, quarantineBuckets []string) Document {
 	actions := bucketSettingsActionsOf(kinds...)
-	buckets := []string{"arn:aws:s3:::*"}
-	if len(m.DataBuckets) > 0 {
+	buckets := []string{s.BucketArn("*")}
+	if len(dataBuckets) > 0 {
 		buckets = nil
-		for _, b := range m.DataBuckets {
-			buckets = append(buckets, "arn:aws:s3:::"+b)
+		for _, b := range dataBuckets {
+			buckets = append(buckets, s.BucketArn(b))
 		}
 	}
 	var quarantine []string
 	for _, b := range quarantineBuckets {
-		quarantine = append(quarantine, "arn:aws:s3:::"+b)
+		quarantine = append(quarantine, s.BucketArn(b))
 	}
 	st := []Statement{{Sid: "BucketSettings", Effect: "Allow", Action: actions, Resource: buckets,
-		Condition: map[string]any{"StringEquals": map[string]string{"s3:ResourceAccount": m.AccountID}}}}
+		Condition: map[string]any{"StringEquals": map[string]string{"s3:ResourceAccount": s.Account}}}}
 	if slices.Contains(kinds, policy.KindExternalReplication) {
-		st = append(st, Statement{Sid: "PassReplicationRoleToS3", Effect: "Allow", Action: "iam:PassRole", Resource: fmt.Sprintf("arn:aws:iam::%s:role/*", m.AccountID),
+		st = append(st, Statement{Sid: "PassReplicationRoleToS3", Effect: "Allow", Action: "iam:PassRole", Resource: s.RoleArn("*"),
 			Condition: map[string]any{"StringEquals": map[string]string{"iam:PassedToService": "s3.amazonaws.com"}}})
 	}
 	// The quarantine bucket's settings are the stack's (Pulumi's), never a remediation's: a
 	// replication rule on it would copy quarantined objects out.
 	st = append(st, Statement{Sid: "NeverQuarantineBuckets", Effect: "Deny", Action: actions, Resource: quarantine})
-	if len(m.DataBuckets) == 0 {
+	if len(dataBuckets) == 0 {
 		var prot []string
 		for _, p := range protectedPatterns(cfg) {
-			prot = append(prot, "arn:aws:s3:::"+p)
+			prot = append(prot, s.BucketArn(p))
 		}
 		st = append(st, Statement{Sid: "NeverLogOrSecurityBuckets", Effect: "Deny", Action: actions, Resource: prot})
 	}
 	return doc(st...)
+}
+
+// BucketSettingsRoleDescription is the bucket-settings role's description.
+func BucketSettingsRoleDescription(slug string) string {
+	return "macie-chatops " + slug + ": fixes and restores bucket settings named by Macie policy findings"
+}
+
+// orgBucketFixKinds are the kinds the organization's StackSet deploys the bucket-settings role
+// for, in every account of its OUs: those the policy gives an account it does not list (its
+// defaults). organizationPolicyProblems refuses an account override that would change them for
+// an account that is not an explicit member, so these are every organization account's kinds.
+// None (or no organization mode): the template has no bucket-settings role.
+func orgBucketFixKinds(cfg *Config) []string {
+	if cfg.Organization == nil || cfg.Policy == nil {
+		return nil
+	}
+	// "" stands for an unlisted account (the policy validator refuses it as an account id).
+	return cfg.Policy.BucketFixKindsFor("")
 }
 
 // AnyBucketSettingsRole matches the bucket-settings role of every stack in every account
@@ -150,13 +175,43 @@ func bucketSettingsRoleArns(cfg *Config) []string {
 	return out
 }
 
+// remediatorBucketSettingsStatements are where the remediator may assume the bucket-settings
+// role, like remediatorAssumeStatements for the quarantine role: the explicit members' deployed
+// roles by ARN, and in organization mode, when the template deploys the role, the role by name in
+// any account of the organization (aws:ResourceOrgID). An explicit member whose policy enables no
+// kind has no role; in organization mode a deny on its role's ARN keeps the by-name grant from
+// reaching a role of that name someone else creates there (explicit members are outside the
+// OUs, so the StackSet creates none).
+func remediatorBucketSettingsStatements(cfg *Config) []Statement {
+	var st []Statement
+	if arns := bucketSettingsRoleArns(cfg); len(arns) > 0 {
+		st = append(st, Statement{Sid: "AssumeMemberBucketSettingsRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: arns})
+	}
+	if len(orgBucketFixKinds(cfg)) == 0 {
+		return st
+	}
+	st = append(st, Statement{Sid: "AssumeOrgBucketSettingsRoles", Effect: "Allow", Action: "sts:AssumeRole",
+		Resource:  "arn:aws:iam::*:role/" + BucketSettingsRoleName(cfg.Slug),
+		Condition: map[string]any{"StringEquals": map[string]string{"aws:ResourceOrgID": cfg.OrganizationID}}})
+	var none []string
+	for _, m := range cfg.Members {
+		if len(bucketFixKinds(cfg, m)) == 0 {
+			none = append(none, fmt.Sprintf("arn:aws:iam::%s:role/%s", m.AccountID, BucketSettingsRoleName(cfg.Slug)))
+		}
+	}
+	if len(none) > 0 {
+		st = append(st, Statement{Sid: "NoBucketSettingsWhereNotDeployed", Effect: "Deny", Action: "sts:AssumeRole", Resource: none})
+	}
+	return st
+}
+
 // bucketSettingsRoleEnv is BUCKET_SETTINGS_ROLE_NAME for the remediator: the role's name when
-// some member has it, or "" when none does (the remediator then answers a bucket remediation
-// with "not enabled in this stack's policy"). A member without the role gets no bucket
-// remediation from Decide (the kinds are what Decide remediates there, a shared/policy test
-// checks it).
+// some member has it (an explicit member, or the organization's accounts), or "" when none does
+// (the remediator then answers a bucket remediation with "not enabled in this stack's policy").
+// A member without the role gets no bucket remediation from Decide (the kinds are what Decide
+// remediates there, a shared/policy test checks it).
 func bucketSettingsRoleEnv(cfg *Config) string {
-	if len(bucketSettingsRoleArns(cfg)) == 0 {
+	if len(bucketSettingsRoleArns(cfg)) == 0 && len(orgBucketFixKinds(cfg)) == 0 {
 		return ""
 	}
 	return BucketSettingsRoleName(cfg.Slug)
@@ -175,7 +230,7 @@ func newBucketSettingsRole(ctx *pulumi.Context, cfg *Config, m Member, remediato
 	role, err := iam.NewRole(ctx, name+"-bucket-settings-role", &iam.RoleArgs{
 		Name: pulumi.String(BucketSettingsRoleName(cfg.Slug)), MaxSessionDuration: pulumi.Int(3600),
 		AssumeRolePolicy: JSON(func(v []string) Document { return BucketSettingsTrust(v[0], cfg.ExternalID, cfg.OrganizationID) }, remediatorRole),
-		Description:      pulumi.String("macie-chatops " + cfg.Slug + ": fixes and restores bucket settings named by Macie policy findings"),
+		Description:      pulumi.String(BucketSettingsRoleDescription(cfg.Slug)),
 	}, opts...)
 	if err != nil {
 		return nil, err
@@ -187,12 +242,16 @@ func newBucketSettingsRole(ctx *pulumi.Context, cfg *Config, m Member, remediato
 	return role, nil
 }
 
-// BucketSettingsWarnings are what preview says about the bucket-settings role's reach, for each
-// member that has it: a member without dataBuckets lets it change its kinds' settings of every
+// BucketSettingsWarnings are what preview says about the bucket-settings role's reach: in
+// organization mode, the StackSet's role (every bucket of each account but the protected ones);
+// for each member that has it: a member without dataBuckets lets it change its kinds' settings of every
 // bucket of the account but the protected ones; a member with dataBuckets keeps policy findings
 // about its other buckets from being remediated (the remediation fails with access denied).
 func BucketSettingsWarnings(cfg *Config) []string {
 	var out []string
+	if kinds := orgBucketFixKinds(cfg); len(kinds) > 0 {
+		out = append(out, fmt.Sprintf("organization mode: the bucket-settings role in each account of %s may change %s of every bucket of its own account except the quarantine buckets and log and security buckets (%s); per-account dataBuckets need an explicit member", strings.Join(cfg.Organization.OrganizationalUnits, ", "), settingsWords(kinds), strings.Join(protectedPatterns(cfg), ", ")))
+	}
 	for _, m := range cfg.Members {
 		kinds := bucketFixKinds(cfg, m)
 		if len(kinds) == 0 {

@@ -151,9 +151,11 @@ func bucketSettingsDecisions(t *testing.T, w *world) []decision {
 		{who: "remediator → BPA-only bucket-settings", principal: remediator, action: "sts:AssumeRole", resource: bpaRole, account: security, context: ctx(remediator, security, "sts:ExternalId", externalID), identity: w.inline[remediator], resourcePolicy: ptr(w.trust[bpaRole]), want: "Allowed",
 			// In its own account either the trust or the remediator's policy is enough.
 			guard: []mut{{"resource", "CentralRemediatorOnly", "drop"}, {"identity", "AssumeMemberBucketSettingsRoles", "drop"}}},
-		// No role in 444455556666, and the remediator may not assume one of that name there.
-		{who: "remediator → no-kinds account", principal: remediator, action: "sts:AssumeRole", resource: noRole, account: "444455556666", context: ctx(remediator, "444455556666", "sts:ExternalId", externalID), identity: w.inline[remediator], resourcePolicy: lookalikeTrust, want: "Denied",
-			missing: []Statement{{Sid: "AssumeMemberBucketSettingsRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: noRole}}},
+		// No role in 444455556666, and the remediator may not assume one of that name there: the
+		// explicit grant does not name it, and the table's world is in organization mode, whose
+		// by-name grant (any account of the organization, as 444455556666 is) is denied there.
+		{who: "remediator → no-kinds account", principal: remediator, action: "sts:AssumeRole", resource: noRole, account: "444455556666", context: ctx(remediator, "444455556666", "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID), identity: w.inline[remediator], resourcePolicy: lookalikeTrust, want: "Denied",
+			guard: []mut{{"identity", "NoBucketSettingsWhereNotDeployed", "drop"}}},
 
 		// The quarantine role moves objects; it never changes a bucket's settings.
 		{who: "quarantine role", principal: quarantineRole, action: "s3:PutBucketPublicAccessBlock", resource: data, account: member, context: ctx(quarantineRole, member), identity: w.inline[quarantineRole], want: "Denied",

@@ -297,9 +297,7 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 					{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]},
 				}
 				st = append(st, assumeQuarantine...)
-				if arns := bucketSettingsRoleArns(cfg); len(arns) > 0 {
-					st = append(st, Statement{Sid: "AssumeMemberBucketSettingsRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: arns})
-				}
+				st = append(st, remediatorBucketSettingsStatements(cfg)...)
 				return st
 			}},
 		// The sweeper (scheduled) re-drives stuck records through the jobs queue and re-renders

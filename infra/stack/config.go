@@ -2,11 +2,12 @@
 // is declared, so `pulumi preview` fails on a bad account id, policy, name or missing secret),
 // the central security stack behind a provider pinned to the security account, and, per member
 // account and region, the quarantine role and bucket and, where the Macie mode needs one, the
-// finding forwarder (Forwarders), and per member, when the policy remediates policy findings,
-// the bucket-settings role (bucketsettings.go). In organization mode (orgconfig.go) the same member side is
-// one CloudFormation template generated from the same document functions (memberdocs.go,
-// membertemplate.go), deployed to every account of the chosen OUs by a service-managed StackSet
-// (organization.go). It also owns the one-time bootstrap stack that gives each
+// finding forwarder (Forwarders), and per member, when the policy remediates policy findings
+// there, the bucket-settings role with the kinds it enables (bucketsettings.go). In organization
+// mode (orgconfig.go) the same member side, the bucket-settings role with the defaults' kinds
+// included, is one CloudFormation template generated from the same document functions
+// (memberdocs.go, membertemplate.go), deployed to every account of the chosen OUs by a
+// service-managed StackSet (organization.go). It also owns the one-time bootstrap stack that gives each
 // member a deploy role (bootstrap.go). Everything that differs between organizations comes from
 // the stack's policy file, loaded with the same package the Lambdas use.
 package stack

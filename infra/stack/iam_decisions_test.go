@@ -368,6 +368,7 @@ func tableWorld(t *testing.T) *world {
 	t.Helper()
 	// A policy that remediates policy findings, so the bucket-settings roles are declared too,
 	// with each kind in some members and not in others.
+	// Organization mode too, for the remediator's by-name statements.
 	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:organization": orgSetting, "macie-chatops:policyFile": tableWorldPolicy(t, "dev")}, defaultMembers)
 	if err != nil {
 		t.Fatal(err)

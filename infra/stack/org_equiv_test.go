@@ -3,12 +3,15 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
@@ -125,98 +128,159 @@ func diffLines(a, b []string) (onlyA, onlyB []string) {
 // account, the region, partition aws, the StackSet's parameters) equals the explicit member's,
 // statement by statement. The one value that differs by design is the deployer the quarantine
 // bucket policy exempts (the explicit member's deploy role; StackSets' stacksets-exec-* role),
-// compared as "DEPLOYER".
+// compared as "DEPLOYER". A is not in the policy, so it has the defaults' bucket-fix kinds, as
+// every organization account has: the bucket-settings role is compared for a policy enabling
+// every kind (example-org.yaml), block public access only (dev.yaml), and none.
 func TestOrganizationTemplateGrantsWhatExplicitModeGrants(t *testing.T) {
 	const a = "123456789012"
-	for _, mode := range []string{MacieDelegatedAdmin, MacieStandalone} {
-		t.Run(mode, func(t *testing.T) {
-			members := append(append([]Member{}, defaultMembers[:1]...), Member{AccountID: a, DeployRole: "OrganizationAccountAccessRole", Regions: []string{"us-east-1", "eu-west-1"}})
-			m, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": mode}, members)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ss, _ := stackSetOf(t, m)
-			var tmpl struct {
-				Resources map[string]struct {
-					Condition  string
-					Properties map[string]any
+	dev, _ := filepath.Abs(filepath.Join("..", "..", "policies", "dev.yaml"))
+	policies := []struct {
+		name, file string
+		kinds      []string
+	}{
+		{"example-org", "", []string{policy.KindBlockPublicAccess, policy.KindDefaultEncryption, policy.KindExternalReplication}},
+		{"dev", dev, []string{policy.KindBlockPublicAccess}},
+		{"no-bucket-fix", policyReplacing(t, dev, "Policy:IAMUser/S3BlockPublicAccessDisabled: REVIEW", "Policy:IAMUser/S3BlockPublicAccessDisabled: NOTIFY"), nil},
+	}
+	for _, pol := range policies {
+		for _, mode := range []string{MacieDelegatedAdmin, MacieStandalone} {
+			t.Run(pol.name+"/"+mode, func(t *testing.T) {
+				over := map[string]string{"macie-chatops:macieMode": mode}
+				if pol.file != "" {
+					over["macie-chatops:policyFile"] = pol.file
 				}
-			}
-			if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
-				t.Fatal(err)
-			}
-			params := map[string]string{}
-			for k, v := range ss.inputs["parameters"].ObjectValue() {
-				params[string(k)] = str(v)
-			}
-			explicit := map[string]any{}
-			for _, r := range m.all {
-				if !strings.HasPrefix(r.name, "member-"+a+"-") {
-					continue
+				equivalent(t, a, over, pol.kinds)
+			})
+		}
+	}
+}
+
+// policyReplacing is a copy of a policy file with one line replaced.
+func policyReplacing(t *testing.T, file, line, with string) string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(raw), line, with, 1)
+	if s == string(raw) {
+		t.Fatalf("%s has no line %q to replace: change the test with the file", file, line)
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(file))
+	if err := os.WriteFile(out, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// equivalent compares the organization's template with explicit member a, whose policy gives it
+// the bucket-fix kinds.
+func equivalent(t *testing.T, a string, over map[string]string, kinds []string) {
+	t.Helper()
+	mode := over["macie-chatops:macieMode"]
+	members := append(append([]Member{}, defaultMembers[:1]...), Member{AccountID: a, DeployRole: "OrganizationAccountAccessRole", Regions: []string{"us-east-1", "eu-west-1"}})
+	m, cfg, err := deployOrg(t, orgSetting, over, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Policy.BucketFixKindsFor(a); !slices.Equal(got, kinds) {
+		t.Fatalf("the policy gives %s the kinds %q, want %q", a, got, kinds)
+	}
+	ss, _ := stackSetOf(t, m)
+	var tmpl struct {
+		Resources map[string]struct {
+			Condition  string
+			Properties map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{}
+	for k, v := range ss.inputs["parameters"].ObjectValue() {
+		params[string(k)] = str(v)
+	}
+	explicit := map[string]any{}
+	for _, r := range m.all {
+		if !strings.HasPrefix(r.name, "member-"+a+"-") {
+			continue
+		}
+		for _, k := range []string{"policy", "assumeRolePolicy"} {
+			if s := str(r.inputs[resourceKey(k)]); s != "" {
+				var d any
+				if err := json.Unmarshal([]byte(s), &d); err != nil {
+					t.Fatal(err)
 				}
-				for _, k := range []string{"policy", "assumeRolePolicy"} {
-					if s := str(r.inputs[resourceKey(k)]); s != "" {
-						var d any
-						if err := json.Unmarshal([]byte(s), &d); err != nil {
-							t.Fatal(err)
-						}
-						explicit[r.name+"."+k] = d
-					}
-				}
+				explicit[r.name+"."+k] = d
 			}
-			same := map[string]string{
-				"arn:aws:iam::" + a + ":role/OrganizationAccountAccessRole": "DEPLOYER",
-				"arn:aws:iam::" + a + ":role/stacksets-exec-*":              "DEPLOYER",
-			}
-			compared := 0
-			compare := func(what string, tmplDoc any, region, explicitName string) {
-				t.Helper()
-				vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": a, "AWS::Region": region}
-				for k, v := range params {
-					vars[k] = v
-				}
-				want, ok := explicit[explicitName]
-				if !ok {
-					t.Fatalf("explicit mode declared no %s (have %v)", explicitName, keys(explicit))
-				}
-				got := grants(t, resolved(t, tmplDoc, vars), same)
-				w := grants(t, want, same)
-				if len(got) == 0 {
-					t.Fatalf("%s: template document is empty", what)
-				}
-				if onlyT, onlyE := diffLines(got, w); len(onlyT)+len(onlyE) > 0 {
-					t.Errorf("%s in %s: the template and explicit mode differ\n  only in the template:\n    %s\n  only in explicit mode:\n    %s", what, region, strings.Join(onlyT, "\n    "), strings.Join(onlyE, "\n    "))
-				}
-				compared++
-			}
-			role := tmpl.Resources[LogicalQuarantineRole]
-			if role.Condition != CondHomeRegion {
-				t.Errorf("quarantine role condition %q, want %s", role.Condition, CondHomeRegion)
-			}
-			compare("quarantine role trust", role.Properties["AssumeRolePolicyDocument"], "us-east-1", "member-"+a+"-quarantine-role.assumeRolePolicy")
-			pols := role.Properties["Policies"].([]any)
-			if len(pols) != 1 {
-				t.Fatalf("quarantine role policies: %v", pols)
-			}
-			compare("quarantine role policy", pols[0].(map[string]any)["PolicyDocument"], "us-east-1", "member-"+a+"-quarantine-policy.policy")
-			for _, region := range []string{"eu-west-1", "us-east-1"} {
-				compare("quarantine key policy", tmpl.Resources[LogicalQuarantineKey].Properties["KeyPolicy"], region, "member-"+a+"-"+region+"-quarantine-key.policy")
-				compare("quarantine bucket policy", tmpl.Resources[LogicalBucketPolicy].Properties["PolicyDocument"], region, "member-"+a+"-"+region+"-quarantine-policy.policy")
-			}
-			if mode == MacieStandalone {
-				fwd := tmpl.Resources[LogicalForwarderRole]
-				for _, region := range []string{"eu-west-1", "us-east-1"} {
-					compare("forwarder trust", fwd.Properties["AssumeRolePolicyDocument"], region, "member-"+a+"-"+region+"-forwarder-role.assumeRolePolicy")
-					compare("forwarder policy", fwd.Properties["Policies"].([]any)[0].(map[string]any)["PolicyDocument"], region, "member-"+a+"-"+region+"-forwarder-policy.policy")
-				}
-			} else if _, ok := tmpl.Resources[LogicalForwarderRole]; ok {
-				t.Errorf("delegated-admin: the template declares a forwarder")
-			}
-			// Explicit mode declares no IAM document the comparison left out.
-			if compared < len(explicit) {
-				t.Errorf("compared %d documents, explicit mode has %d: %v", compared, len(explicit), keys(explicit))
-			}
-		})
+		}
+	}
+	same := map[string]string{
+		"arn:aws:iam::" + a + ":role/OrganizationAccountAccessRole": "DEPLOYER",
+		"arn:aws:iam::" + a + ":role/stacksets-exec-*":              "DEPLOYER",
+	}
+	compared := 0
+	compare := func(what string, tmplDoc any, region, explicitName string) {
+		t.Helper()
+		vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": a, "AWS::Region": region}
+		for k, v := range params {
+			vars[k] = v
+		}
+		want, ok := explicit[explicitName]
+		if !ok {
+			t.Fatalf("explicit mode declared no %s (have %v)", explicitName, keys(explicit))
+		}
+		got := grants(t, resolved(t, tmplDoc, vars), same)
+		w := grants(t, want, same)
+		if len(got) == 0 {
+			t.Fatalf("%s: template document is empty", what)
+		}
+		if onlyT, onlyE := diffLines(got, w); len(onlyT)+len(onlyE) > 0 {
+			t.Errorf("%s in %s: the template and explicit mode differ\n  only in the template:\n    %s\n  only in explicit mode:\n    %s", what, region, strings.Join(onlyT, "\n    "), strings.Join(onlyE, "\n    "))
+		}
+		compared++
+	}
+	role := tmpl.Resources[LogicalQuarantineRole]
+	if role.Condition != CondHomeRegion {
+		t.Errorf("quarantine role condition %q, want %s", role.Condition, CondHomeRegion)
+	}
+	compare("quarantine role trust", role.Properties["AssumeRolePolicyDocument"], "us-east-1", "member-"+a+"-quarantine-role.assumeRolePolicy")
+	pols := role.Properties["Policies"].([]any)
+	if len(pols) != 1 {
+		t.Fatalf("quarantine role policies: %v", pols)
+	}
+	compare("quarantine role policy", pols[0].(map[string]any)["PolicyDocument"], "us-east-1", "member-"+a+"-quarantine-policy.policy")
+	for _, region := range []string{"eu-west-1", "us-east-1"} {
+		compare("quarantine key policy", tmpl.Resources[LogicalQuarantineKey].Properties["KeyPolicy"], region, "member-"+a+"-"+region+"-quarantine-key.policy")
+		compare("quarantine bucket policy", tmpl.Resources[LogicalBucketPolicy].Properties["PolicyDocument"], region, "member-"+a+"-"+region+"-quarantine-policy.policy")
+	}
+	bs, ok := tmpl.Resources[LogicalBucketSettingsRole]
+	if ok != (len(kinds) > 0) {
+		t.Errorf("the template declares a bucket-settings role: %v, want %v (kinds %q)", ok, len(kinds) > 0, kinds)
+	}
+	if ok {
+		if bs.Condition != CondHomeRegion {
+			t.Errorf("bucket-settings role condition %q, want %s", bs.Condition, CondHomeRegion)
+		}
+		compare("bucket-settings role trust", bs.Properties["AssumeRolePolicyDocument"], "us-east-1", "member-"+a+"-bucket-settings-role.assumeRolePolicy")
+		pols := bs.Properties["Policies"].([]any)
+		if len(pols) != 1 {
+			t.Fatalf("bucket-settings role policies: %v", pols)
+		}
+		compare("bucket-settings role policy", pols[0].(map[string]any)["PolicyDocument"], "us-east-1", "member-"+a+"-bucket-settings-policy.policy")
+	}
+	if mode == MacieStandalone {
+		fwd := tmpl.Resources[LogicalForwarderRole]
+		for _, region := range []string{"eu-west-1", "us-east-1"} {
+			compare("forwarder trust", fwd.Properties["AssumeRolePolicyDocument"], region, "member-"+a+"-"+region+"-forwarder-role.assumeRolePolicy")
+			compare("forwarder policy", fwd.Properties["Policies"].([]any)[0].(map[string]any)["PolicyDocument"], region, "member-"+a+"-"+region+"-forwarder-policy.policy")
+		}
+	} else if _, ok := tmpl.Resources[LogicalForwarderRole]; ok {
+		t.Errorf("delegated-admin: the template declares a forwarder")
+	}
+	// Explicit mode declares no IAM document the comparison left out.
+	if compared < len(explicit) {
+		t.Errorf("compared %d documents, explicit mode has %d: %v", compared, len(explicit), keys(explicit))
 	}
 }
 
@@ -259,6 +323,12 @@ func TestOrganizationNamesFitAndAreUniqueFor300AccountsIn3Regions(t *testing.T) 
 	bucketTmpl := tmpl.Resources[LogicalBucket].Properties["BucketName"]
 	roleName, _ := tmpl.Resources[LogicalQuarantineRole].Properties["RoleName"].(string)
 	alias, _ := tmpl.Resources[LogicalKeyAlias].Properties["AliasName"].(string)
+	// The bucket-settings role (example-org.yaml enables bucket fixes): IAM's 64, and not the
+	// quarantine role's name (both are per account).
+	bsName, _ := tmpl.Resources[LogicalBucketSettingsRole].Properties["RoleName"].(string)
+	if len(bsName) == 0 || len(bsName) > 64 || bsName == roleName {
+		t.Errorf("bucket-settings role name %q (IAM: 64, not the quarantine role's %q)", bsName, roleName)
+	}
 	if len(roleName) == 0 || len(roleName) > 64 || len(alias) == 0 || len(alias) > 256 || !strings.HasPrefix(alias, "alias/") || strings.HasPrefix(alias, "alias/aws/") {
 		t.Errorf("role name %q (IAM: 64), alias %q (KMS: 256, alias/ but not alias/aws/)", roleName, alias)
 	}

@@ -55,7 +55,64 @@ func stackSetDecisions(t *testing.T) []decision {
 	assume := []Document{allowAll("sts:AssumeRole")}
 	q := []Document{rolePol}
 	w := "StackSet "
-	return []decision{
+
+	// The bucket-settings role as the StackSet creates it (the table's organization policy,
+	// example-org.yaml, enables every kind in its defaults), assumed through the remediator's own
+	// policy, whose by-name grant covers an account no config lists.
+	bs := "arn:aws:iam::" + acct + ":role/" + BucketSettingsRoleName("dev")
+	bsTrust := docOf(res(LogicalBucketSettingsRole, "AssumeRolePolicyDocument"))
+	bsPol := []Document{docOf(res(LogicalBucketSettingsRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])}
+	cw := extract(t, m)
+	if cw.roleArn["remediator-role"] != remediator {
+		t.Fatalf("the StackSet's %s %q is not the remediator's role %q", ParamRemediatorRoleArn, remediator, cw.roleArn["remediator-role"])
+	}
+	remPol := cw.inline[remediator]
+	data := "arn:aws:s3:::" + dataBkt
+	otherB := "arn:aws:s3:::" + otherBkt // in 444455556666, its policy open to the organization
+	otherPol := ptr(doc(Statement{Sid: "OrgMayAdminister", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: []string{otherB, otherB + "/*"},
+		Condition: map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": orgID}}}))
+	euQuarantine, _ := resolved(t, tmpl.Resources[LogicalBucket].Properties["BucketName"], map[string]string{"AWS::Partition": "aws", "AWS::AccountId": acct, "AWS::Region": "eu-west-1"}).(string)
+	bsRows := []decision{
+		{who: w + "remediator → bucket-settings", principal: remediator, action: "sts:AssumeRole", resource: bs, account: acct, context: ctx(remediator, "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID), identity: remPol, resourcePolicy: &bsTrust, want: "Allowed",
+			guard: []mut{{"identity", "AssumeOrgBucketSettingsRoles", "drop"}}},
+		{who: w + "remediator → bucket-settings", principal: remediator, action: "sts:AssumeRole", resource: bs, account: acct, context: ctx(remediator, "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID), identity: remPol, resourcePolicy: &bsTrust, want: "Allowed",
+			guard: []mut{{"resource", "CentralRemediatorOnly", "drop"}}},
+		{who: w + "remediator → bucket-settings (no ExternalId)", principal: remediator, action: "sts:AssumeRole", resource: bs, account: acct, context: ctx(remediator, "aws:ResourceOrgID", orgID), identity: remPol, resourcePolicy: &bsTrust, want: "Denied",
+			guard: []mut{{"resource", "CentralRemediatorOnly", "dropCondition"}}},
+		{who: w + "remediator → bucket-settings (role outside the org)", principal: remediator, action: "sts:AssumeRole", resource: bs, account: acct, context: ctx(remediator, "sts:ExternalId", externalID, "aws:ResourceOrgID", otherOrg), identity: remPol, resourcePolicy: &bsTrust, want: "Denied",
+			guard: []mut{{"identity", "AssumeOrgBucketSettingsRoles", "dropCondition"}}},
+		{who: w + "member administrator → bucket-settings", principal: other, action: "sts:AssumeRole", resource: bs, account: acct, context: ctx(other, "sts:ExternalId", externalID), identity: admin, resourcePolicy: &bsTrust, want: "Denied"},
+
+		// Its own account's buckets: each kind's Put, and the replication role passed to S3.
+		{who: w + "bucket-settings role", principal: bs, action: "s3:PutBucketPublicAccessBlock", resource: data, account: acct, context: ctx(bs), identity: bsPol, want: "Allowed",
+			guard: []mut{{"identity", "BucketSettings", "drop"}}},
+		{who: w + "bucket-settings role", principal: bs, action: "s3:PutEncryptionConfiguration", resource: data, account: acct, context: ctx(bs), identity: bsPol, want: "Allowed",
+			guard: []mut{{"identity", "BucketSettings", "drop"}}},
+		{who: w + "bucket-settings role", principal: bs, action: "s3:PutReplicationConfiguration", resource: data, account: acct, context: ctx(bs), identity: bsPol, want: "Allowed",
+			guard: []mut{{"identity", "BucketSettings", "drop"}}},
+		{who: w + "bucket-settings role", principal: bs, action: "iam:PassRole", resource: "arn:aws:iam::" + acct + ":role/s3-replication", account: acct, context: ctx(bs, "iam:PassedToService", "s3.amazonaws.com"), identity: bsPol, want: "Allowed",
+			guard: []mut{{"identity", "PassReplicationRoleToS3", "drop"}}},
+		// Not another account's bucket, even one whose policy lets the organization in.
+		{who: w + "bucket-settings role", principal: bs, action: "s3:PutBucketPublicAccessBlock", resource: otherB, account: "444455556666", context: ctx(bs, "s3:ResourceAccount", "444455556666"), identity: bsPol, resourcePolicy: otherPol, want: "Denied",
+			guard: []mut{{"identity", "BucketSettings", "dropCondition"}}},
+		// Never a quarantine bucket of its account, in any org region, nor a log bucket.
+		{who: w + "bucket-settings role", principal: bs, action: "s3:PutBucketPublicAccessBlock", resource: qBucket, account: acct, context: ctx(bs), identity: bsPol, resourcePolicy: &bucketPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}, {"resource", "DenyBucketSettingsRoles", "drop"}}},
+		{who: w + "bucket-settings role (its policy)", principal: bs, action: "s3:PutReplicationConfiguration", resource: qBucket, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
+		{who: w + "bucket-settings role (its policy)", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::" + euQuarantine, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
+		{who: w + "bucket-settings role", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::cloudtrail-logs-" + acct, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "NeverLogOrSecurityBuckets", "drop"}}},
+		// Settings only: no object, no bucket policy.
+		{who: w + "bucket-settings role", principal: bs, action: "s3:GetObject", resource: data + "/customer-uploads/card-numbers.csv", account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "BucketSettings", "widen"}}},
+		{who: w + "bucket-settings role", principal: bs, action: "s3:DeleteObjectVersion", resource: data + "/customer-uploads/card-numbers.csv", account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "BucketSettings", "widen"}}},
+		{who: w + "bucket-settings role", principal: bs, action: "s3:PutBucketPolicy", resource: data, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "BucketSettings", "widen"}}},
+	}
+	return append([]decision{
 		{who: w + "remediator", principal: remediator, action: "sts:AssumeRole", resource: role, account: acct, context: ctx(remediator, "sts:ExternalId", externalID), identity: assume, resourcePolicy: &trust, want: "Allowed",
 			guard: []mut{{"resource", "CentralRemediatorOnly", "drop"}}},
 		{who: w + "remediator (no ExternalId)", principal: remediator, action: "sts:AssumeRole", resource: role, account: acct, context: ctx(remediator), identity: assume, resourcePolicy: &trust, want: "Denied",
@@ -72,5 +129,5 @@ func stackSetDecisions(t *testing.T) []decision {
 			guard: []mut{{"resource", "DenyObjectReadsToOthers", "dropCondition"}}},
 		{who: w + "member administrator", principal: other, action: "s3:GetObject", resource: qObject, account: acct, context: ctx(other), identity: admin, resourcePolicy: &bucketPol, want: "Denied",
 			guard: []mut{{"resource", "DenyObjectReadsToOthers", "drop"}}},
-	}
+	}, bsRows...)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/macie-chatops/macie-chatops/shared/bucketfix"
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
 	"github.com/macie-chatops/macie-chatops/shared/testenv"
 )
@@ -249,20 +250,27 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 		return err
 	})
 
-	// The quarantine role: created once per account, by the home region's stack only.
+	// The quarantine and bucket-settings roles: created once per account, by the home region's
+	// stack only, with the template's trust and inline policy.
 	im := iam.New(iam.Options{Region: region, Credentials: e.creds(ms.creds), BaseEndpoint: aws.String(e.endpoint)})
 	home := region == e.cfg.Organization.HomeRegion(e.cfg.Region)
-	if _, created := ms.physical[LogicalQuarantineRole]; created != home {
-		e.t.Errorf("%s %s: quarantine role created by this region's stack: %v, want %v (home region %s)", account, region, created, home, e.cfg.Organization.HomeRegion(e.cfg.Region))
-	}
-	if home {
-		role, err := im.GetRole(e.ctx, &iam.GetRoleInput{RoleName: aws.String(QuarantineRoleName(e.cfg.Slug))})
-		if err != nil {
-			e.t.Fatalf("quarantine role in %s: %v", account, err)
+	for _, r := range []struct{ logical, name, policy string }{
+		{LogicalQuarantineRole, QuarantineRoleName(e.cfg.Slug), "quarantine"},
+		{LogicalBucketSettingsRole, BucketSettingsRoleName(e.cfg.Slug), "bucket-settings"},
+	} {
+		if _, created := ms.physical[r.logical]; created != home {
+			e.t.Errorf("%s %s: %s created by this region's stack: %v, want %v (home region %s)", account, region, r.logical, created, home, e.cfg.Organization.HomeRegion(e.cfg.Region))
 		}
-		props := e.resource(LogicalQuarantineRole, account, region)
-		e.sameGrants("quarantine role trust", account, region, unescape(e.t, aws.ToString(role.Role.AssumeRolePolicyDocument)), props["AssumeRolePolicyDocument"])
-		rp, err := im.GetRolePolicy(e.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(QuarantineRoleName(e.cfg.Slug)), PolicyName: aws.String("quarantine")})
+		if !home {
+			continue
+		}
+		role, err := im.GetRole(e.ctx, &iam.GetRoleInput{RoleName: aws.String(r.name)})
+		if err != nil {
+			e.t.Fatalf("%s in %s: %v", r.logical, account, err)
+		}
+		props := e.resource(r.logical, account, region)
+		e.sameGrants(r.logical+" trust", account, region, unescape(e.t, aws.ToString(role.Role.AssumeRolePolicyDocument)), props["AssumeRolePolicyDocument"])
+		rp, err := im.GetRolePolicy(e.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(r.name), PolicyName: aws.String(r.policy)})
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -273,7 +281,7 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 			e.t.Logf("moto's CloudFormation reports the role's inline policy as a Python repr: read back with ' as \"")
 			reported = strings.ReplaceAll(reported, "'", `"`)
 		}
-		e.sameGrants("quarantine role policy", account, region, reported, props["Policies"].([]any)[0].(map[string]any)["PolicyDocument"])
+		e.sameGrants(r.logical+" policy", account, region, reported, props["Policies"].([]any)[0].(map[string]any)["PolicyDocument"])
 	}
 
 	// The forwarder (standalone): the rule on the default bus, to the central bus, through its role.
@@ -412,6 +420,48 @@ func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Obj
 	}
 }
 
+// fixBucket turns block public access on for a data bucket through the bucket-settings role
+// CloudFormation created, as the remediator does (its session assumes the role by name in the
+// bucket's account, with the ExternalId), checks S3 shows all four settings on, and undoes it to
+// the exact prior state (no configuration).
+func (e *motoOrg) fixBucket(ms memberStack, bucket string) {
+	e.t.Helper()
+	remediator := e.params[ParamRemediatorRoleArn]
+	rs := e.as(motoSecurity, remediator[strings.LastIndex(remediator, "/")+1:])
+	st := sts.New(sts.Options{Region: "us-east-1", Credentials: e.creds(rs), BaseEndpoint: aws.String(e.endpoint)})
+	out, err := st.AssumeRole(e.ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + ms.account + ":role/" + BucketSettingsRoleName(e.cfg.Slug)),
+		RoleSessionName: aws.String("bucket-fix"), ExternalId: aws.String(e.cfg.ExternalID)})
+	if err != nil {
+		e.t.Fatalf("assume the StackSet's bucket-settings role in %s: %v", ms.account, err)
+	}
+	if arn := aws.ToString(out.AssumedRoleUser.Arn); !strings.Contains(arn, ":"+ms.account+":assumed-role/"+BucketSettingsRoleName(e.cfg.Slug)+"/") {
+		e.t.Fatalf("assumed %s, want the bucket-settings role of %s", arn, ms.account)
+	}
+	c := out.Credentials
+	fx := &bucketfix.Fixer{S3: e.s3(aws.Credentials{AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken)}, ms.region)}
+	plan, err := fx.Inspect(e.ctx, bucketfix.BlockPublicAccess, bucket, bucketfix.Spec{})
+	if err != nil || plan.AlreadyFixed || plan.Before.Present {
+		e.t.Fatalf("inspect %s: %+v, %v (want no public access block yet)", bucket, plan, err)
+	}
+	if plan, err = fx.Apply(e.ctx, plan); err != nil {
+		e.t.Fatalf("block public access on %s through the StackSet's role: %v", bucket, err)
+	}
+	member := e.s3(ms.creds, ms.region)
+	pab, err := member.GetPublicAccessBlock(e.ctx, &s3.GetPublicAccessBlockInput{Bucket: &bucket})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if p := pab.PublicAccessBlockConfiguration; p == nil || !aws.ToBool(p.BlockPublicAcls) || !aws.ToBool(p.IgnorePublicAcls) || !aws.ToBool(p.BlockPublicPolicy) || !aws.ToBool(p.RestrictPublicBuckets) {
+		e.t.Fatalf("%s after the fix: %+v, want all four on", bucket, p)
+	}
+	if err := fx.Undo(e.ctx, plan); err != nil {
+		e.t.Fatalf("undo on %s: %v", bucket, err)
+	}
+	if _, err := member.GetPublicAccessBlock(e.ctx, &s3.GetPublicAccessBlockInput{Bucket: &bucket}); err == nil || !strings.Contains(err.Error(), "NoSuchPublicAccessBlockConfiguration") {
+		e.t.Fatalf("%s after undo: %v, want no public access block, as before", bucket, err)
+	}
+}
+
 func bucketConfig(region string) *s3types.CreateBucketConfiguration {
 	if region == "us-east-1" {
 		return nil
@@ -420,19 +470,24 @@ func bucketConfig(region string) *s3types.CreateBucketConfiguration {
 }
 
 // The generated member template, created as a stack in moto's CloudFormation for one account in
-// both regions (the StackSet's instances there), creates the quarantine role (home region only),
-// the quarantine bucket, its key and alias, and the forwarder, with the template's policies; and
-// a real quarantine runs through that role and bucket. moto does not evaluate IAM, bucket or
+// both regions (the StackSet's instances there), creates the quarantine and bucket-settings roles
+// (home region only), the quarantine bucket, its key and alias, and the forwarder, with the
+// template's policies; and a real quarantine runs through that role and bucket, and a real
+// block-public-access fix and its undo through the bucket-settings role, in each region. moto does not evaluate IAM, bucket or
 // key policies (it accepts any request): that the documents allow what the move needs and deny
 // the rest is the IAM decision table's part (TestIAMDecisions, StackSet rows).
 func TestOrganizationTemplateDeploysAndQuarantinesOnMoto(t *testing.T) {
 	e := startMoto(t)
 	e.generate(orgSetting)
+	if _, ok := e.tmpl["Resources"].(map[string]any)[LogicalBucketSettingsRole]; !ok {
+		t.Fatal("the template has no bucket-settings role: the test's policy (example-org.yaml) enables every bucket-fix kind")
+	}
 	const a = "210987654321"
 	for _, region := range []string{"us-east-1", "eu-west-1"} {
 		ms := e.deployMember(a, region)
 		o := e.putData(ms)
 		e.remediate(ms, "f-org-"+region, quarantine.Object{AccountID: a, Region: region, Bucket: o.bucket, Key: o.key, VersionID: o.version, ETag: o.etag, Size: int64(len(o.body))}, o.body)
+		e.fixBucket(ms, o.bucket)
 	}
 }
 

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -231,5 +233,122 @@ func TestOrganizationHomeRegionNeverMoves(t *testing.T) {
 	after := home(`{"organizationalUnits": ["` + ouA + `"], "regions": ["us-west-2", "us-east-1", "ap-south-1"]}`)
 	if before != "us-west-2" || after != before {
 		t.Errorf("home region %s, then %s after adding ap-south-1: want us-west-2 both times", before, after)
+	}
+}
+
+// The StackSet's bucket-settings role has the defaults' bucket-fix kinds in every account, so a
+// policy override that changes an account's kinds (more or fewer) is refused in organization
+// mode unless the account is an explicit member, which gets a role of its own kinds; an
+// override that leaves the kinds as they are is accepted.
+func TestOrganizationRefusesBucketFixKindsOverrideOfANonMember(t *testing.T) {
+	dev, _ := filepath.Abs(filepath.Join("..", "..", "policies", "dev.yaml"))
+	const acct = "210987654321"
+	withAccount := func(actions ...string) string {
+		raw, err := os.ReadFile(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(raw)
+		if !strings.HasSuffix(s, "\n") || !strings.Contains(s, "\naccounts:\n") || strings.Contains(s, acct) {
+			t.Fatal("dev.yaml does not end in its accounts section (or already lists " + acct + "): change the test with the file")
+		}
+		s += "  \"" + acct + "\":\n    name: later\n    actions:\n"
+		for _, a := range actions {
+			s += "      " + a + "\n"
+		}
+		p := filepath.Join(t.TempDir(), "dev.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	refused := []struct {
+		name, policy string
+		want         []string
+	}{
+		{"more kinds", withAccount("Policy:IAMUser/S3BucketEncryptionDisabled: AUTO"),
+			[]string{"accounts." + acct + ".actions enables the bucket-fix kinds [block-public-access default-encryption] where the defaults enable [block-public-access]"}},
+		{"no kind", withAccount("Policy:IAMUser/S3BlockPublicAccessDisabled: NOTIFY"),
+			[]string{"accounts." + acct + ".actions enables the bucket-fix kinds none where the defaults enable [block-public-access]"}},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:policyFile": c.policy}, nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range append(c.want, "use an explicit member for this account (add it to macie-chatops:members", "or give its Policy:* types the defaults' actions") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+	t.Run("explicit member", func(t *testing.T) {
+		// The same override for an explicit member: its own role, without a kind; the template's
+		// role keeps the defaults' kind.
+		m, cfg, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:policyFile": withAccount("Policy:IAMUser/S3BlockPublicAccessDisabled: NOTIFY")},
+			[]Member{{AccountID: acct, DeployRole: "OrganizationAccountAccessRole"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := extract(t, m).roleArn["member-"+acct+"-bucket-settings-role"]; r != "" {
+			t.Errorf("explicit member %s, whose policy enables no kind, has bucket-settings role %s", acct, r)
+		}
+		tmpl, err := MemberTemplate(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tmpl.Resources[LogicalBucketSettingsRole]; !ok {
+			t.Error("the template has no bucket-settings role for the defaults' block public access")
+		}
+	})
+	t.Run("same kinds", func(t *testing.T) {
+		// REVIEW instead of the defaults' IGNORE for S3BucketPublic: block public access again,
+		// so the account's kinds are the defaults'.
+		if _, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:policyFile": withAccount("Policy:IAMUser/S3BucketPublic: REVIEW")}, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Preview says how far the StackSet's bucket-settings role reaches, naming its kinds, only when
+// the template has it.
+func TestOrganizationBucketSettingsWarning(t *testing.T) {
+	dev, _ := filepath.Abs(filepath.Join("..", "..", "policies", "dev.yaml"))
+	for _, c := range []struct {
+		name, policy string
+		want         string
+	}{
+		{"example-org", "", "organization mode: the bucket-settings role in each account of " + ouA + ", " + ouB + " may change block public access, default encryption and replication of every bucket of its own account except"},
+		{"dev", dev, "organization mode: the bucket-settings role in each account of " + ouA + ", " + ouB + " may change block public access of every bucket of its own account except"},
+		{"no bucket fix", policyReplacing(t, dev, "Policy:IAMUser/S3BlockPublicAccessDisabled: REVIEW", "Policy:IAMUser/S3BlockPublicAccessDisabled: NOTIFY"), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			over := map[string]string{}
+			if c.policy != "" {
+				over["macie-chatops:policyFile"] = c.policy
+			}
+			// The explicit members: example-org.yaml overrides their quarantine settings.
+			_, cfg, err := deployOrg(t, orgSetting, over, defaultMembers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range BucketSettingsWarnings(cfg) {
+				if strings.HasPrefix(w, "organization mode:") {
+					got = append(got, w)
+				}
+			}
+			if c.want == "" {
+				if len(got) != 0 {
+					t.Errorf("warnings %q without the role", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], c.want) || !strings.Contains(got[0], "*cloudtrail*") || !strings.Contains(got[0], "per-account dataBuckets need an explicit member") {
+				t.Errorf("warnings %q, want one starting %q, naming the protected buckets", got, c.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -102,8 +103,9 @@ func organizationProblems(cfg *Config) []string {
 // organizationPolicyProblems refuses, in organization mode, what one template for every account
 // cannot express. The StackSet deploys the same member resources to every account of the OUs;
 // the accounts are not known at preview, so a policy override that changes member resources
-// (quarantine bucket name, retention, key) for an account that is not an explicit member would
-// silently not apply. Decided: refused, naming the account and the fix (make it an explicit
+// (quarantine bucket name, retention, key, or the bucket-fix kinds its actions enable, which
+// decide the bucket-settings role's permissions) for an account that is not an explicit member
+// would silently not apply. Decided: refused, naming the account and the fix (make it an explicit
 // member, outside the OUs), rather than per-account ParameterOverrides, which would need a
 // per-account StackSetInstance and break when the account moves between OUs. Settings the
 // remediator reads at run time (deleteMode, tombstone) are not member resources and stay
@@ -122,9 +124,19 @@ func organizationPolicyProblems(cfg *Config) []string {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	orgKinds := orgBucketFixKinds(cfg)
 	for _, id := range ids {
+		if explicit[id] {
+			continue
+		}
+		// The StackSet's bucket-settings role holds the defaults' kinds in every account: an
+		// override that enables another kind would fail with access denied, one that enables
+		// fewer would leave the account a role with permissions its policy never uses.
+		if kinds := cfg.Policy.BucketFixKindsFor(id); !slices.Equal(kinds, orgKinds) {
+			probs = append(probs, fmt.Sprintf("%s: accounts.%s.actions enables the bucket-fix kinds %s where the defaults enable %s; organization mode deploys one bucket-settings role, with the defaults' kinds, to every account of the OUs, so it cannot give this account others: use an explicit member for this account (add it to %s:members, and keep it outside %s:organization's OUs), or give its Policy:* types the defaults' actions (AUTO or REVIEW where the defaults remediate, NOTIFY or IGNORE where they do not)", cfg.PolicyFile, id, kindList(kinds), kindList(orgKinds), Namespace, Namespace))
+		}
 		q := cfg.Policy.Accounts[id].Quarantine
-		if q == nil || explicit[id] {
+		if q == nil {
 			continue
 		}
 		if q.Bucket != "" || q.RetentionDays != nil || q.KMSKeyID != "" {
@@ -151,4 +163,13 @@ func organizationPolicyProblems(cfg *Config) []string {
 		probs = append(probs, fmt.Sprintf("%s: quarantine bucket %q does not contain {region}, and %s:organization.regions lists %d regions, whose buckets would share one name: add {region} to defaults.quarantine.bucket", cfg.PolicyFile, cfg.Policy.QuarantineFor("000000000000", rs[0]).Bucket, Namespace, len(rs)))
 	}
 	return probs
+}
+
+// kindList names bucket-fix kinds for a message: "[block-public-access default-encryption]", or
+// "none".
+func kindList(kinds []string) string {
+	if len(kinds) == 0 {
+		return "none"
+	}
+	return "[" + strings.Join(kinds, " ") + "]"
 }
