@@ -265,9 +265,9 @@ type stack struct {
 
 func newStack(t *testing.T) *stack { return newStackWith(t, testPolicy, nil) }
 
-// newStackWith builds the stack with another policy; s3Via, when set, puts a proxy between the
-// remediator and the S3 server (it gets the server's endpoint and returns the one to use).
-func newStackWith(t *testing.T, policyYAML string, s3Via func(endpoint string) string) *stack {
+// newStackWith builds the stack with another policy; faults, when set (from newS3Faults), puts a
+// fault proxy between the remediator and the S3 server.
+func newStackWith(t *testing.T, policyYAML string, faults *s3Faults) *stack {
 	ctx := testenv.Context(t)
 	pol, err := policy.Parse([]byte(policyYAML), "test.yaml")
 	if err != nil {
@@ -291,12 +291,13 @@ func newStackWith(t *testing.T, policyYAML string, s3Via func(endpoint string) s
 	st.actions = &Actions{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: secret}, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	var clients quarantine.Clients = &quarantine.StaticClients{Endpoint: st.s3.Endpoint, Accounts: map[string]aws.Credentials{"555555555555": creds}}
-	if s3Via != nil {
+	if faults != nil {
+		endpoint, transport := faults.start(st.s3.Endpoint, http.DefaultTransport.(*http.Transport).Clone())
 		clients = shortClients{s3.New(s3.Options{
 			Region: "us-east-1", Credentials: credentials.StaticCredentialsProvider{Value: creds},
 			Retryer:    retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
-			HTTPClient: &http.Client{Timeout: 500 * time.Millisecond},
-		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(s3Via(st.s3.Endpoint)); o.UsePathStyle = true })}
+			HTTPClient: &http.Client{Timeout: 500 * time.Millisecond, Transport: transport},
+		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true })}
 	}
 	eng := quarantine.New(clients, quarantine.Options{})
 	st.remed = &Remediator{Policy: pol, Ledger: l, Engine: eng, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue, Authz: &chatops.Authorizer{Groups: bot.Client}}
