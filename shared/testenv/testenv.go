@@ -162,3 +162,23 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// EachServerWith runs f, as a subtest, on every server that has what a test needs (has says
+// which), and only there: a server without it gets no subtest (nothing to skip), and the test
+// logs the servers it left out. A need no server meets fails the test, so it can never pass by
+// running nothing. what names the need in those messages ("the ReplicationConfiguration APIs").
+func EachServerWith[E any](t *testing.T, servers []string, has func(server string) bool, what string, newEnv func(t testing.TB, server string) E, f func(t *testing.T, e E)) {
+	t.Helper()
+	ran := 0
+	for _, name := range servers {
+		if !has(name) {
+			t.Logf("%s: not run on %s, which does not have %s", t.Name(), name, what)
+			continue
+		}
+		ran++
+		t.Run(name, func(t *testing.T) { f(t, newEnv(t, name)) })
+	}
+	if ran == 0 {
+		t.Fatalf("no test server has %s", what)
+	}
+}
