@@ -1,6 +1,7 @@
 // Package testenv owns starting the real servers the tests run against (dynalite, versitygw, moto) on
 // 127.0.0.1, from the pinned tools `make tools` installs into .tools/. A missing tool fails the
-// test with the command that installs it; nothing is ever skipped.
+// test with the command that installs it; nothing is ever skipped. It also owns what tests put
+// around those servers: FaultProxy (S3 calls failed on purpose), RecordingSTS, EachServerWith.
 package testenv
 
 import (
