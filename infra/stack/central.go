@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/apigatewayv2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
@@ -27,7 +28,7 @@ const MaciePattern = `{"source":["aws.macie"],"detail-type":["Macie Finding"]}`
 
 // QuarantineRoleName is the role the remediator assumes in each member account. It carries the
 // stack's name: two stacks in one account (dev and prod) each have their own.
-func QuarantineRoleName(slug string) string { return AWSName(64, "macie-chatops", slug, "quarantine") }
+func QuarantineRoleName(slug string) string { return naming.QuarantineRoleName(slug) }
 
 // FunctionName is a function's name in AWS (at most 64 characters).
 func FunctionName(slug, fn string) string { return AWSName(64, "macie-chatops", slug, fn) }

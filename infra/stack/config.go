@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/macie-chatops/macie-chatops/shared/finding"
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
@@ -360,24 +360,9 @@ func Slug(stack string) string {
 	return s
 }
 
-// AWSName joins parts with "-" and keeps the result within max characters (IAM role names 64,
-// Lambda function names 64): a name too long keeps its end (what the resource is) and replaces
-// the middle with a short hash, so two long stack names still get different names.
-func AWSName(max int, parts ...string) string {
-	n := strings.Join(parts, "-")
-	if len(n) <= max {
-		return n
-	}
-	f := fnv.New32a()
-	f.Write([]byte(n))
-	h := fmt.Sprintf("%08x", f.Sum32())
-	tail := parts[len(parts)-1]
-	keep := max - len(tail) - len(h) - 2
-	if keep < 1 {
-		return n[:max-len(h)-1] + "-" + h
-	}
-	return strings.TrimRight(n[:keep], "-") + "-" + h + "-" + tail
-}
+// AWSName is naming.AWSName (shared with doctor): parts joined with "-" within max characters,
+// a name too long keeps its end and replaces the middle with a short hash.
+func AWSName(max int, parts ...string) string { return naming.AWSName(max, parts...) }
 
 // projectRoot is the directory holding Pulumi.yaml, at or above the working directory.
 func projectRoot() string {

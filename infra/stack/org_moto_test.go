@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -340,19 +339,8 @@ func (e *motoOrg) sameGrants(what, account, region, reported string, tmpl any) {
 	}
 }
 
-// recordingSTS keeps the AssumeRole requests the remediator makes.
-type recordingSTS struct {
-	*sts.Client
-	mu    sync.Mutex
-	calls []sts.AssumeRoleInput
-}
-
-func (r *recordingSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, o ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
-	r.mu.Lock()
-	r.calls = append(r.calls, *in)
-	r.mu.Unlock()
-	return r.Client.AssumeRole(ctx, in, o...)
-}
+// recordingSTS is testenv.RecordingSTS: it keeps the AssumeRole requests the remediator makes.
+type recordingSTS = testenv.RecordingSTS
 
 // dataObject is an object with sensitive data in a member's data bucket.
 type dataObject struct {
@@ -415,8 +403,8 @@ func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Obj
 	if _, err := member.HeadObject(e.ctx, &s3.HeadObjectInput{Bucket: &obj.Bucket, Key: &obj.Key, VersionId: &obj.VersionID}); err == nil {
 		e.t.Errorf("the source version is still in %s", obj.Bucket)
 	}
-	if len(rec.calls) != 1 || aws.ToString(rec.calls[0].RoleArn) != "arn:aws:iam::"+ms.account+":role/"+QuarantineRoleName(e.cfg.Slug) || aws.ToString(rec.calls[0].ExternalId) != e.cfg.ExternalID {
-		e.t.Errorf("AssumeRole calls %+v: want one, of the quarantine role in %s, with the ExternalId", rec.calls, ms.account)
+	if len(rec.Calls()) != 1 || aws.ToString(rec.Calls()[0].RoleArn) != "arn:aws:iam::"+ms.account+":role/"+QuarantineRoleName(e.cfg.Slug) || aws.ToString(rec.Calls()[0].ExternalId) != e.cfg.ExternalID {
+		e.t.Errorf("AssumeRole calls %+v: want one, of the quarantine role in %s, with the ExternalId", rec.Calls(), ms.account)
 	}
 }
 

@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudformation"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -18,7 +19,7 @@ type OrganizationMembers struct {
 }
 
 // StackSetName is the organization StackSet's name (StackSet names: 128 characters).
-func StackSetName(slug string) string { return AWSName(128, "macie-chatops", slug, "members") }
+func StackSetName(slug string) string { return naming.StackSetName(slug) }
 
 // StackSetOperationPreferences are sized for an organization of hundreds of accounts: a quarter
 // of the accounts of a region at once, every region in parallel (the template's regions do not

@@ -51,18 +51,8 @@ type env struct {
 // server without them gets no subtest (nothing to skip), and the test names the servers it left
 // out. A kind no server has fails the test, so it can never pass by running nothing.
 func eachServerWith(t *testing.T, kind Kind, f func(t *testing.T, e *env)) {
-	ran := 0
-	for _, name := range servers {
-		if !serverHas(name, kind) {
-			t.Logf("%s: not run on %s, which does not implement the %s APIs", t.Name(), name, kind)
-			continue
-		}
-		ran++
-		t.Run(name, func(t *testing.T) { f(t, newEnvOn(t, name)) })
-	}
-	if ran == 0 {
-		t.Fatalf("no test server implements %s", kind)
-	}
+	t.Helper()
+	testenv.EachServerWith(t, servers, func(s string) bool { return serverHas(s, kind) }, fmt.Sprintf("the %s APIs", kind), newEnvOn, f)
 }
 
 func newEnvOn(t testing.TB, server string) *env {

@@ -3,12 +3,7 @@ package bucketfix
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/macie-chatops/macie-chatops/shared/testenv"
 )
 
 // callType names a bucket-configuration request as the proxy sees it: "PUT publicAccessBlock".
@@ -30,59 +26,17 @@ func callType(r *http.Request) string {
 	return r.Method + " other"
 }
 
-// faultProxy sits between the SDK and the server and fails every request of one call type in
-// one way while set: "500", "reset" (the connection is reset before the server sees the
-// request) or "lost" (the server does the work, then the connection is reset). The SDK's own
-// retry sees the same fault, so the caller gets the error.
-type faultProxy struct {
-	mu     sync.Mutex
-	target string
-	mode   string
-	hits   map[string]int // every request by call type since the last set
-	proxy  *httputil.ReverseProxy
+// faultProxy is testenv.FaultProxy with this package's call names: it sits between the SDK and the
+// server and fails every request of one call type in one way while set ("500", "reset", "lost").
+// The SDK's own retry sees the same fault, so the caller gets the error.
+type faultProxy struct{ *testenv.FaultProxy }
+
+func newFaultProxy(t testing.TB, endpoint string) *faultProxy {
+	return &faultProxy{testenv.NewFaultProxy(t, endpoint, callType)}
 }
 
-func (p *faultProxy) set(target, mode string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.target, p.mode, p.hits = target, mode, map[string]int{}
-}
-
-func (p *faultProxy) hit(ct string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.hits[ct]
-}
-
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ct := callType(r)
-	p.mu.Lock()
-	p.hits[ct]++
-	fail, mode := ct == p.target, p.mode
-	p.mu.Unlock()
-	if fail {
-		switch mode {
-		case "500":
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusInternalServerError)
-			fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>injected</Message></Error>`)
-			return
-		case "lost":
-			p.proxy.ServeHTTP(httptest.NewRecorder(), r) // the server does the work...
-			fallthrough
-		case "reset": // ...and the answer never arrives
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					tc.SetLinger(0) // RST, not FIN
-				}
-				conn.Close()
-			}
-			return
-		}
-	}
-	p.proxy.ServeHTTP(w, r)
-}
+func (p *faultProxy) set(target, mode string) { p.Set(target, mode) }
+func (p *faultProxy) hit(ct string) int       { return p.Hits(ct) }
 
 // TestFaultsOverHTTPConverge: through the real SDK (with its retries), every bucket-configuration
 // call of Apply and Undo fails in every way in turn. The failing call returns an error that is
@@ -106,23 +60,13 @@ func TestFaultsOverHTTPConverge(t *testing.T) {
 	for _, b := range buckets {
 		t.Run(b.name, func(t *testing.T) {
 			eachServerWith(t, b.kind, func(t *testing.T, e *env) {
-				target, err := url.Parse(e.endpoint)
-				if err != nil {
-					t.Fatal(err)
-				}
-				fp := &faultProxy{hits: map[string]int{}}
-				fp.proxy = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-					pr.SetURL(target)
-					pr.Out.Host = pr.In.Host // the signature covers the host the client used
-				}}
-				srv := httptest.NewServer(fp)
-				defer srv.Close()
+				fp := newFaultProxy(t, e.endpoint)
 				faulty := &Fixer{S3: s3.New(s3.Options{
 					Region:      "us-east-1",
 					Credentials: credentials.StaticCredentialsProvider{Value: e.creds},
 					Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
 					HTTPClient:  &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
-				}, func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })}
+				}, func(o *s3.Options) { o.BaseEndpoint = aws.String(fp.URL); o.UsePathStyle = true })}
 
 				scenarios, failed := 0, 0
 				for _, method := range []string{"GET", "PUT", "DELETE"} {

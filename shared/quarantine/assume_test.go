@@ -2,30 +2,18 @@ package quarantine
 
 import (
 	"bytes"
-	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/macie-chatops/macie-chatops/shared/testenv"
 )
 
-// recordingSTS passes AssumeRole to a real STS and keeps what was asked.
-type recordingSTS struct {
-	*sts.Client
-	mu    sync.Mutex
-	calls []sts.AssumeRoleInput
-}
-
-func (r *recordingSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, o ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
-	r.mu.Lock()
-	r.calls = append(r.calls, *in)
-	r.mu.Unlock()
-	return r.Client.AssumeRole(ctx, in, o...)
-}
+// recordingSTS is testenv.RecordingSTS: AssumeRole on a real STS, keeping what was asked.
+type recordingSTS = testenv.RecordingSTS
 
 // The assume-role path end to end on moto's STS and S3: the remediator assumes the quarantine
 // role in the finding's account with the ExternalId, and moves the object with those temporary
@@ -72,10 +60,10 @@ func TestAssumeRoleWithExternalIDOnMoto(t *testing.T) {
 	if !bytes.Equal(me.get("quarantine", res.CopyKey, res.CopyVersionID), csvBody) || me.get("data", "assumed.csv", v) != nil {
 		t.Fatal("move with assumed-role credentials incomplete")
 	}
-	if len(rec.calls) != 1 {
-		t.Fatalf("want one AssumeRole (cached for the move), got %d", len(rec.calls))
+	if len(rec.Calls()) != 1 {
+		t.Fatalf("want one AssumeRole (cached for the move), got %d", len(rec.Calls()))
 	}
-	c := rec.calls[0]
+	c := rec.Calls()[0]
 	if aws.ToString(c.RoleArn) != "arn:aws:iam::"+account+":role/macie-chatops-quarantine" || aws.ToString(c.ExternalId) != "org-ext-7f3a" {
 		t.Fatalf("assume input: role %s external id %s", aws.ToString(c.RoleArn), aws.ToString(c.ExternalId))
 	}

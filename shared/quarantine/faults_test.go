@@ -3,14 +3,9 @@ package quarantine
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/macie-chatops/macie-chatops/shared/testenv"
 )
 
 // callType names the S3 operation of a request, as the proxy sees it.
@@ -49,89 +45,16 @@ func callType(r *http.Request) string {
 	return r.Method + " other"
 }
 
-// faultProxy sits between the engine and the server and fails one call type in one way: "500",
-// "reset" (the connection is reset before the server sees the request), "lost" (the server does
-// the work, then the connection is reset), or "timeout" (see faultTransport). What fails is
-// decided here, never by a clock: a slow answer on a loaded machine is only slow.
-type faultProxy struct {
-	mu     sync.Mutex
-	target string // call type to fail
-	mode   string // "500", "timeout", "reset"
-	hits   map[string]int
-	proxy  *httputil.ReverseProxy
+// faultProxy is testenv.FaultProxy with this package's call names: it sits between the engine and
+// the server and fails one call type in one way ("500", "timeout", "reset", "lost").
+type faultProxy struct{ *testenv.FaultProxy }
+
+func newFaultProxy(t testing.TB, endpoint string) *faultProxy {
+	return &faultProxy{testenv.NewFaultProxy(t, endpoint, callType)}
 }
 
-func (p *faultProxy) set(target, mode string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.target, p.mode, p.hits = target, mode, map[string]int{}
-}
-
-// timeoutErr is what the client sees when its own deadline passes.
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout (injected)" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
-
-// faultTransport is the client side of the fault injection: a "timeout" is the client giving up
-// on a call the server never answered, so it fails the call at once with a timeout error, as the
-// client's deadline would, instead of waiting for a wall-clock timeout.
-type faultTransport struct {
-	p    *faultProxy
-	next http.RoundTripper
-}
-
-func (f faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	ct := callType(r)
-	f.p.mu.Lock()
-	timeout := ct == f.p.target && f.p.mode == "timeout"
-	if timeout {
-		f.p.hits[ct]++
-	}
-	f.p.mu.Unlock()
-	if timeout {
-		if r.Body != nil {
-			r.Body.Close()
-		}
-		return nil, &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}
-	}
-	return f.next.RoundTrip(r)
-}
-
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ct := callType(r)
-	p.mu.Lock()
-	fail := ct == p.target
-	mode := p.mode
-	if fail {
-		p.hits[ct]++
-	}
-	p.mu.Unlock()
-	if fail {
-		switch mode {
-		case "500":
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusInternalServerError)
-			fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>injected</Message></Error>`)
-			return
-		case "lost":
-			// The server does the work; the answer never arrives.
-			p.proxy.ServeHTTP(httptest.NewRecorder(), r)
-			fallthrough
-		case "reset":
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					tc.SetLinger(0) // RST, not FIN
-				}
-				conn.Close()
-			}
-			return
-		}
-	}
-	p.proxy.ServeHTTP(w, r)
-}
+func (p *faultProxy) set(target, mode string) { p.Set(target, mode) }
+func (p *faultProxy) hit(call string) int     { return p.Hits(call) }
 
 // faultCalls are the calls a move makes that the proxy fails; multipartCalls happen only for an
 // object over the multipart threshold. Of the fault kinds, "lost" is the one the server sees (it
@@ -244,21 +167,14 @@ func faultInjection(t *testing.T, e *env) {
 	e.bucket("data", true)
 	e.bucket("udata", false)
 	e.bucket("quarantine", true)
-	target, _ := url.Parse(e.endpoint)
-	fp := &faultProxy{hits: map[string]int{}}
-	fp.proxy = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host // the signature covers the host the client used
-	}}
-	srv := httptest.NewServer(fp)
-	defer srv.Close()
+	fp := newFaultProxy(t, e.endpoint)
 	faulty := s3.New(s3.Options{
 		Region:      "us-east-1",
 		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: e.accessKey, SecretAccessKey: e.secretKey}},
 		Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
 		// No client timeout: faults are injected, never inferred from a slow answer.
-		HTTPClient: &http.Client{Transport: faultTransport{p: fp, next: http.DefaultTransport.(*http.Transport).Clone()}},
-	}, func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })
+		HTTPClient: &http.Client{Transport: fp.Transport(http.DefaultTransport.(*http.Transport).Clone())},
+	}, func(o *s3.Options) { o.BaseEndpoint = aws.String(fp.URL); o.UsePathStyle = true })
 	eng := &Engine{Clients: oneClient{faulty}, Options: e.eng.Options, Now: time.Now}
 
 	cells := faultCells(e.server)
@@ -280,8 +196,8 @@ func faultInjection(t *testing.T, e *env) {
 		if err != nil {
 			failedMoves++
 		}
-		what := fmt.Sprintf("%s: %s fails with %s (hit %d times, move error: %v)", bucket, call, mode, fp.hits[call], err)
-		if fp.hits[call] == 0 {
+		what := fmt.Sprintf("%s: %s fails with %s (hit %d times, move error: %v)", bucket, call, mode, fp.hit(call), err)
+		if fp.hit(call) == 0 {
 			t.Fatalf("%s: the fault was never injected", what)
 		}
 		assertIntact(t, e, bucket, key, v, body, what)

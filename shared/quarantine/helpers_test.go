@@ -54,18 +54,8 @@ func serverHas(server, feature string) bool {
 // it gets no subtest (nothing to skip), and the test names the servers it left out. A feature
 // no server has fails the test, so it can never pass by running nothing.
 func eachServerWith(t *testing.T, feature string, f func(t *testing.T, e *env)) {
-	ran := 0
-	for _, name := range servers {
-		if !serverHas(name, feature) {
-			t.Logf("%s: not run on %s, which has no %s", t.Name(), name, feature)
-			continue
-		}
-		ran++
-		t.Run(name, func(t *testing.T) { f(t, newEnvOn(t, name)) })
-	}
-	if ran == 0 {
-		t.Fatalf("no test server has %s", feature)
-	}
+	t.Helper()
+	testenv.EachServerWith(t, servers, func(s string) bool { return serverHas(s, feature) }, feature, newEnvOn, f)
 }
 
 func newEnv(t testing.TB) *env { return newEnvOn(t, "versitygw") }

@@ -1,6 +1,7 @@
 // Package testenv owns starting the real servers the tests run against (dynalite, versitygw, moto) on
 // 127.0.0.1, from the pinned tools `make tools` installs into .tools/. A missing tool fails the
-// test with the command that installs it; nothing is ever skipped.
+// test with the command that installs it; nothing is ever skipped. It also owns what tests put
+// around those servers: FaultProxy (S3 calls failed on purpose), RecordingSTS, EachServerWith.
 package testenv
 
 import (
@@ -161,4 +162,24 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// EachServerWith runs f, as a subtest, on every server that has what a test needs (has says
+// which), and only there: a server without it gets no subtest (nothing to skip), and the test
+// logs the servers it left out. A need no server meets fails the test, so it can never pass by
+// running nothing. what names the need in those messages ("the ReplicationConfiguration APIs").
+func EachServerWith[E any](t *testing.T, servers []string, has func(server string) bool, what string, newEnv func(t testing.TB, server string) E, f func(t *testing.T, e E)) {
+	t.Helper()
+	ran := 0
+	for _, name := range servers {
+		if !has(name) {
+			t.Logf("%s: not run on %s, which does not have %s", t.Name(), name, what)
+			continue
+		}
+		ran++
+		t.Run(name, func(t *testing.T) { f(t, newEnv(t, name)) })
+	}
+	if ran == 0 {
+		t.Fatalf("no test server has %s", what)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"sort"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -90,32 +90,12 @@ func parseOrgSettings(file string, n yaml.Node, orgID string) (*orgSettings, err
 	return &o, nil
 }
 
-// stackSetName is the members StackSet's name, infra/stack.StackSetName: functions/ does not
-// import infra/, so the naming rule is repeated here (and pinned by TestDoctorStackSetName).
-func stackSetName(stack string) string { return awsName(128, "macie-chatops", stack, "members") }
+// stackSetName is the members StackSet's name; infra/stack.StackSetName is the same function.
+func stackSetName(stack string) string { return naming.StackSetName(stack) }
 
-// awsName is infra/stack.AWSName: parts joined with "-", a name too long keeps its end and
-// replaces the middle with a short hash.
-func awsName(max int, parts ...string) string {
-	n := strings.Join(parts, "-")
-	if len(n) <= max {
-		return n
-	}
-	f := fnv.New32a()
-	f.Write([]byte(n))
-	h := fmt.Sprintf("%08x", f.Sum32())
-	tail := parts[len(parts)-1]
-	keep := max - len(tail) - len(h) - 2
-	if keep < 1 {
-		return n[:max-len(h)-1] + "-" + h
-	}
-	return strings.TrimRight(n[:keep], "-") + "-" + h + "-" + tail
-}
-
-// quarantineRoleName is infra/stack.QuarantineRoleName.
-func quarantineRoleName(stack string) string {
-	return awsName(64, "macie-chatops", stack, "quarantine")
-}
+// quarantineRoleName is the member accounts' quarantine role; infra/stack.QuarantineRoleName is
+// the same function.
+func quarantineRoleName(stack string) string { return naming.QuarantineRoleName(stack) }
 
 // orgAccount is an account found under a configured OU.
 type orgAccount struct {

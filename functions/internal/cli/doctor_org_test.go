@@ -395,8 +395,9 @@ func TestDoctorOrganizationConfig(t *testing.T) {
 	}
 }
 
-// TestDoctorStackSetName pins doctor's copy of infra/stack.StackSetName (functions/ cannot
-// import infra/): the long name is the one infra/stack computes for the same stack name.
+// TestDoctorStackSetName pins the StackSet name doctor looks up to infra/stack.StackSetName
+// (functions/ cannot import infra/; both call shared/naming): the long name is the one
+// infra/stack computes for the same stack name, pinned there by TestInfraNamesAreDoctors.
 func TestDoctorStackSetName(t *testing.T) {
 	if got := stackSetName("prod"); got != "macie-chatops-prod-members" {
 		t.Fatalf("short name: %s", got)

@@ -265,17 +265,17 @@ type stack struct {
 
 func newStack(t *testing.T) *stack { return newStackWith(t, testPolicy, nil) }
 
-// newStackWith builds the stack with another policy; s3Via, when set, puts a proxy between the
-// remediator and the S3 server (it gets the server's endpoint and returns the one to use).
-func newStackWith(t *testing.T, policyYAML string, s3Via func(endpoint string) string) *stack {
+// baseStack is what every stack shares whatever its S3 server (at endpoint, with creds): the
+// policy, the ledger, the Slack stand-in, and the findings, actions and sweeper handlers. The
+// remediator comes back with everything but its S3 side (Engine or Buckets), for the caller.
+func baseStack(t *testing.T, policyYAML, endpoint string, creds aws.Credentials) (*stack, *Remediator) {
 	ctx := testenv.Context(t)
 	pol, err := policy.Parse([]byte(policyYAML), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &stack{t: t, ctx: ctx, slack: newFakeSlack(t), s3: testenv.VersityGW(t), queue: make(jobs.Chan, 100), dlq: &deadLetters{}, logs: &bytes.Buffer{}, now: time.Now()}
-	creds := aws.Credentials{AccessKeyID: st.s3.AccessKey, SecretAccessKey: st.s3.SecretKey}
-	st.s3c = quarantine.NewS3Client(st.s3.Endpoint, creds, "us-east-1")
+	st := &stack{t: t, ctx: ctx, slack: newFakeSlack(t), queue: make(jobs.Chan, 100), dlq: &deadLetters{}, logs: &bytes.Buffer{}, now: time.Now()}
+	st.s3c = quarantine.NewS3Client(endpoint, creds, "us-east-1")
 	l, err := ledger.OpenBolt(filepath.Join(t.TempDir(), "ledger.db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -290,17 +290,29 @@ func newStackWith(t *testing.T, policyYAML string, s3Via func(endpoint string) s
 	st.findings = &Findings{Policy: pol, Ledger: l, Jobs: st.queue, DLQ: st.dlq, Slack: bot, Log: log, Metrics: metrics, AdminAccount: "999988887777"}
 	st.actions = &Actions{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: secret}, Authz: &chatops.Authorizer{Groups: bot.Client}}
+	st.sweeper = &Sweeper{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics}
+	return st, &Remediator{Policy: pol, Ledger: l, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue, Authz: &chatops.Authorizer{Groups: bot.Client}}
+}
+
+// newStackWith builds the stack with another policy; faults, when set (from newS3Faults), puts a
+// fault proxy between the remediator and the S3 server.
+func newStackWith(t *testing.T, policyYAML string, faults *s3Faults) *stack {
+	gw := testenv.VersityGW(t)
+	creds := aws.Credentials{AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+	st, remed := baseStack(t, policyYAML, gw.Endpoint, creds)
+	st.s3 = gw
+	ctx := st.ctx
 	var clients quarantine.Clients = &quarantine.StaticClients{Endpoint: st.s3.Endpoint, Accounts: map[string]aws.Credentials{"555555555555": creds}}
-	if s3Via != nil {
+	if faults != nil {
+		endpoint, transport := faults.start(st.s3.Endpoint, http.DefaultTransport.(*http.Transport).Clone())
 		clients = shortClients{s3.New(s3.Options{
 			Region: "us-east-1", Credentials: credentials.StaticCredentialsProvider{Value: creds},
 			Retryer:    retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2; o.MaxBackoff = 10 * time.Millisecond }),
-			HTTPClient: &http.Client{Timeout: 500 * time.Millisecond},
-		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(s3Via(st.s3.Endpoint)); o.UsePathStyle = true })}
+			HTTPClient: &http.Client{Timeout: 500 * time.Millisecond, Transport: transport},
+		}, func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true })}
 	}
-	eng := quarantine.New(clients, quarantine.Options{})
-	st.remed = &Remediator{Policy: pol, Ledger: l, Engine: eng, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue, Authz: &chatops.Authorizer{Groups: bot.Client}}
-	st.sweeper = &Sweeper{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics}
+	remed.Engine = quarantine.New(clients, quarantine.Options{})
+	st.remed = remed
 	for _, b := range []string{"data-bucket", "quarantine-555555555555"} {
 		if _, err := st.s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			t.Fatal(err)

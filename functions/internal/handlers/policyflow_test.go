@@ -1,27 +1,21 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
-	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
 	"github.com/macie-chatops/macie-chatops/shared/bucketfix"
-	"github.com/macie-chatops/macie-chatops/shared/chatops"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
@@ -118,34 +112,13 @@ func (h hookedFixers) FixerFor(ctx context.Context, account, region, session str
 // newPolicyStack is the handlers wired as in AWS, with moto as S3 (versitygw lacks the bucket
 // setting APIs) and the bucket-settings role as moto's account credentials.
 func newPolicyStack(t *testing.T, policyYAML string) (*stack, *fixerHook) {
-	ctx := testenv.Context(t)
-	pol, err := policy.Parse([]byte(policyYAML), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	moto := testenv.SharedMoto(t)
-	st := &stack{t: t, ctx: ctx, slack: newFakeSlack(t), queue: make(jobs.Chan, 100), dlq: &deadLetters{}, logs: &bytes.Buffer{}, now: time.Now()}
 	creds := aws.Credentials{AccessKeyID: testenv.MotoCredentials.AccessKey, SecretAccessKey: testenv.MotoCredentials.SecretKey}
-	st.s3c = quarantine.NewS3Client(moto.Endpoint, creds, "us-east-1")
-	l, err := ledger.OpenBolt(filepath.Join(t.TempDir(), "ledger.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	st.ledger = l
-	bot := chatops.NewBot("xoxb-test", st.slack.GetAPIURL(), "C0SEC", nil)
-	bot.Pacer = nil
-	bot.Retry = chatops.Retry{MaxAttempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
-	log := obs.NewLogger(st.logs, "test")
-	metrics := &obs.Metrics{W: st.logs, Function: "test"}
-	st.findings = &Findings{Policy: pol, Ledger: l, Jobs: st.queue, DLQ: st.dlq, Slack: bot, Log: log, Metrics: metrics, AdminAccount: "999988887777"}
-	st.actions = &Actions{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics,
-		Verifier: chatops.Verifier{Secret: secret}, Authz: &chatops.Authorizer{Groups: bot.Client}}
+	st, remed := baseStack(t, policyYAML, moto.Endpoint, creds)
 	hook := &fixerHook{}
 	fixers := RoleFixers{Clients: &quarantine.StaticClients{Endpoint: moto.Endpoint, Accounts: map[string]aws.Credentials{motoAccount: creds}}}
-	st.remed = &Remediator{Policy: pol, Ledger: l, Slack: bot, Log: log, Metrics: metrics, Jobs: st.queue, Authz: &chatops.Authorizer{Groups: bot.Client},
-		Buckets: hookedFixers{inner: fixers, hook: hook}}
-	st.sweeper = &Sweeper{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics}
+	remed.Buckets = hookedFixers{inner: fixers, hook: hook}
+	st.remed = remed
 	return st, hook
 }
 

@@ -56,13 +56,32 @@ func TestAccountsAreSeparate(t *testing.T) {
 	}
 }
 
-// TestBrowserEndToEnd drives the stand-in page in headless Chromium with playwright-core.
-func TestBrowserEndToEnd(t *testing.T) {
+// browser is what the browser scripts need: playwright-core and Chromium, from `make tools`.
+type browser struct{ playwright, chromium string }
+
+func browserTools(t *testing.T) browser {
 	pw := testenv.Tool(t, "node/node_modules/playwright-core")
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("chromium is not installed: run `make tools` (it installs Debian's chromium)")
 	}
+	return browser{pw, chromium}
+}
+
+// run runs a browser script (see browser.cjs) against the stand-in page; its failure fails the test
+// with the script's output.
+func (b browser) run(t *testing.T, ctx context.Context, script, pageURL, shot string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "node", script, pageURL, shot, t.TempDir())
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+b.playwright, "CHROMIUM="+b.chromium)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("browser run failed: %v\n%s", err, out)
+	}
+}
+
+// TestBrowserEndToEnd drives the stand-in page in headless Chromium with playwright-core.
+func TestBrowserEndToEnd(t *testing.T) {
+	b := browserTools(t)
 	e := start(t)
 	ctx := testenv.Context(t)
 	if err := e.Replay(ctx); err != nil {
@@ -72,11 +91,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	os.MkdirAll(artifacts, 0o755)
 	shot := filepath.Join(artifacts, "local-mode-quarantined.png")
 	os.Remove(shot)
-	cmd := exec.CommandContext(ctx, "node", "e2e.cjs", e.PageURL, shot, t.TempDir())
-	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+pw, "CHROMIUM="+chromium)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("browser run failed: %v\n%s", err, out)
-	}
+	b.run(t, ctx, "e2e.cjs", e.PageURL, shot)
 	review := Seeds[1]
 	rec, err := e.WaitStatus(ctx, review.FindingID(), ledger.Quarantined, 10*time.Second)
 	if err != nil {
@@ -102,11 +117,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 // the stand-in page and undoes it; S3 (moto) shows the fix, then the exact prior setting. The
 // screenshot of the fixed message is the README's (artifacts/local-mode-policy-fixed.png).
 func TestBrowserPolicyFixAndUndo(t *testing.T) {
-	pw := testenv.Tool(t, "node/node_modules/playwright-core")
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is not installed: run `make tools` (it installs Debian's chromium)")
-	}
+	b := browserTools(t)
 	e := start(t)
 	ctx := testenv.Context(t)
 	before, err := e.PublicAccessBlock(ctx)
@@ -120,11 +131,7 @@ func TestBrowserPolicyFixAndUndo(t *testing.T) {
 	os.MkdirAll(artifacts, 0o755)
 	shot := filepath.Join(artifacts, "local-mode-policy-fixed.png")
 	os.Remove(shot)
-	cmd := exec.CommandContext(ctx, "node", "e2e-policy.cjs", e.PageURL, shot, t.TempDir())
-	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+pw, "CHROMIUM="+chromium)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("browser run failed: %v\n%s", err, out)
-	}
+	b.run(t, ctx, "e2e-policy.cjs", e.PageURL, shot)
 	rec, err := e.WaitStatus(ctx, PolicyFindingID, ledger.Undone, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
