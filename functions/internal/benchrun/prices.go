@@ -46,11 +46,11 @@ var Prices = struct {
 	SecretsManagerAPI: Price{0.05, 10000, "API calls", "https://aws.amazon.com/secrets-manager/pricing/",
 		"https://hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-credentials-kms (\"$0.40 per secret per month + $0.05 per 10k API calls\")", pricesRead},
 	KMSRequests: Price{0.03, 10000, "requests (symmetric keys)", "https://aws.amazon.com/kms/pricing/",
-		"NOT CONFIRMED: no page found in the stored search; $0.03 per 10,000 is the long-standing list price", pricesRead},
+		"https://www.wring.co/blog/aws-kms-pricing-guide (March 2026: \"API requests are $0.03 per 10,000 after the 20,000 free monthly requests\"); https://www.factualminds.com/blog/aws-kms-pricing-keys-requests-multi-region/ (us-east-1, June 2026: \"$0.03 per 10K requests\")", pricesRead},
 	STS: Price{0, 1, "AssumeRole calls", "https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html",
 		"NOT CONFIRMED here: AWS STS has no charge; the figure is 0", pricesRead},
 	APIGatewayHTTP: Price{1.00, 1e6, "HTTP API requests (first 300 million a month)", "https://aws.amazon.com/api-gateway/pricing/",
-		"NOT CONFIRMED: no page found in the stored search; $1.00 per million is the long-standing list price", pricesRead},
+		"https://www.apigatewaycost.com/aws (\"HTTP API ... First 300M requests/mo $1.00/million\"); https://awsforengineers.com/blog/aws-api-gateway-pricing-explained (May 2025: \"HTTP APIs: $1.00 per million requests (first 300M)\")", pricesRead},
 }
 
 // Cost of n units at p.
