@@ -291,7 +291,8 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		{"remediation-handler", 10, 256, 0, pulumi.StringMap{}, func(v map[string]string) []Statement {
 			return []Statement{{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]}}
 		}},
-		{"remediator", remediatorTimeout, 512, cfg.RemediatorConcurrency, pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName(cfg.Slug)), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID)},
+		{"remediator", remediatorTimeout, 512, cfg.RemediatorConcurrency, pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName(cfg.Slug)), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID),
+			"BUCKET_SETTINGS_ROLE_NAME": pulumi.String(bucketSettingsRoleEnv(cfg))},
 			func(v map[string]string) []Statement {
 				st := []Statement{
 					{Sid: "ConsumeJobs", Effect: "Allow", Action: consume, Resource: v["jobs"]},
@@ -300,6 +301,9 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 				}
 				if len(remediatorRoleArns) > 0 {
 					st = append(st, Statement{Sid: "AssumeMemberQuarantineRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: remediatorRoleArns})
+				}
+				if arns := bucketSettingsRoleArns(cfg); len(arns) > 0 {
+					st = append(st, Statement{Sid: "AssumeMemberBucketSettingsRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: arns})
 				}
 				return st
 			}},

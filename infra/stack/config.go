@@ -2,7 +2,8 @@
 // is declared, so `pulumi preview` fails on a bad account id, policy, name or missing secret),
 // the central security stack behind a provider pinned to the security account, and, per member
 // account and region, the quarantine role and bucket and, where the Macie mode needs one, the
-// finding forwarder (Forwarders). It also owns the one-time bootstrap stack that gives each
+// finding forwarder (Forwarders); per member, when the policy remediates policy findings, the
+// bucket-settings role (bucketsettings.go). It also owns the one-time bootstrap stack that gives each
 // member a deploy role (bootstrap.go). Everything that differs between organizations comes from
 // the stack's policy file, loaded with the same package the Lambdas use.
 package stack

@@ -173,7 +173,7 @@ func decisions(t *testing.T, w *world) []decision {
 	qRole := w.inline[quarantineRole]
 	objCtx := func(p string, acct string) map[string]any { return with(inOrg(p, nil), "s3:ResourceAccount", acct) }
 
-	return []decision{
+	rows := []decision{
 		// The deploy role administers the quarantine bucket and key (refresh, up, destroy).
 		{who: "deploy role", principal: adminRole, action: "s3:PutBucketPolicy", resource: qBucket, account: member, context: inOrg(adminRole, nil), identity: admin, resourcePolicy: qPol, want: "Allowed"},
 		{who: "deploy role", principal: adminRole, action: "s3:PutEncryptionConfiguration", resource: qBucket, account: member, context: inOrg(adminRole, nil), identity: admin, resourcePolicy: qPol, want: "Allowed"},
@@ -271,6 +271,7 @@ func decisions(t *testing.T, w *world) []decision {
 		{who: "CloudWatch alarms", principal: "cloudwatch.amazonaws.com", action: "kms:GenerateDataKey", resource: w.keyArn["alarms-key"], account: security, context: tls(map[string]any{"aws:SourceAccount": security}), resourcePolicy: ptr(w.keyPol[w.keyArn["alarms-key"]]), want: "Allowed",
 			guard: []mut{{"resource", "CloudWatchAlarmsPublish", "drop"}}},
 	}
+	return append(rows, bucketSettingsDecisions(t, w)...)
 }
 
 // iamSimulate runs the cases through the evaluator: id → Allowed / ExplicitlyDenied /
@@ -331,7 +332,8 @@ func verdict(r string) string {
 
 func tableWorld(t *testing.T) *world {
 	t.Helper()
-	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone"}, defaultMembers)
+	// A policy that remediates policy findings, so the bucket-settings roles are declared too.
+	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:policyFile": enablingBucketFixes(t, "dev")}, defaultMembers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,14 @@ import (
 )
 
 // MemberAccount is what one member account gets: per region a quarantine bucket (and, when the
-// topology needs one, a forwarder); once per account the quarantine role.
+// topology needs one, a forwarder); once per account the quarantine role and, when the stack's
+// policy remediates policy findings, the bucket-settings role (bucketsettings.go).
 type MemberAccount struct {
 	pulumi.ResourceState
 	Role    *iam.Role
 	Buckets map[string]*s3.BucketV2 // by region
+	// BucketSettingsRole is nil when the stack's policy remediates no policy finding.
+	BucketSettingsRole *iam.Role
 }
 
 // s3 actions the move and release need, and nothing else.
@@ -212,10 +215,18 @@ func NewMemberAccount(ctx *pulumi.Context, cfg *Config, m Member, remediatorRole
 		settings = append(settings, lc)
 		if _, err := s3.NewBucketPolicy(ctx, rn+"-quarantine-policy", &s3.BucketPolicyArgs{Bucket: bucket.ID(),
 			Policy: JSON(func(v []string) Document {
-				return QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, v[2])
+				return WithBucketSettingsRolesDenied(QuarantineBucketPolicy(v[0], v[1], cfg.BreakGlassRoleArn, v[2]), v[0])
 			}, bucket.Arn, role.Arn, deployer)}, append(kept(p), pulumi.DependsOn(settings))...); err != nil {
 			return nil, err
 		}
+	}
+
+	var quarantineNames []string
+	for _, region := range regions {
+		quarantineNames = append(quarantineNames, cfg.Policy.QuarantineFor(m.AccountID, region).Bucket)
+	}
+	if ma.BucketSettingsRole, err = newBucketSettingsRole(ctx, cfg, m, remediatorRole, quarantineNames, first, ma); err != nil {
+		return nil, err
 	}
 
 	// What the role may do: the move's actions on the data buckets of its own account (the
@@ -416,7 +427,7 @@ func Run(ctx *pulumi.Context) error {
 	// Members in account order, whatever order the config lists them in (see regions above).
 	slices.SortFunc(cfg.Members, func(a, b Member) int { return strings.Compare(a.AccountID, b.AccountID) })
 	runHook(cfg)
-	for _, w := range Warnings(cfg) {
+	for _, w := range append(Warnings(cfg), BucketSettingsWarnings(cfg)...) {
 		if err := ctx.Log.Warn(w, nil); err != nil {
 			return err
 		}
@@ -432,12 +443,16 @@ func Run(ctx *pulumi.Context) error {
 		return err
 	}
 	roles := pulumi.StringMap{}
+	bucketSettingsRoles := pulumi.StringMap{}
 	for _, m := range cfg.Members {
 		ma, err := NewMemberAccount(ctx, cfg, m, c.RemediatorRole.Arn, c.Bus.Arn)
 		if err != nil {
 			return err
 		}
 		roles[m.AccountID] = ma.Role.Arn
+		if ma.BucketSettingsRole != nil {
+			bucketSettingsRoles[m.AccountID] = ma.BucketSettingsRole.Arn
+		}
 	}
 	// Forwarders of the security account in regions where it is not (or not as a member) a
 	// member region: delegated-admin mode in a region other than the central one.
@@ -449,6 +464,9 @@ func Run(ctx *pulumi.Context) error {
 	ctx.Export("ledgerTable", c.Table.Name)
 	ctx.Export("findingsBusArn", c.Bus.Arn)
 	ctx.Export("quarantineRoles", roles)
+	if len(bucketSettingsRoles) > 0 {
+		ctx.Export("bucketSettingsRoles", bucketSettingsRoles)
+	}
 	ctx.Export("policyHash", pulumi.String(cfg.Policy.Hash))
 	return nil
 }

@@ -533,6 +533,15 @@ func TestQuarantineBucketPolicyNeverLocksOutTheDeployRoleAndComesLast(t *testing
 				tls = true
 				continue
 			}
+			// A deny of named principals only (the bucket-settings roles) must not name the deployer.
+			if like, ok := st.Condition["ArnLike"].(map[string]any); ok && len(st.Condition) == 1 {
+				for _, pat := range list(like["aws:PrincipalArn"]) {
+					if actionMatches(pat, deploy) || strings.Contains(pat, "OrganizationAccountAccessRole") {
+						t.Errorf("%s: %s denies the deploy role %s", bp.name, st.Sid, deploy)
+					}
+				}
+				continue
+			}
 			for _, pat := range list(st.Action) {
 				for _, admin := range bucketAdministration {
 					if actionMatches(pat, admin) && admin != "s3:ListBucket" {

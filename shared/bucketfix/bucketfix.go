@@ -147,6 +147,9 @@ type Fixer struct{ S3 API }
 // Inspect reads the bucket's current setting and plans the fix. Nothing is written. A plan whose
 // bucket already is in the fixed state says AlreadyFixed.
 func (f *Fixer) Inspect(ctx context.Context, kind Kind, bucket string, spec Spec) (Plan, error) {
+	if err := f.ready(); err != nil {
+		return Plan{}, err
+	}
 	ops, err := opsFor(kind)
 	if err != nil {
 		return Plan{}, err
@@ -181,6 +184,9 @@ func (f *Fixer) Inspect(ctx context.Context, kind Kind, bucket string, spec Spec
 // p.Before the answer is ErrChanged and nothing is written; otherwise it writes p.After and
 // reads it back. The returned plan says AlreadyFixed when this call wrote nothing.
 func (f *Fixer) Apply(ctx context.Context, p Plan) (Plan, error) {
+	if err := f.ready(); err != nil {
+		return p, err
+	}
 	ops, err := p.check()
 	if err != nil {
 		return p, err
@@ -214,6 +220,9 @@ func (f *Fixer) Apply(ctx context.Context, p Plan) (Plan, error) {
 // otherwise it restores p.Before exactly (Delete* when the configuration was not Present) and
 // reads it back.
 func (f *Fixer) Undo(ctx context.Context, p Plan) error {
+	if err := f.ready(); err != nil {
+		return err
+	}
 	ops, err := p.check()
 	if err != nil {
 		return err
@@ -235,6 +244,14 @@ func (f *Fixer) Undo(ctx context.Context, p Plan) error {
 		return err
 	}
 	return f.verify(ctx, ops, "undo", p.Before)
+}
+
+// ready refuses a Fixer without a client instead of panicking on the first call.
+func (f *Fixer) ready() error {
+	if f == nil || f.S3 == nil {
+		return errors.New("bucketfix: the Fixer has no S3 client (Fixer.S3 is nil): build it with the bucket-settings role's client")
+	}
+	return nil
 }
 
 // verify reads the setting back after a write: success is reported only for a state S3 shows.

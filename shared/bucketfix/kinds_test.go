@@ -52,3 +52,19 @@ func TestSameTreatsUnsetAsFalse(t *testing.T) {
 		}
 	}
 }
+
+// TestFixerWithoutClient: a Fixer built without a client answers with an error, not a panic.
+func TestFixerWithoutClient(t *testing.T) {
+	var nilFixer *Fixer
+	for _, f := range []*Fixer{nilFixer, {}} {
+		if _, err := f.Inspect(context.Background(), BlockPublicAccess, "b", Spec{}); err == nil {
+			t.Error("Inspect without a client: no error")
+		}
+		if _, err := f.Apply(context.Background(), Plan{}); err == nil {
+			t.Error("Apply without a client: no error")
+		}
+		if err := f.Undo(context.Background(), Plan{}); err == nil {
+			t.Error("Undo without a client: no error")
+		}
+	}
+}

@@ -1,0 +1,441 @@
+package stack
+
+import (
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/macie-chatops/macie-chatops/shared/policy"
+)
+
+// fixPolicy writes a policy file for stack: data findings REVIEW, the given lines under
+// defaults.actions (indented four spaces) and, when set, the given `accounts:` block.
+func fixPolicy(t *testing.T, stack, defaultActions, accounts string) string {
+	t.Helper()
+	y := "version: 1\ndefaults:\n  actions:\n    SensitiveData:*: REVIEW\n" + defaultActions +
+		"  approvers:\n    users: [U012SECLEAD]\n  slack:\n    channel: \"#security-findings\"\n" +
+		"  quarantine:\n    bucket: macie-chatops-" + stack + "-q-{account}-{region}\n"
+	if accounts != "" {
+		y += "accounts:\n" + accounts
+	}
+	p := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// enablingBucketFixes is policies/example-org.yaml (named for stack) with a policy remediation
+// turned on, if the file does not turn one on already: the IAM decision table's world.
+func enablingBucketFixes(t *testing.T, stack string) string {
+	t.Helper()
+	file := exampleOrgFor(t, stack)
+	p, err := policy.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.EnablesBucketFixes() {
+		return file
+	}
+	raw, _ := os.ReadFile(file)
+	s := string(raw)
+	d := strings.Index(s, "\ndefaults:\n")
+	a := strings.Index(s[max(d, 0):], "\n  actions:\n")
+	if d < 0 || a < 0 || strings.Contains(s, "Policy:IAMUser/*:") {
+		t.Fatalf("example-org.yaml has no defaults.actions to add \"Policy:IAMUser/*: REVIEW\" to: change enablingBucketFixes with the file")
+	}
+	at := d + a + len("\n  actions:\n")
+	s = s[:at] + "    Policy:IAMUser/*: REVIEW\n" + s[at:]
+	if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = policy.LoadFile(file); err != nil || !p.EnablesBucketFixes() {
+		t.Fatalf("example-org.yaml with \"Policy:IAMUser/*: REVIEW\" still enables no bucket fix (%v)", err)
+	}
+	return file
+}
+
+// remediatorOf returns the remediator function's environment and its role's identity policy.
+func remediatorOf(t *testing.T, m *mocks) (map[string]string, Document) {
+	t.Helper()
+	env := map[string]string{}
+	for _, f := range m.of("aws:lambda/function:Function") {
+		if f.name != "remediator" {
+			continue
+		}
+		for k, v := range f.inputs["environment"].ObjectValue()["variables"].ObjectValue() {
+			env[string(k)] = str(v)
+		}
+	}
+	var pol Document
+	for _, rp := range m.of("aws:iam/rolePolicy:RolePolicy") {
+		if rp.name == "remediator-policy" {
+			pol = parseDoc(t, str(rp.inputs["policy"]))
+		}
+	}
+	if len(env) == 0 || len(pol.Statement) == 0 {
+		t.Fatal("the mocks declared no remediator")
+	}
+	return env, pol
+}
+
+func statementBySid(d Document, sid string) (Statement, bool) {
+	for _, st := range d.Statement {
+		if st.Sid == sid {
+			return st, true
+		}
+	}
+	return Statement{}, false
+}
+
+// The bucket-settings role exists, in every member and only there, exactly when the stack's policy
+// remediates a policy finding (EnablesBucketFixes); the remediator then may assume exactly those
+// roles and is told their name, and otherwise is told nothing and may assume none.
+func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t *testing.T) {
+	for _, c := range []struct {
+		name, actions, accounts string
+		want                    bool
+	}{
+		{"no policy-finding action", "", "", false},
+		{"policy findings NOTIFY", "    Policy:*: NOTIFY\n", "", false},
+		{"only the types without a remediation REVIEW", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BucketSharedExternally: REVIEW\n    Policy:IAMUser/S3BucketSharedWithCloudFront: REVIEW\n", "", false},
+		{"an account IGNOREs what the defaults NOTIFY", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:*: IGNORE\n", false},
+		{"block public access AUTO by default", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BlockPublicAccessDisabled: AUTO\n", "", true},
+		{"public bucket REVIEW by default", "    Policy:IAMUser/S3BucketPublic: REVIEW\n", "", true},
+		{"external replication REVIEW in one account only", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:IAMUser/S3BucketReplicatedExternally: REVIEW\n", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := fixPolicy(t, "dev", c.actions, c.accounts)
+			p, err := policy.LoadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.EnablesBucketFixes() != c.want {
+				t.Fatalf("EnablesBucketFixes() = %v, want %v: the case does not test what it says", !c.want, c.want)
+			}
+			m, err := deploy(t, map[string]string{"macie-chatops:policyFile": file}, defaultMembers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, remediatorPolicy := remediatorOf(t, m)
+			wantName := ""
+			if c.want {
+				wantName = BucketSettingsRoleName("dev")
+			}
+			if got, ok := env["BUCKET_SETTINGS_ROLE_NAME"]; !ok || got != wantName {
+				t.Errorf("remediator BUCKET_SETTINGS_ROLE_NAME = %q (set: %v), want %q", got, ok, wantName)
+			}
+			var arns []string
+			for _, r := range m.of("aws:iam/role:Role") {
+				if !strings.Contains(r.name, "bucket-settings") && !strings.Contains(str(r.inputs["name"]), "bucket-settings") {
+					continue
+				}
+				acct := strings.Split(r.name, "-")[1]
+				if r.name != "member-"+acct+"-bucket-settings-role" || r.account != acct || str(r.inputs["name"]) != BucketSettingsRoleName("dev") {
+					t.Errorf("role %s named %q lands in %s", r.name, str(r.inputs["name"]), r.account)
+				}
+				arns = append(arns, str(r.outputs["arn"]))
+				tr := parseDoc(t, str(r.inputs["assumeRolePolicy"]))
+				want := BucketSettingsTrust("arn:aws:iam::"+security+":role/remediator-role", externalID, orgID)
+				if !equalJSON(tr, want) {
+					t.Errorf("%s trusts %s, want %s", r.name, mustJSON(tr), mustJSON(want))
+				}
+			}
+			policies := 0
+			for _, rp := range m.of("aws:iam/rolePolicy:RolePolicy") {
+				if !strings.Contains(rp.name, "bucket-settings") {
+					continue
+				}
+				policies++
+				acct := strings.Split(rp.name, "-")[1]
+				if str(rp.inputs["role"]) != "member-"+acct+"-bucket-settings-role-id" || rp.account != acct {
+					t.Errorf("%s is on role %s in %s", rp.name, str(rp.inputs["role"]), rp.account)
+				}
+			}
+			var wantArns []string
+			if c.want {
+				for _, mem := range []string{"111122223333", "444455556666", "999988887777"} {
+					wantArns = append(wantArns, "arn:aws:iam::"+mem+":role/"+BucketSettingsRoleName("dev"))
+				}
+			}
+			if !slices.Equal(arns, wantArns) || policies != len(wantArns) {
+				t.Errorf("bucket-settings roles %v with %d policies, want %v", arns, policies, wantArns)
+			}
+			st, ok := statementBySid(remediatorPolicy, "AssumeMemberBucketSettingsRoles")
+			if ok != c.want || (ok && !slices.Equal(list(st.Action), []string{"sts:AssumeRole"})) || (ok && !slices.Equal(list(st.Resource), wantArns)) {
+				t.Errorf("remediator's AssumeMemberBucketSettingsRoles: %v %+v, want %v", ok, st, wantArns)
+			}
+			// Nothing else in the stack grants a bucket-settings write.
+			for name, d := range policiesOf(t, m) {
+				if strings.Contains(name, "bucket-settings") {
+					continue
+				}
+				for _, st := range d.Statement {
+					for _, a := range list(st.Action) {
+						if st.Effect == "Allow" && slices.ContainsFunc(bucketSettingsActions, func(b string) bool { return actionMatches(a, b) }) {
+							t.Errorf("%s %s allows %s", name, st.Sid, a)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// policiesOf is every role policy the mocks declared, by resource name.
+func policiesOf(t *testing.T, m *mocks) map[string]Document {
+	out := map[string]Document{}
+	for _, rp := range m.of("aws:iam/rolePolicy:RolePolicy") {
+		out[rp.name] = parseDoc(t, str(rp.inputs["policy"]))
+	}
+	return out
+}
+
+func equalJSON(a, b any) bool {
+	var x, y any
+	json.Unmarshal([]byte(mustJSON(a)), &x)
+	json.Unmarshal([]byte(mustJSON(b)), &y)
+	return mustJSON(x) == mustJSON(y)
+}
+
+// The trust policy has the quarantine role's shape; without an organization id it has no
+// aws:PrincipalOrgID condition (not an empty one, which no principal would match).
+func TestBucketSettingsTrustIsTheQuarantineRoleShape(t *testing.T) {
+	got := BucketSettingsTrust("arn:aws:iam::999988887777:role/remediator-role", externalID, "")
+	want := `{"Version":"2012-10-17","Statement":[{"Sid":"CentralRemediatorOnly","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:role/remediator-role"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"ext-id-9f8e7d6c"}}}]}`
+	if mustJSON(got) != want {
+		t.Errorf("trust without an organization:\n got %s\nwant %s", mustJSON(got), want)
+	}
+	got = BucketSettingsTrust("arn:aws:iam::999988887777:role/remediator-role", externalID, orgID)
+	if eq := got.Statement[0].Condition["StringEquals"].(map[string]string); eq["aws:PrincipalOrgID"] != orgID || eq["sts:ExternalId"] != externalID || len(eq) != 2 {
+		t.Errorf("trust in an organization: %s", mustJSON(got))
+	}
+}
+
+// The role's permissions: the six settings actions, on its own account's buckets, never on the
+// quarantine buckets (nor, without dataBuckets, the log and security buckets); no object action,
+// no wildcard; PassRole only of its own account's roles, only to S3.
+func TestBucketSettingsRolePolicyIsLeastPrivilege(t *testing.T) {
+	cfg := &Config{Policy: &policy.Policy{}}
+	// As IAM will read them (and list() expects): through JSON.
+	open := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: member}, []string{"q-us", "q-eu"})))
+	named := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: "444455556666", DataBuckets: []string{"lake-raw", "lake-curated"}}, []string{"q-us"})))
+	for _, c := range []struct {
+		name, acct string
+		d          Document
+		buckets    []string
+		denies     []string
+	}{
+		{"no dataBuckets", member, open, []string{"arn:aws:s3:::*"}, []string{"NeverQuarantineBuckets", "NeverLogOrSecurityBuckets"}},
+		{"dataBuckets", "444455556666", named, []string{"arn:aws:s3:::lake-raw", "arn:aws:s3:::lake-curated"}, []string{"NeverQuarantineBuckets"}},
+	} {
+		var sids, denies []string
+		for _, st := range c.d.Statement {
+			sids = append(sids, st.Sid)
+			if st.Effect == "Deny" {
+				denies = append(denies, st.Sid)
+			}
+			for _, a := range list(st.Action) {
+				if strings.Contains(a, "*") || strings.Contains(a, "Object") || strings.Contains(a, "BucketPolicy") {
+					t.Errorf("%s: %s has action %s", c.name, st.Sid, a)
+				}
+			}
+		}
+		if !slices.Equal(denies, c.denies) {
+			t.Errorf("%s: denies %v, want %v", c.name, denies, c.denies)
+		}
+		st, _ := statementBySid(c.d, "BucketSettings")
+		if !slices.Equal(list(st.Action), bucketSettingsActions) || !slices.Equal(list(st.Resource), c.buckets) ||
+			mustJSON(st.Condition) != `{"StringEquals":{"s3:ResourceAccount":"`+c.acct+`"}}` {
+			t.Errorf("%s: BucketSettings %s", c.name, mustJSON(st))
+		}
+		pr, _ := statementBySid(c.d, "PassReplicationRoleToS3")
+		if mustJSON(pr) != `{"Sid":"PassReplicationRoleToS3","Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::`+c.acct+`:role/*","Condition":{"StringEquals":{"iam:PassedToService":"s3.amazonaws.com"}}}` {
+			t.Errorf("%s: PassRole %s", c.name, mustJSON(pr))
+		}
+		q, _ := statementBySid(c.d, "NeverQuarantineBuckets")
+		if !slices.Equal(list(q.Action), bucketSettingsActions) || !slices.Contains(list(q.Resource), "arn:aws:s3:::q-us") {
+			t.Errorf("%s: NeverQuarantineBuckets %s", c.name, mustJSON(q))
+		}
+		if len(sids) != 3+len(c.denies)-1 {
+			t.Errorf("%s: statements %v", c.name, sids)
+		}
+	}
+	if q, _ := statementBySid(open, "NeverQuarantineBuckets"); !slices.Equal(list(q.Resource), []string{"arn:aws:s3:::q-us", "arn:aws:s3:::q-eu"}) {
+		t.Errorf("quarantine buckets denied: %v", q.Resource)
+	}
+	if l, _ := statementBySid(open, "NeverLogOrSecurityBuckets"); !slices.Contains(list(l.Resource), "arn:aws:s3:::*cloudtrail*") {
+		t.Errorf("log buckets denied: %v", l.Resource)
+	}
+}
+
+// IAM role names: at most 64 of [\w+=,.@-]; one per stack (two stacks in one account get two),
+// never the quarantine role's, and still telling what the role is when the stack name is long.
+func TestBucketSettingsRoleNamesAreUniqueAndFit(t *testing.T) {
+	iamName := regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	long1, long2 := "production-eu-central-payments-and-cards-2026", "production-eu-central-payments-and-cards-2027"
+	seen := map[string]string{}
+	for _, slug := range []string{"dev", "prod", "prod-payments-eu", long1, long2, strings.Repeat("s", 80)} {
+		for _, n := range []string{BucketSettingsRoleName(slug), QuarantineRoleName(slug)} {
+			if !iamName.MatchString(n) {
+				t.Errorf("stack %q: role name %q is not an IAM role name (at most 64 of [\\w+=,.@-])", slug, n)
+			}
+			if prev, ok := seen[n]; ok {
+				t.Errorf("stacks %q and %q share role name %q", prev, slug, n)
+			}
+			seen[n] = slug
+		}
+		if n := BucketSettingsRoleName(slug); !strings.HasSuffix(n, "-bucket-settings") || !strings.HasPrefix(n, "macie-chatops-") {
+			t.Errorf("stack %q: %q does not say what it is", slug, n)
+		}
+	}
+	if BucketSettingsRoleName("dev") != "macie-chatops-dev-bucket-settings" {
+		t.Errorf("BucketSettingsRoleName(dev) = %q, want the agreed AWSName(64, macie-chatops, dev, bucket-settings)", BucketSettingsRoleName("dev"))
+	}
+}
+
+// Reordering the config's members and regions changes neither the declaration order nor any
+// bucket-settings document (the quarantine buckets in region order, the remediator's ARNs in
+// account order).
+func TestBucketSettingsDeclarationOrderIsFixed(t *testing.T) {
+	file := fixPolicy(t, "dev", "    Policy:IAMUser/S3BlockPublicAccessDisabled: AUTO\n", "")
+	shuffled := slices.Clone(defaultMembers)
+	slices.Reverse(shuffled)
+	shuffled[2].Regions = []string{"eu-west-1", "us-east-1"} // 111122223333, reversed too
+	over := map[string]string{"macie-chatops:policyFile": file}
+	a, err := deploy(t, over, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := deploy(t, over, shuffled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.declared, b.declared) {
+		t.Fatalf("declared %d resources, then %d in another order with members and regions reordered", len(a.declared), len(b.declared))
+	}
+	var order []string
+	for _, d := range a.declared {
+		if strings.Contains(d, "bucket-settings") {
+			order = append(order, d)
+		}
+	}
+	var want []string
+	for _, acct := range []string{"111122223333", "444455556666", "999988887777"} {
+		want = append(want, "aws:iam/role:Role member-"+acct+"-bucket-settings-role", "aws:iam/rolePolicy:RolePolicy member-"+acct+"-bucket-settings-policy")
+	}
+	if !slices.Equal(order, want) {
+		t.Errorf("bucket-settings resources declared as %v, want %v", order, want)
+	}
+	docs := func(m *mocks) string {
+		var out []string
+		for _, r := range m.all {
+			if strings.Contains(r.name, "bucket-settings") || r.name == "remediator-policy" {
+				out = append(out, r.name+" "+str(r.inputs["policy"])+str(r.inputs["assumeRolePolicy"]))
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, "\n")
+	}
+	if da, db := docs(a), docs(b); da != db {
+		t.Errorf("documents differ with members and regions reordered:\n%s\n---\n%s", da, db)
+	}
+	pol := policiesOf(t, a)["member-111122223333-bucket-settings-policy"]
+	q, _ := statementBySid(pol, "NeverQuarantineBuckets")
+	if got := fmt.Sprint(list(q.Resource)); got != "[arn:aws:s3:::macie-chatops-dev-q-111122223333-eu-west-1 arn:aws:s3:::macie-chatops-dev-q-111122223333-us-east-1]" {
+		t.Errorf("quarantine buckets denied in %s, want both regions' in region order", got)
+	}
+}
+
+// s3ActionOf is the IAM action S3 authorises each bucketfix.API call with (S3 API reference:
+// each Delete is authorised by its Put action).
+var s3ActionOf = map[string]string{
+	"GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock", "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock", "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+	"GetBucketEncryption": "s3:GetEncryptionConfiguration", "PutBucketEncryption": "s3:PutEncryptionConfiguration", "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
+	"GetBucketReplication": "s3:GetReplicationConfiguration", "PutBucketReplication": "s3:PutReplicationConfiguration", "DeleteBucketReplication": "s3:PutReplicationConfiguration",
+}
+
+// The role allows exactly the actions of the S3 calls shared/bucketfix makes (its API interface,
+// read from the source): a call added there without its permission here, or a permission no call
+// needs, fails this test instead of an AccessDenied in a member account.
+func TestBucketSettingsActionsAreWhatBucketfixCalls(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "bucketfix")
+	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				ts, ok := n.(*ast.TypeSpec)
+				if !ok || ts.Name.Name != "API" {
+					return true
+				}
+				if it, ok := ts.Type.(*ast.InterfaceType); ok {
+					for _, m := range it.Methods.List {
+						for _, name := range m.Names {
+							methods = append(methods, name.Name)
+						}
+					}
+				}
+				return false
+			})
+		}
+	}
+	if len(methods) == 0 {
+		t.Fatalf("no `type API interface` in %s: the bucket-settings role's actions can no longer be checked against the calls", dir)
+	}
+	var want []string
+	for _, m := range methods {
+		a, ok := s3ActionOf[m]
+		if !ok {
+			t.Errorf("bucketfix.API calls %s: add its IAM action to bucketSettingsActions (bucketsettings.go) and to s3ActionOf here", m)
+			continue
+		}
+		if !slices.Contains(want, a) {
+			want = append(want, a)
+		}
+	}
+	got := slices.Clone(bucketSettingsActions)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the bucket-settings role allows %v; bucketfix's calls need exactly %v", got, want)
+	}
+}
+
+// Preview says how far the role reaches, per member, only when it is deployed.
+func TestBucketSettingsWarningsSayWhatTheRoleMayChange(t *testing.T) {
+	load := func(actions string) *policy.Policy {
+		p, err := policy.LoadFile(fixPolicy(t, "dev", actions, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	off := &Config{Members: defaultMembers, Policy: load("    Policy:*: NOTIFY\n")}
+	if w := BucketSettingsWarnings(off); len(w) != 0 {
+		t.Errorf("warnings without the role: %q", w)
+	}
+	on := &Config{Members: defaultMembers, Policy: load("    Policy:IAMUser/S3BucketPublic: AUTO\n")}
+	w := BucketSettingsWarnings(on)
+	if len(w) != 3 {
+		t.Fatalf("warnings %q, want one per member", w)
+	}
+	if !strings.HasPrefix(w[0], "member 111122223333 has no dataBuckets: its bucket-settings role may change") || !strings.Contains(w[0], "*cloudtrail*") || !strings.Contains(w[0], "members[].dataBuckets") {
+		t.Errorf("open member: %q", w[0])
+	}
+	if !strings.HasPrefix(w[1], "member 444455556666 names dataBuckets: policy findings about its other buckets cannot be remediated") || !strings.Contains(w[1], "lake-raw, lake-curated") {
+		t.Errorf("member with dataBuckets: %q", w[1])
+	}
+}
