@@ -2,6 +2,7 @@ package policy
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -109,6 +110,9 @@ func (p *Policy) BucketFixFor(accountID string) BucketFix {
 // which actions the policy may give it.
 type PolicyType struct {
 	Type string `json:"type"`
+	// Kind is the bucket-fix kind that remediates the type (one of the Kind* constants, the
+	// strings of shared/bucketfix.Kind), or "" when it has none.
+	Kind string `json:"kind,omitempty"`
 	// Remediation says in words what a remediation changes, or why there is none.
 	Remediation string `json:"remediation"`
 	// Remediable: the type has a bucket change (AUTO and REVIEW run it); false: the message only
@@ -120,12 +124,12 @@ type PolicyType struct {
 
 // PolicyTypes is the table of the six documented policy-finding types.
 var PolicyTypes = []PolicyType{
-	{"Policy:IAMUser/S3BlockPublicAccessDisabled", "turn on all four bucket-level Block Public Access settings", true, true},
-	{"Policy:IAMUser/S3BucketPublic", "turn on all four bucket-level Block Public Access settings (blocks public ACLs and policies without deleting them, so it is reversible)", true, true},
-	{"Policy:IAMUser/S3BucketEncryptionDisabled", "set default encryption to bucketFixes.encryption", true, true},
-	{"Policy:IAMUser/S3BucketReplicatedExternally", "disable only the replication rules whose destination is outside the organization", true, false},
-	{"Policy:IAMUser/S3BucketSharedExternally", "none: the message shows who the bucket is shared with; remove the grant by hand", false, false},
-	{"Policy:IAMUser/S3BucketSharedWithCloudFront", "none: the message shows who the bucket is shared with; review the CloudFront access by hand", false, false},
+	{"Policy:IAMUser/S3BlockPublicAccessDisabled", KindBlockPublicAccess, "turn on all four bucket-level Block Public Access settings", true, true},
+	{"Policy:IAMUser/S3BucketPublic", KindBlockPublicAccess, "turn on all four bucket-level Block Public Access settings (blocks public ACLs and policies without deleting them, so it is reversible)", true, true},
+	{"Policy:IAMUser/S3BucketEncryptionDisabled", KindDefaultEncryption, "set default encryption to bucketFixes.encryption", true, true},
+	{"Policy:IAMUser/S3BucketReplicatedExternally", KindExternalReplication, "disable only the replication rules whose destination is outside the organization", true, false},
+	{"Policy:IAMUser/S3BucketSharedExternally", "", "none: the message shows who the bucket is shared with; remove the grant by hand", false, false},
+	{"Policy:IAMUser/S3BucketSharedWithCloudFront", "", "none: the message shows who the bucket is shared with; review the CloudFront access by hand", false, false},
 }
 
 // PolicyTypeFor returns the table row of a policy-finding type; false for data findings and for
@@ -139,21 +143,44 @@ func PolicyTypeFor(findingType string) (PolicyType, bool) {
 	return PolicyType{}, false
 }
 
-// EnablesBucketFixes reports whether the policy can ever run a bucket remediation: some account's
-// effective action (or the defaults') for a remediable Policy:* type is AUTO or REVIEW. The infra
-// program deploys the bucket-settings member role only then.
+// The bucket-fix kinds: the strings of shared/bucketfix.Kind, which this package does not
+// import (a test there checks that both name the same kinds for the same types).
+const (
+	KindBlockPublicAccess   = "block-public-access"
+	KindDefaultEncryption   = "default-encryption"
+	KindExternalReplication = "external-replication"
+)
+
+// BucketFixKindsFor returns the bucket-fix kinds an account's effective actions enable, sorted:
+// the kind of each remediable Policy:* type whose action (the account's override over the
+// defaults, exact types over patterns, as Decide chooses it) is AUTO or REVIEW. An account the
+// file does not list gets the defaults' (the security account and members named only in the
+// stack config are often not listed). The infra program deploys an account's bucket-settings
+// role, with the permissions of exactly these kinds, only when the list is not empty.
+func (p *Policy) BucketFixKindsFor(accountID string) []string {
+	o, has := p.Accounts[accountID]
+	var kinds []string
+	for _, t := range PolicyTypes {
+		if t.Kind == "" || slices.Contains(kinds, t.Kind) {
+			continue
+		}
+		a, rule, _ := p.rule(t.Type, o, has, Account{ID: accountID})
+		if rule != "" && (a == Auto || a == Review) {
+			kinds = append(kinds, t.Kind)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+// EnablesBucketFixes reports whether the policy can ever run a bucket remediation: some listed
+// account, or the defaults (what every unlisted account gets), enables a bucket-fix kind
+// (BucketFixKindsFor).
 func (p *Policy) EnablesBucketFixes() bool {
-	ids := append([]string{""}, p.AccountIDs()...)
-	for _, id := range ids {
-		o, has := p.Accounts[id]
-		for _, t := range PolicyTypes {
-			if !t.Remediable {
-				continue
-			}
-			a, rule, _ := p.rule(t.Type, o, has, Account{ID: id})
-			if rule != "" && (a == Auto || a == Review) {
-				return true
-			}
+	// "" stands for an unlisted account: the defaults alone (the validator refuses it as an id).
+	for _, id := range append([]string{""}, p.AccountIDs()...) {
+		if len(p.BucketFixKindsFor(id)) > 0 {
+			return true
 		}
 	}
 	return false
