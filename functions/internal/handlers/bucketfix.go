@@ -86,7 +86,23 @@ func (h *Remediator) fixer(ctx context.Context, rec ledger.Record) (BucketFixer,
 	if h.Buckets == nil {
 		return nil, errors.New(NotEnabled)
 	}
-	return h.Buckets.FixerFor(ctx, rec.AccountID, rec.Region, "macie-chatops-"+rec.FindingID)
+	return h.Buckets.FixerFor(ctx, rec.AccountID, rec.Region, roleSessionName(rec.FindingID))
+}
+
+// roleSessionName names the role session after the finding, in the characters STS accepts
+// ([\w+=,.@-], at most 64): an occurrence's record id has a "#", which AssumeRole refuses.
+func roleSessionName(findingID string) string {
+	s := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("_+=,.@-", r):
+			return r
+		}
+		return '-'
+	}, "macie-chatops-"+findingID)
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
 }
 
 // storedPlan decodes the record's stored plan.
