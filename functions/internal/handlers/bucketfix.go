@@ -457,9 +457,9 @@ func (h *Findings) enrichPolicy(ctx context.Context, f *finding.Finding, rec *le
 // reoccurred: a Macie update of a policy finding whose bucket fix is done (FIXED) reports the
 // setting relaxed again after the fix (Macie updates one finding per bucket and type, raising its
 // count, instead of raising a new one). It returns the occurrence's record id. A change made by
-// our own bucket-settings role (its session is named after a finding) is not a new occurrence; an
+// our own bucket-settings role (roleName, in the finding's account) is not a new occurrence; an
 // UNDONE fix is not re-fixed either: a person chose the relaxed setting, and the update is shown.
-func reoccurred(f *finding.Finding, rec ledger.Record) (string, bool) {
+func reoccurred(f *finding.Finding, rec ledger.Record, roleName string) (string, bool) {
 	if !rec.IsBucketFix() || rec.Status != ledger.Fixed || f.Count <= rec.FindingCount || f.PolicyDetails == nil {
 		return "", false
 	}
@@ -472,17 +472,32 @@ func reoccurred(f *finding.Finding, rec ledger.Record) (string, bool) {
 	if !f.PolicyDetails.LastSeen.After(fixedAt) {
 		return "", false
 	}
-	if a := f.PolicyDetails.Actor; a != nil && a.User != nil && ownRole(a.User.ARN) {
+	if a := f.PolicyDetails.Actor; a != nil && a.User != nil && ownRole(a.User.ARN, rec.AccountID, roleName) {
 		return "", false
 	}
 	base, _, _ := strings.Cut(rec.FindingID, "#")
 	return fmt.Sprintf("%s#%d", base, f.Count), true
 }
 
-// ownRole: the ARN is a session of our bucket-settings role (role name ends in bucket-settings,
-// sessions are named macie-chatops-<finding id>).
-func ownRole(arn string) bool {
-	return strings.Contains(arn, ":assumed-role/") && (strings.Contains(arn, "bucket-settings/") || strings.Contains(arn, "/macie-chatops-"))
+// ownRole: the ARN is a session of exactly this stack's bucket-settings role in the account
+// (arn:<partition>:sts::<account>:assumed-role/<roleName>/<session>). Only the role's exact name
+// proves it: whoever calls AssumeRole chooses the session name, and anyone who may create roles
+// chooses a look-alike role name, so an attacker relaxing the bucket again could otherwise pass
+// for us, and the bucket would stay relaxed under a record that says FIXED.
+func ownRole(arn, account, roleName string) bool {
+	if roleName == "" {
+		return false
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sts" || parts[4] != account {
+		return false
+	}
+	rest, ok := strings.CutPrefix(parts[5], "assumed-role/")
+	if !ok {
+		return false
+	}
+	role, session, ok := strings.Cut(rest, "/")
+	return ok && role == roleName && session != "" && !strings.Contains(session, "/")
 }
 
 // requestInspect sends a REVIEW bucket remediation's inspect job once: the remediator (the only

@@ -138,7 +138,8 @@ func newPolicyStack(t *testing.T, policyYAML string) (*stack, *fixerHook) {
 	bot.Retry = chatops.Retry{MaxAttempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
 	log := obs.NewLogger(st.logs, "test")
 	metrics := &obs.Metrics{W: st.logs, Function: "test"}
-	st.findings = &Findings{Policy: pol, Ledger: l, Jobs: st.queue, DLQ: st.dlq, Slack: bot, Log: log, Metrics: metrics, AdminAccount: "999988887777"}
+	st.findings = &Findings{Policy: pol, Ledger: l, Jobs: st.queue, DLQ: st.dlq, Slack: bot, Log: log, Metrics: metrics, AdminAccount: "999988887777",
+		BucketRoleName: "macie-chatops-dev-bucket-settings"}
 	st.actions = &Actions{Policy: pol, Ledger: l, Jobs: st.queue, Slack: bot, Log: log, Metrics: metrics,
 		Verifier: chatops.Verifier{Secret: secret}, Authz: &chatops.Authorizer{Groups: bot.Client}}
 	hook := &fixerHook{}
