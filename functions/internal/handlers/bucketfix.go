@@ -254,6 +254,12 @@ func (h *Remediator) fixBucket(ctx context.Context, log *slog.Logger, rec ledger
 		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Fixed, "bucket setting fixed: "+plan.AfterText, "", func(bf *ledger.BucketFix) {
 			bf.Changed, bf.FixedAt, bf.Outcome = true, time.Now().UTC(), outcome
 		})
+	case errors.Is(err, bucketfix.ErrUnverified):
+		// Written, but the read-back did not show it yet: the documented answer is "run it
+		// again" (the redelivery converges: already fixed, or ErrChanged), not a failure for a
+		// person. The record stays IN_PROGRESS; the sweeper re-drives it if the queue gives up.
+		log.Warn("bucket fix not verified yet; the job is retried", "error", err.Error())
+		return fmt.Errorf("bucket fix of %s not verified yet (retried): %w", rec.Bucket, err)
 	case errors.Is(err, bucketfix.ErrChanged):
 		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", "bucket changed")
 		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Blocked, "bucket changed", OutcomeChanged+" (the setting is neither the snapshot nor the fix). Look at the bucket, then Dismiss, or Retry to check again", func(bf *ledger.BucketFix) {
@@ -325,7 +331,12 @@ func (h *Remediator) undoBucket(ctx context.Context, log *slog.Logger, rec ledge
 	case errors.Is(err, bucketfix.ErrChanged):
 		return back("the bucket changed since the fix; nothing done (Undo restores the snapshot only over the setting it made)")
 	default:
-		return back(fmt.Sprintf("restore the %s setting of bucket %s: %v; the fix is still in place, press Undo again", rec.BucketFix.Kind, rec.Bucket, err))
+		// The restore may have been written (a lost answer, or ErrUnverified: not visible yet),
+		// so "the fix is still in place" (FIXED) could be a lie: retry instead. The redelivery
+		// finds the snapshot restored (a no-op) or restores it; the sweeper re-drives a stale
+		// UNDOING and, after its last try, puts it back to FIXED saying it may be restored.
+		log.Warn("undo not finished; the job is retried", "error", err.Error())
+		return fmt.Errorf("restore the %s setting of bucket %s (retried): %w", rec.BucketFix.Kind, rec.Bucket, err)
 	}
 }
 
