@@ -313,6 +313,11 @@ func (h *Remediator) undoBucket(ctx context.Context, log *slog.Logger, rec ledge
 	if err != nil || !ok {
 		return back(fmt.Sprintf("no readable snapshot is stored for this fix (%v); nothing was changed", err))
 	}
+	if later, err := h.laterFix(ctx, rec); err != nil {
+		return err
+	} else if later != "" {
+		return back(fmt.Sprintf("a later fix of this setting (finding %s) is in place over this one: undo that one first; nothing was changed", later))
+	}
 	fx, err := h.fixer(ctx, rec)
 	if err != nil {
 		return back(err.Error())
@@ -338,6 +343,25 @@ func (h *Remediator) undoBucket(ctx context.Context, log *slog.Logger, rec ledge
 		log.Warn("undo not finished; the job is retried", "error", err.Error())
 		return fmt.Errorf("restore the %s setting of bucket %s (retried): %w", rec.BucketFix.Kind, rec.Bucket, err)
 	}
+}
+
+// laterFix is another record's fix of the same setting of the same bucket, made after rec's and
+// still in place (FIXED or being undone). Undoing rec would write rec's older snapshot over it:
+// the bucket relaxed while that record still says FIXED.
+func (h *Remediator) laterFix(ctx context.Context, rec ledger.Record) (string, error) {
+	recs, err := h.Ledger.List(ctx, ledger.Filter{AccountID: rec.AccountID})
+	if err != nil {
+		return "", fmt.Errorf("look up later fixes of bucket %s: %w", rec.Bucket, err)
+	}
+	for _, r := range recs {
+		if r.FindingID == rec.FindingID || r.Bucket != rec.Bucket || r.BucketFix == nil || r.BucketFix.Kind != rec.BucketFix.Kind || !r.BucketFix.Changed {
+			continue
+		}
+		if (r.Status == ledger.Fixed || r.Status == ledger.Undoing) && r.BucketFix.FixedAt.After(rec.BucketFix.FixedAt) {
+			return r.FindingID, nil
+		}
+	}
+	return "", nil
 }
 
 // policyFacts is what a policy finding's messages show, from the finding.
