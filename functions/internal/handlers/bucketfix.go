@@ -251,9 +251,12 @@ func (h *Remediator) fixBucket(ctx context.Context, log *slog.Logger, rec ledger
 			outcome = "(it was already in the fixed state when this run looked: nothing changed now)"
 		}
 		h.Metrics.Count(ctx, obs.Quarantines, 1, "Kind", "bucket-fix")
-		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Fixed, "bucket setting fixed: "+plan.AfterText, "", func(bf *ledger.BucketFix) {
+		if err := h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Fixed, "bucket setting fixed: "+plan.AfterText, "", func(bf *ledger.BucketFix) {
 			bf.Changed, bf.FixedAt, bf.Outcome = true, time.Now().UTC(), outcome
-		})
+		}); err != nil || res.AlreadyFixed {
+			return err
+		}
+		return h.afterLateApply(ctx, log, rec, fx, plan)
 	case errors.Is(err, bucketfix.ErrUnverified):
 		// Written, but the read-back did not show it yet: the documented answer is "run it
 		// again" (the redelivery converges: already fixed, or ErrChanged), not a failure for a
@@ -269,6 +272,29 @@ func (h *Remediator) fixBucket(ctx context.Context, log *slog.Logger, rec ledger
 		h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "bucket-fix")
 		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Failed, "bucket fix failed", fmt.Sprintf("change the %s setting of bucket %s: %v", rec.BucketFix.Kind, rec.Bucket, err), nil)
 	}
+}
+
+// afterLateApply runs after this job's Apply wrote: when the record is already being undone or
+// undone, this was a late duplicate delivery (another delivery fixed it, and an approver undid
+// that fix before this write landed, on a bucket back in the snapshot state). The write is taken
+// back, so the bucket is what the ledger says: the snapshot. Undo writes only over the fixed
+// state it finds, so a repeat or a concurrent undo job converges.
+func (h *Remediator) afterLateApply(ctx context.Context, log *slog.Logger, rec ledger.Record, fx BucketFixer, plan bucketfix.Plan) error {
+	cur, err := h.Ledger.Get(ctx, rec.FindingID)
+	if err != nil {
+		return fmt.Errorf("re-read finding %s after its fix: %w", rec.FindingID, err)
+	}
+	if cur.Status != ledger.Undoing && cur.Status != ledger.Undone {
+		return nil
+	}
+	log.Warn("a late duplicate fix landed after the Undo: taking it back", "status", string(cur.Status))
+	if err := fx.Undo(ctx, plan); err != nil && !errors.Is(err, bucketfix.ErrChanged) {
+		// A redelivery would find the record UNDONE and do nothing, so there is no retry: the
+		// bucket is left fixed (the safe side) and the log says so; look at the bucket.
+		h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "bucket-late-fix")
+		log.Error("a late duplicate fix could not be taken back: the bucket is fixed although the ledger says the fix was undone", "bucket", rec.Bucket, "error", err.Error())
+	}
+	return nil
 }
 
 // bucketOutcome records a transition of a bucket remediation and shows it.
