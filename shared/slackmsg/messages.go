@@ -280,6 +280,12 @@ func Failed(r ledger.Record, what string) Message {
 // Stalled is an in-progress message for a job that has not moved for a long time: the sweeper
 // re-drives it, and Retry sends the job again at once (the move is idempotent).
 func Stalled(r ledger.Record, what string, since time.Duration) Message {
+	if IsPolicyRecord(r) {
+		blocks := policyHead(r, "⏳", what+" stalled")
+		blocks = append(blocks, slack.NewContextBlock("progress", mrkdwn(fmt.Sprintf("⏳ %s has not progressed for %s; the sweeper re-drives it. Press Retry to send it again now.", Escape(what), since.Round(time.Minute)))))
+		blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))
+		return finish(blocks, policyFallback(r, what+" stalled"))
+	}
 	blocks := head(r, "⏳", what+" stalled")
 	blocks = append(blocks, slack.NewContextBlock("progress", mrkdwn(fmt.Sprintf("⏳ %s has not progressed for %s; the sweeper re-drives it. Press Retry to send it again now.", Escape(what), since.Round(time.Minute)))))
 	blocks = append(blocks, slack.NewActionBlock("actions", button(ActionRetry, "Retry", r).WithStyle(slack.StylePrimary)))

@@ -83,15 +83,19 @@ func policyHead(r ledger.Record, icon, status string) []slack.Block {
 		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(strings.Join(what, "\n")), nil, nil, slack.SectionBlockOptionBlockID("policy")))
 	}
-	if bf := r.BucketFix; bf != nil {
+	if bf := r.BucketFix; bf != nil && (bf.Plan != "" || bf.Flapping != "" || r.Action != "NOTIFY") {
 		var text string
 		switch {
 		case bf.AlreadyFixed:
 			text = "*Setting:* " + Escape(bf.BeforeText) + " — already fixed, nothing to change."
 		case bf.Plan != "":
 			text = "*Before → after:* " + Escape(bf.BeforeText) + " → " + Escape(bf.AfterText)
+		case r.Action == "NOTIFY":
+			text = "_Not inspected: the policy only notifies about this type._"
+		case r.Status == ledger.Notified:
+			text = "_Reading the bucket's current setting…_ (the Fix button appears once it is stored)"
 		default:
-			text = "_Reading the bucket's current setting…_ (the Fix button appears once the snapshot is stored)"
+			text = "_Reading the bucket's current setting…_"
 		}
 		for _, n := range bf.Notes {
 			text += "\n• " + Escape(n)

@@ -57,6 +57,15 @@ func TestPolicyMessagesShowTheFindingEscaped(t *testing.T) {
 	}
 }
 
+func TestPolicyNotifyMessageDoesNotPromiseAFix(t *testing.T) {
+	r := policyRecord(ledger.Notified, "NOTIFY")
+	r.BucketFix.Plan = ""
+	b, _ := json.Marshal(PolicyForState(r))
+	if strings.Contains(string(b), "Fix button") || strings.Contains(string(b), "Reading the bucket") {
+		t.Fatalf("a NOTIFY message promises a fix: %s", b)
+	}
+}
+
 func TestPolicyMessageButtonsPerState(t *testing.T) {
 	noPlan := policyRecord(ledger.Notified, "REVIEW")
 	noPlan.BucketFix.Plan = ""

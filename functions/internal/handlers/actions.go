@@ -221,6 +221,9 @@ func (h *Actions) Handle(ctx context.Context, req Request) Response {
 				Reason: "queue unavailable", Mutate: func(r *ledger.Record) { r.Error = "could not queue the remediation job: " + err.Error() }}); ferr == nil {
 				next = failed
 				ack = slackmsg.Failed(failed, failed.Error)
+				if slackmsg.IsPolicyRecord(failed) {
+					ack = slackmsg.PolicyForState(failed)
+				}
 			} else if next.Status == ledger.Undoing {
 				// UNDOING has no FAILED edge: the fix stays in place, Undo can be pressed again.
 				if back, berr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Undoing, To: ledger.Fixed, Actor: "remediation-handler",

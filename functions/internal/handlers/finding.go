@@ -1,7 +1,9 @@
 // Package handlers owns what the three functions do: the finding-handler (findings in, policy
 // decision, ledger, Slack or queue out), the remediation-handler (Slack clicks in: verify,
 // authorize, transition, acknowledge), and the remediator (jobs in: quarantine engine, ledger,
-// Slack update). Each is a plain struct of its dependencies with methods of (ctx, event), so the
+// Slack update). Policy findings (a bucket's settings) take the same path with their own job
+// kinds and records (bucketfix.go): the remediator snapshots the setting in the ledger before
+// changing it, and Undo restores that snapshot. Each is a plain struct of its dependencies with methods of (ctx, event), so the
 // same code runs under Lambda, in local mode and in tests.
 package handlers
 
@@ -139,8 +141,10 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 			d.Action, d.Reason = policy.Notify, "no bucket remediation for "+f.Type+": notify only ("+d.Reason+")"
 			fresh.Action, fresh.Reason = string(d.Action), d.Reason
 		}
-		if err := h.enrichPolicy(ctx, f, &fresh, &d); err != nil {
-			return err
+		if d.Action != policy.Ignore { // an ignored finding shows nothing: no ledger query for it
+			if err := h.enrichPolicy(ctx, f, &fresh, &d); err != nil {
+				return err
+			}
 		}
 	}
 	log := h.Log.With("findingId", f.ID, "account", f.AccountID, "action", string(d.Action))

@@ -12,6 +12,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/shared/bucketfix"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
@@ -412,4 +413,55 @@ func TestPolicyFindingRelaxedAgainAfterFix(t *testing.T) {
 	st.clickOK("U0ALICE", slackmsg.ActionFix, "again-1#4")
 	st.drain()
 	undoAndCheck(t, st, "again-1#4", "again", before)
+}
+
+// Undo uses the approvers of the finding's account, re-checked when the job runs: an approver
+// removed from the policy after the click changes nothing.
+func TestBucketUndoApprovalRecheckedAtJobTime(t *testing.T) {
+	st, _ := newPolicyStack(t, policyFlowPolicy)
+	j, _ := startAuto(t, st, "recheck", "recheck-1")
+	st.remed.Run(st.ctx, j)
+	fixed := st.setting(bucketfix.BlockPublicAccess, "recheck")
+	st.clickOK("U0ALICE", slackmsg.ActionUndo, "recheck-1")
+	pol, err := policy.Parse([]byte(strings.Replace(policyFlowPolicy, "users: [U0ALICE]", "users: [U0BOB]", 1)), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.remed.Policy = pol // the policy changed between the click and the job
+	st.drain()
+	r := st.record("recheck-1")
+	if r.Status != ledger.Fixed || !strings.Contains(r.Error, "may not approve") || st.setting(bucketfix.BlockPublicAccess, "recheck") != fixed {
+		t.Fatalf("%s %q", r.Status, r.Error)
+	}
+	if _, ok := st.message("recheck-1").button(slackmsg.ActionUndo); !ok {
+		t.Fatal("Undo not offered again")
+	}
+}
+
+// A REVIEW inspection that could not read the bucket says why, offers no Fix, and the sweeper
+// tries it again after StaleAfter.
+func TestBucketInspectFailureIsShownAndRetried(t *testing.T) {
+	st, _ := newPolicyStack(t, policyFlowPolicy)
+	st.process(st.policyEvent("constructed-policy-S3BucketPublic.json", "not-yet", "late-1")) // the bucket does not exist yet
+	st.drain()
+	r := st.record("late-1")
+	if r.BucketFix.Plan != "" || !strings.Contains(r.BucketFix.Outcome, "could not read") {
+		t.Fatalf("%+v", r.BucketFix)
+	}
+	m := st.message("late-1")
+	if _, ok := m.button(slackmsg.ActionFix); ok || !strings.Contains(m.blocksText(), "could not read") {
+		t.Fatalf("message: %s", m.blocksText())
+	}
+	st.mustBucket("not-yet", false)
+	st.sweeper.Now = func() time.Time { return time.Now().Add(StaleAfter + time.Minute) }
+	if rep, err := st.sweeper.Run(st.ctx); err != nil || rep.Redriven != 1 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	st.drain()
+	if r := st.record("late-1"); r.BucketFix.Plan == "" {
+		t.Fatalf("not inspected again: %+v", r.BucketFix)
+	}
+	if _, ok := st.message("late-1").button(slackmsg.ActionFix); !ok {
+		t.Fatal("no Fix after the retried inspection")
+	}
 }

@@ -183,9 +183,10 @@ func (s *Sweeper) sweepOne(ctx context.Context, r ledger.Record, now time.Time, 
 var errNotStale = errors.New("moved on since it was listed")
 
 // inspectDue: a REVIEW bucket fix with no stored plan whose inspect job was never sent (for
-// Grace) or was sent StaleAfter ago and did not store a plan or a reason.
+// Grace), or was sent StaleAfter ago and stored no plan (lost, or the bucket could not be read:
+// a throttled or denied read is tried again every StaleAfter, its reason shown meanwhile).
 func inspectDue(r ledger.Record, now time.Time) bool {
-	if !r.IsBucketFix() || r.Status != ledger.Notified || policy.Action(r.Action) != policy.Review || r.BucketFix.Plan != "" || r.BucketFix.Outcome != "" {
+	if !r.IsBucketFix() || r.Status != ledger.Notified || policy.Action(r.Action) != policy.Review || r.BucketFix.Plan != "" {
 		return false
 	}
 	if r.BucketFix.InspectSentAt.IsZero() {
