@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/macie-chatops/macie-chatops/shared/policy"
 )
 
 // bucketSettingsDecisions are the IAM decision table's rows for the bucket-settings role (issue
@@ -40,6 +42,25 @@ func bucketSettingsDecisions(t *testing.T, w *world) []decision {
 	// Another stack's role in the same account, whatever its own policy allows.
 	otherStackRole := "arn:aws:iam::" + member + ":role/" + BucketSettingsRoleName("production-eu-central-payments-and-cards-2026")
 	anyBucketSettings := []Document{allowAll(bucketSettingsActions...)}
+
+	// The security account's role has block public access only (tableWorldPolicy); 444455556666
+	// has no role at all.
+	bpaRole := w.roleArn["member-"+security+"-bucket-settings-role"]
+	if bpaRole == "" || len(w.inline[bpaRole]) == 0 {
+		t.Fatalf("the mocks declared no bucket-settings role with a policy in %s (roles %v)", security, w.roleArn)
+	}
+	if r := w.roleArn["member-444455556666-bucket-settings-role"]; r != "" {
+		t.Fatalf("444455556666, whose policy enables no kind, has bucket-settings role %s", r)
+	}
+	bpaPerms := w.inline[bpaRole]
+	secBkt := "arn:aws:s3:::finance-reports" // a data bucket of the security account
+	secReplicationRole := "arn:aws:iam::" + security + ":role/s3-replication"
+	full := BucketSettingsRolePolicy(&Config{Policy: &policy.Policy{}}, Member{AccountID: security},
+		[]string{policy.KindBlockPublicAccess, policy.KindDefaultEncryption, policy.KindExternalReplication}, nil)
+	passRole, _ := statementBySid(full, "PassReplicationRoleToS3")
+	noRole := "arn:aws:iam::444455556666:role/" + BucketSettingsRoleName("dev")
+	// A role of that name someone else creates in 444455556666, trusting the remediator as ours do.
+	lookalikeTrust := ptr(BucketSettingsTrust(remediator, externalID, orgID))
 
 	return []decision{
 		// It fixes (and undoes) a bucket of its own account: Put of each setting, and PassRole of
@@ -113,6 +134,26 @@ func bucketSettingsDecisions(t *testing.T, w *world) []decision {
 			guard: []mut{{"resource", "CentralRemediatorOnly", "dropCondition"}}},
 		{who: "finding-handler → bucket-settings", principal: w.roleArn["finding-handler-role"], action: "sts:AssumeRole", resource: role, account: member, context: assume(w.roleArn["finding-handler-role"], "sts:ExternalId", externalID), identity: admin, resourcePolicy: trust, want: "Denied"},
 		{who: "member administrator → bucket-settings", principal: dataEngineer, action: "sts:AssumeRole", resource: role, account: member, context: assume(dataEngineer, "sts:ExternalId", externalID), identity: admin, resourcePolicy: trust, want: "Denied"},
+
+		// A role holds only the kinds its account's policy enables: the security account's blocks
+		// public access and cannot touch replication (nor PassRole a role that trusts S3, which
+		// would let it point a bucket's replication outside the organization) or encryption.
+		{who: "BPA-only bucket-settings role", principal: bpaRole, action: "s3:PutBucketPublicAccessBlock", resource: secBkt, account: security, context: ctx(bpaRole, security), identity: bpaPerms, want: "Allowed",
+			guard: []mut{{"identity", "BucketSettings", "drop"}}},
+		{who: "BPA-only bucket-settings role", principal: bpaRole, action: "s3:PutReplicationConfiguration", resource: secBkt, account: security, context: ctx(bpaRole, security), identity: bpaPerms, want: "Denied",
+			guard: []mut{{"identity", "BucketSettings", "widen"}}},
+		{who: "BPA-only bucket-settings role", principal: bpaRole, action: "s3:GetReplicationConfiguration", resource: secBkt, account: security, context: ctx(bpaRole, security), identity: bpaPerms, want: "Denied",
+			guard: []mut{{"identity", "BucketSettings", "widen"}}},
+		{who: "BPA-only bucket-settings role", principal: bpaRole, action: "s3:PutEncryptionConfiguration", resource: secBkt, account: security, context: ctx(bpaRole, security), identity: bpaPerms, want: "Denied",
+			guard: []mut{{"identity", "BucketSettings", "widen"}}},
+		{who: "BPA-only bucket-settings role", principal: bpaRole, action: "iam:PassRole", resource: secReplicationRole, account: security, context: ctx(bpaRole, security, "iam:PassedToService", "s3.amazonaws.com"), identity: bpaPerms, want: "Denied",
+			missing: []Statement{passRole}},
+		{who: "remediator → BPA-only bucket-settings", principal: remediator, action: "sts:AssumeRole", resource: bpaRole, account: security, context: ctx(remediator, security, "sts:ExternalId", externalID), identity: w.inline[remediator], resourcePolicy: ptr(w.trust[bpaRole]), want: "Allowed",
+			// In its own account either the trust or the remediator's policy is enough.
+			guard: []mut{{"resource", "CentralRemediatorOnly", "drop"}, {"identity", "AssumeMemberBucketSettingsRoles", "drop"}}},
+		// No role in 444455556666, and the remediator may not assume one of that name there.
+		{who: "remediator → no-kinds account", principal: remediator, action: "sts:AssumeRole", resource: noRole, account: "444455556666", context: ctx(remediator, "444455556666", "sts:ExternalId", externalID), identity: w.inline[remediator], resourcePolicy: lookalikeTrust, want: "Denied",
+			missing: []Statement{{Sid: "AssumeMemberBucketSettingsRoles", Effect: "Allow", Action: "sts:AssumeRole", Resource: noRole}}},
 
 		// The quarantine role moves objects; it never changes a bucket's settings.
 		{who: "quarantine role", principal: quarantineRole, action: "s3:PutBucketPublicAccessBlock", resource: data, account: member, context: ctx(quarantineRole, member), identity: w.inline[quarantineRole], want: "Denied",

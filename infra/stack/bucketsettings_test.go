@@ -64,6 +64,49 @@ func enablingBucketFixes(t *testing.T, stack string) string {
 	return file
 }
 
+// tableWorldPolicy is enablingBucketFixes's policy with the kinds differing per member, for the
+// IAM decision table: 111122223333 every kind (the defaults), the security account 999988887777
+// block public access only (an account section the example does not have), and 444455556666 none
+// (its section turns every remediable type to NOTIFY).
+func tableWorldPolicy(t *testing.T, stack string) string {
+	t.Helper()
+	file := enablingBucketFixes(t, stack)
+	raw, _ := os.ReadFile(file)
+	s := string(raw)
+	notify := func(indent string, types ...string) string {
+		var b strings.Builder
+		for _, typ := range types {
+			b.WriteString(indent + "Policy:IAMUser/" + typ + ": NOTIFY\n")
+		}
+		return b.String()
+	}
+	a := strings.Index(s, "\n  \"444455556666\":\n")
+	act := strings.Index(s[max(a, 0):], "\n    actions:\n")
+	if a < 0 || act < 0 || strings.Contains(s, "\"999988887777\":") || !strings.HasSuffix(s, "\n") {
+		t.Fatal("example-org.yaml has no account 444455556666 with actions to add NOTIFYs to (or already has 999988887777): change tableWorldPolicy with the file")
+	}
+	at := a + act + len("\n    actions:\n")
+	s = s[:at] + notify("      ", "S3BlockPublicAccessDisabled", "S3BucketPublic", "S3BucketEncryptionDisabled", "S3BucketReplicatedExternally") + s[at:]
+	s += "  \"999988887777\":\n    name: security\n    actions:\n" + notify("      ", "S3BucketEncryptionDisabled", "S3BucketReplicatedExternally")
+	if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for acct, want := range map[string][]string{
+		member:         {policy.KindBlockPublicAccess, policy.KindDefaultEncryption, policy.KindExternalReplication},
+		security:       {policy.KindBlockPublicAccess},
+		"444455556666": nil,
+	} {
+		if got := p.BucketFixKindsFor(acct); !slices.Equal(got, want) {
+			t.Fatalf("the table's policy gives %s the kinds %q, want %q", acct, got, want)
+		}
+	}
+	return file
+}
+
 // remediatorOf returns the remediator function's environment and its role's identity policy.
 func remediatorOf(t *testing.T, m *mocks) (map[string]string, Document) {
 	t.Helper()
@@ -97,21 +140,38 @@ func statementBySid(d Document, sid string) (Statement, bool) {
 	return Statement{}, false
 }
 
-// The bucket-settings role exists, in every member and only there, exactly when the stack's policy
-// remediates a policy finding (EnablesBucketFixes); the remediator then may assume exactly those
-// roles and is told their name, and otherwise is told nothing and may assume none.
-func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t *testing.T) {
+// The bucket-settings role exists in a member exactly when the stack's policy enables a
+// remediation kind in that member's account (BucketFixKindsFor: its override over the defaults,
+// the defaults alone for the security account 999988887777, which the policies here do not
+// list), with exactly those kinds' actions (iam:PassRole only for external replication); the
+// remediator may assume exactly the deployed roles and is told their name, and otherwise is told
+// nothing and may assume none.
+func TestBucketSettingsRoleIsDeployedOnlyWhereThePolicyRemediatesPolicyFindings(t *testing.T) {
+	const (
+		bpa = policy.KindBlockPublicAccess
+		enc = policy.KindDefaultEncryption
+		rep = policy.KindExternalReplication
+	)
 	for _, c := range []struct {
 		name, actions, accounts string
-		want                    bool
+		want                    map[string][]string // member → kinds; members left out get none
 	}{
-		{"no policy-finding action", "", "", false},
-		{"policy findings NOTIFY", "    Policy:*: NOTIFY\n", "", false},
-		{"only the types without a remediation REVIEW", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BucketSharedExternally: REVIEW\n    Policy:IAMUser/S3BucketSharedWithCloudFront: REVIEW\n", "", false},
-		{"an account IGNOREs what the defaults NOTIFY", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:*: IGNORE\n", false},
-		{"block public access AUTO by default", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BlockPublicAccessDisabled: AUTO\n", "", true},
-		{"public bucket REVIEW by default", "    Policy:IAMUser/S3BucketPublic: REVIEW\n", "", true},
-		{"external replication REVIEW in one account only", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:IAMUser/S3BucketReplicatedExternally: REVIEW\n", true},
+		{"no policy-finding action", "", "", nil},
+		{"policy findings NOTIFY", "    Policy:*: NOTIFY\n", "", nil},
+		{"only the types without a remediation REVIEW", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BucketSharedExternally: REVIEW\n    Policy:IAMUser/S3BucketSharedWithCloudFront: REVIEW\n", "", nil},
+		{"an account IGNOREs what the defaults NOTIFY", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:*: IGNORE\n", nil},
+		{"block public access AUTO by default", "    Policy:*: NOTIFY\n    Policy:IAMUser/S3BlockPublicAccessDisabled: AUTO\n", "",
+			map[string][]string{"111122223333": {bpa}, "444455556666": {bpa}, "999988887777": {bpa}}},
+		{"public bucket REVIEW by default", "    Policy:IAMUser/S3BucketPublic: REVIEW\n", "",
+			map[string][]string{"111122223333": {bpa}, "444455556666": {bpa}, "999988887777": {bpa}}},
+		{"external replication REVIEW in one account only", "    Policy:*: NOTIFY\n", "  \"444455556666\":\n    actions:\n      Policy:IAMUser/S3BucketReplicatedExternally: REVIEW\n",
+			map[string][]string{"444455556666": {rep}}},
+		{"everything by default, one account BPA only, one none", "    Policy:IAMUser/*: REVIEW\n",
+			"  \"111122223333\":\n    actions:\n      Policy:IAMUser/*: NOTIFY\n  \"444455556666\":\n    actions:\n      Policy:IAMUser/*: NOTIFY\n      Policy:IAMUser/S3BucketPublic: AUTO\n",
+			map[string][]string{"444455556666": {bpa}, "999988887777": {bpa, enc, rep}}},
+		{"encryption in one account, BPA and replication in another", "    Policy:*: NOTIFY\n",
+			"  \"111122223333\":\n    actions:\n      Policy:IAMUser/S3BucketEncryptionDisabled: AUTO\n  \"999988887777\":\n    actions:\n      Policy:IAMUser/S3BlockPublicAccessDisabled: REVIEW\n      Policy:IAMUser/S3BucketReplicatedExternally: REVIEW\n",
+			map[string][]string{"111122223333": {enc}, "999988887777": {bpa, rep}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := fixPolicy(t, "dev", c.actions, c.accounts)
@@ -119,8 +179,10 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.EnablesBucketFixes() != c.want {
-				t.Fatalf("EnablesBucketFixes() = %v, want %v: the case does not test what it says", !c.want, c.want)
+			for _, mem := range defaultMembers {
+				if got := p.BucketFixKindsFor(mem.AccountID); !slices.Equal(got, c.want[mem.AccountID]) {
+					t.Fatalf("BucketFixKindsFor(%s) = %q, want %q: the case does not test what it says", mem.AccountID, got, c.want[mem.AccountID])
+				}
 			}
 			m, err := deploy(t, map[string]string{"macie-chatops:policyFile": file}, defaultMembers)
 			if err != nil {
@@ -128,7 +190,7 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 			}
 			env, remediatorPolicy := remediatorOf(t, m)
 			wantName := ""
-			if c.want {
+			if len(c.want) > 0 {
 				wantName = BucketSettingsRoleName("dev")
 			}
 			if got, ok := env["BUCKET_SETTINGS_ROLE_NAME"]; !ok || got != wantName {
@@ -168,10 +230,26 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 				if str(rp.inputs["role"]) != "member-"+acct+"-bucket-settings-role-id" || rp.account != acct {
 					t.Errorf("%s is on role %s in %s", rp.name, str(rp.inputs["role"]), rp.account)
 				}
+				// Only the actions of the account's kinds, PassRole only with replication.
+				d := parseDoc(t, str(rp.inputs["policy"]))
+				kinds := c.want[acct]
+				var allowed []string
+				for _, st := range d.Statement {
+					if st.Effect == "Allow" {
+						allowed = append(allowed, list(st.Action)...)
+					}
+				}
+				wantAllowed := bucketSettingsActionsOf(kinds...)
+				if slices.Contains(kinds, rep) {
+					wantAllowed = append(wantAllowed, "iam:PassRole")
+				}
+				if !slices.Equal(allowed, wantAllowed) {
+					t.Errorf("%s (kinds %q) allows %v, want %v", rp.name, kinds, allowed, wantAllowed)
+				}
 			}
 			var wantArns []string
-			if c.want {
-				for _, mem := range []string{"111122223333", "444455556666", "999988887777"} {
+			for _, mem := range []string{"111122223333", "444455556666", "999988887777"} {
+				if len(c.want[mem]) > 0 {
 					wantArns = append(wantArns, "arn:aws:iam::"+mem+":role/"+BucketSettingsRoleName("dev"))
 				}
 			}
@@ -179,7 +257,7 @@ func TestBucketSettingsRoleIsDeployedOnlyWhenThePolicyRemediatesPolicyFindings(t
 				t.Errorf("bucket-settings roles %v with %d policies, want %v", arns, policies, wantArns)
 			}
 			st, ok := statementBySid(remediatorPolicy, "AssumeMemberBucketSettingsRoles")
-			if ok != c.want || (ok && !slices.Equal(list(st.Action), []string{"sts:AssumeRole"})) || (ok && !slices.Equal(list(st.Resource), wantArns)) {
+			if ok != (len(wantArns) > 0) || (ok && !slices.Equal(list(st.Action), []string{"sts:AssumeRole"})) || (ok && !slices.Equal(list(st.Resource), wantArns)) {
 				t.Errorf("remediator's AssumeMemberBucketSettingsRoles: %v %+v, want %v", ok, st, wantArns)
 			}
 			// Nothing else in the stack grants a bucket-settings write.
@@ -235,8 +313,9 @@ func TestBucketSettingsTrustIsTheQuarantineRoleShape(t *testing.T) {
 func TestBucketSettingsRolePolicyIsLeastPrivilege(t *testing.T) {
 	cfg := &Config{Policy: &policy.Policy{}}
 	// As IAM will read them (and list() expects): through JSON.
-	open := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: member}, []string{"q-us", "q-eu"})))
-	named := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: "444455556666", DataBuckets: []string{"lake-raw", "lake-curated"}}, []string{"q-us"})))
+	all := []string{policy.KindBlockPublicAccess, policy.KindDefaultEncryption, policy.KindExternalReplication}
+	open := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: member}, all, []string{"q-us", "q-eu"})))
+	named := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: "444455556666", DataBuckets: []string{"lake-raw", "lake-curated"}}, all, []string{"q-us"})))
 	for _, c := range []struct {
 		name, acct string
 		d          Document
@@ -284,6 +363,46 @@ func TestBucketSettingsRolePolicyIsLeastPrivilege(t *testing.T) {
 	if l, _ := statementBySid(open, "NeverLogOrSecurityBuckets"); !slices.Contains(list(l.Resource), "arn:aws:s3:::*cloudtrail*") {
 		t.Errorf("log buckets denied: %v", l.Resource)
 	}
+}
+
+// With fewer kinds the role holds only their actions: in every statement, allows and denies
+// alike; iam:PassRole only with external replication.
+func TestBucketSettingsRolePolicyHoldsOnlyItsKinds(t *testing.T) {
+	cfg := &Config{Policy: &policy.Policy{}}
+	for _, c := range []struct {
+		kinds   []string
+		actions []string
+	}{
+		{[]string{policy.KindBlockPublicAccess}, []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"}},
+		{[]string{policy.KindDefaultEncryption}, []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"}},
+		{[]string{policy.KindExternalReplication}, []string{"s3:GetReplicationConfiguration", "s3:PutReplicationConfiguration"}},
+		{[]string{policy.KindBlockPublicAccess, policy.KindDefaultEncryption}, []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"}},
+	} {
+		d := parseDoc(t, mustJSON(BucketSettingsRolePolicy(cfg, Member{AccountID: member}, c.kinds, []string{"q-us"})))
+		replication := slices.Contains(c.kinds, policy.KindExternalReplication)
+		_, pass := statementBySid(d, "PassReplicationRoleToS3")
+		if pass != replication {
+			t.Errorf("kinds %q: PassReplicationRoleToS3 present %v, want %v", c.kinds, pass, replication)
+		}
+		for _, st := range d.Statement {
+			if st.Sid == "PassReplicationRoleToS3" {
+				continue
+			}
+			if !slices.Equal(list(st.Action), c.actions) {
+				t.Errorf("kinds %q: %s %s has %v, want %v", c.kinds, st.Effect, st.Sid, list(st.Action), c.actions)
+			}
+		}
+		if len(d.Statement) != 3+btoi(replication) {
+			t.Errorf("kinds %q: statements %s", c.kinds, mustJSON(d))
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // IAM role names: at most 64 of [\w+=,.@-]; one per stack (two stacks in one account get two),
@@ -422,6 +541,120 @@ func TestBucketSettingsActionsAreWhatBucketfixCalls(t *testing.T) {
 	}
 }
 
+// Per kind, the role allows exactly the actions of the S3 calls that kind makes in
+// shared/bucketfix (read from its source: the API calls inside each `kindOps{kind: K, ...}`
+// literal), so a member whose policy enables only some kinds can run those kinds' Inspect,
+// Apply and Undo with its role, and no call is made outside a kind's ops. The kinds are those of
+// bucketfix.Kind, with the same strings as shared/policy's.
+func TestBucketSettingsActionsPerKindAreWhatBucketfixCalls(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "bucketfix")
+	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiMethods := map[string]bool{}
+	kindValue := map[string]string{} // Kind constant → its string
+	var files []*ast.File
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			files = append(files, f)
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.TypeSpec:
+					if it, ok := n.Type.(*ast.InterfaceType); ok && n.Name.Name == "API" {
+						for _, m := range it.Methods.List {
+							for _, name := range m.Names {
+								apiMethods[name.Name] = true
+							}
+						}
+					}
+				case *ast.ValueSpec:
+					if id, ok := n.Type.(*ast.Ident); ok && id.Name == "Kind" {
+						for i, name := range n.Names {
+							if i < len(n.Values) {
+								if lit, ok := n.Values[i].(*ast.BasicLit); ok {
+									kindValue[name.Name] = strings.Trim(lit.Value, `"`)
+								}
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if len(apiMethods) == 0 || len(kindValue) == 0 {
+		t.Fatalf("no `type API interface` or no Kind constants in %s: the per-kind actions can no longer be checked", dir)
+	}
+	calls := map[string][]string{} // kind string → IAM actions of its calls
+	inOps := map[token.Pos]bool{}  // API calls attributed to a kind
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			cl, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			if id, isIdent := cl.Type.(*ast.Ident); !isIdent || id.Name != "kindOps" || len(cl.Elts) == 0 {
+				return true // kindOps{} is the zero value returned with an error
+			}
+			kind := ""
+			for _, e := range cl.Elts {
+				if kv, ok := e.(*ast.KeyValueExpr); ok && fmt.Sprint(kv.Key) == "kind" {
+					if v, ok := kv.Value.(*ast.Ident); ok {
+						kind = kindValue[v.Name]
+					}
+				}
+			}
+			if kind == "" {
+				t.Errorf("a kindOps literal without a `kind:` Kind constant: the per-kind actions cannot be checked")
+				return false
+			}
+			ast.Inspect(cl, func(n ast.Node) bool {
+				if c, ok := n.(*ast.CallExpr); ok {
+					if sel, ok := c.Fun.(*ast.SelectorExpr); ok && apiMethods[sel.Sel.Name] {
+						inOps[c.Pos()] = true
+						if a := s3ActionOf[sel.Sel.Name]; a != "" && !slices.Contains(calls[kind], a) {
+							calls[kind] = append(calls[kind], a)
+						}
+					}
+				}
+				return true
+			})
+			return false
+		})
+		ast.Inspect(f, func(n ast.Node) bool {
+			if c, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := c.Fun.(*ast.SelectorExpr); ok && apiMethods[sel.Sel.Name] && !inOps[c.Pos()] {
+					t.Errorf("bucketfix calls %s outside a kind's ops: which kind's role needs it cannot be told", sel.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+	var kinds []string
+	for _, v := range kindValue {
+		kinds = append(kinds, v)
+	}
+	slices.Sort(kinds)
+	var ours []string
+	for _, k := range bucketSettingsKinds {
+		ours = append(ours, k.kind)
+	}
+	slices.Sort(ours)
+	if !slices.Equal(kinds, ours) {
+		t.Fatalf("bucketfix's kinds %q, the role's (shared/policy's) %q: they must be the same strings", kinds, ours)
+	}
+	for _, k := range kinds {
+		got := bucketSettingsActionsOf(k)
+		want := calls[k]
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("kind %s: the role allows %v; bucketfix's calls for it need exactly %v", k, got, want)
+		}
+	}
+}
+
 // Preview says how far the role reaches, per member, only when it is deployed.
 func TestBucketSettingsWarningsSayWhatTheRoleMayChange(t *testing.T) {
 	load := func(actions string) *policy.Policy {
@@ -445,5 +678,18 @@ func TestBucketSettingsWarningsSayWhatTheRoleMayChange(t *testing.T) {
 	}
 	if !strings.HasPrefix(w[1], "member 444455556666 names dataBuckets: policy findings about its other buckets cannot be remediated") || !strings.Contains(w[1], "lake-raw, lake-curated") {
 		t.Errorf("member with dataBuckets: %q", w[1])
+	}
+	if !strings.Contains(w[0], "may change block public access of every bucket") {
+		t.Errorf("open member with block public access only: %q", w[0])
+	}
+	// Per member: one without a kind has no role and no warning; one with all three names them.
+	p, err := policy.LoadFile(fixPolicy(t, "dev", "    Policy:IAMUser/*: REVIEW\n", "  \"444455556666\":\n    actions:\n      Policy:IAMUser/*: NOTIFY\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = BucketSettingsWarnings(&Config{Members: defaultMembers, Policy: p})
+	if len(w) != 2 || !strings.HasPrefix(w[0], "member 111122223333 ") || !strings.HasPrefix(w[1], "member 999988887777 ") ||
+		!strings.Contains(w[0], "may change block public access, default encryption and replication of every bucket") {
+		t.Errorf("warnings %q, want 111122223333's and 999988887777's naming all three settings", w)
 	}
 }

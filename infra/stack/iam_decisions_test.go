@@ -32,6 +32,10 @@ type decision struct {
 	// guard: the statements (by Sid, in the identity or resource policy) that make the
 	// decision; breaking them must flip it.
 	guard []mut
+	// missing: for a Denied row decided by a grant the principal lacks (a kind its role is not
+	// given, a role the remediator may not assume), the statements that grant it; the flip
+	// test adds them to the identity and expects Allowed.
+	missing []Statement
 }
 
 // mut breaks one statement: "drop" removes it, "dropCondition" removes its condition (a deny
@@ -332,8 +336,9 @@ func verdict(r string) string {
 
 func tableWorld(t *testing.T) *world {
 	t.Helper()
-	// A policy that remediates policy findings, so the bucket-settings roles are declared too.
-	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:policyFile": enablingBucketFixes(t, "dev")}, defaultMembers)
+	// A policy that remediates policy findings, so the bucket-settings roles are declared too,
+	// with each kind in some members and not in others.
+	m, err := deploy(t, map[string]string{"macie-chatops:macieMode": "standalone", "macie-chatops:policyFile": tableWorldPolicy(t, "dev")}, defaultMembers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +428,9 @@ func (d decision) broken(t *testing.T) decision {
 	if res != nil && len(res.Statement) == 0 {
 		res = nil
 	}
+	if len(d.missing) > 0 {
+		ids = append(ids, doc(d.missing...))
+	}
 	n.resourcePolicy = res
 	n.identity = nil
 	for _, p := range ids {
@@ -433,8 +441,9 @@ func (d decision) broken(t *testing.T) decision {
 	return n
 }
 
-// Each row's decision rests on the statement it names: break that statement and the evaluator
-// must say the opposite. A row without a guard is decided by the absence of any grant (the
+// Each row's decision rests on the statement it names: break that statement (or, for a row
+// denied for lack of a grant, add the missing one) and the evaluator must say the opposite. A
+// row without either is decided by the absence of any grant (the
 // identity of another principal, a key policy that names no one else), which the table's other
 // rows break and restore.
 func TestIAMDecisionsFlipWhenTheirPolicyBreaks(t *testing.T) {
@@ -442,7 +451,7 @@ func TestIAMDecisionsFlipWhenTheirPolicyBreaks(t *testing.T) {
 	var cases []map[string]any
 	var idx []int
 	for i, d := range rows {
-		if len(d.guard) == 0 {
+		if len(d.guard) == 0 && len(d.missing) == 0 {
 			continue
 		}
 		cases = append(cases, d.broken(t).request(fmt.Sprint(i)))

@@ -22,7 +22,7 @@ type MemberAccount struct {
 	pulumi.ResourceState
 	Role    *iam.Role
 	Buckets map[string]*s3.BucketV2 // by region
-	// BucketSettingsRole is nil when the stack's policy remediates no policy finding.
+	// BucketSettingsRole is nil when the stack's policy enables no bucket-fix kind in this account.
 	BucketSettingsRole *iam.Role
 }
 
