@@ -126,6 +126,11 @@ func (h *Remediator) ensurePlan(ctx context.Context, rec ledger.Record) (next le
 	if p, ok, err := storedPlan(rec); ok || err != nil {
 		return rec, p, err, nil
 	}
+	if q := h.Policy.QuarantineFor(rec.AccountID, rec.Region).Bucket; q != "" && rec.Bucket == q {
+		// The quarantine bucket's settings are the stack's (its bucket policy denies the
+		// bucket-settings role): say so, instead of an AccessDenied that blames the role.
+		return rec, p, fmt.Errorf("bucket %s is this stack's quarantine bucket: its settings belong to the stack and the bucket-settings role may not change them, so nothing was changed. Restore them with pulumi up, and find out who changed them (the finding names the actor)", rec.Bucket), nil
+	}
 	fx, ferr := h.fixer(ctx, rec)
 	if ferr != nil {
 		return rec, p, ferr, nil
