@@ -196,6 +196,14 @@ func TestBucketSettingsRoleIsDeployedOnlyWhereThePolicyRemediatesPolicyFindings(
 			if got, ok := env["BUCKET_SETTINGS_ROLE_NAME"]; !ok || got != wantName {
 				t.Errorf("remediator BUCKET_SETTINGS_ROLE_NAME = %q (set: %v), want %q", got, ok, wantName)
 			}
+			// The finding-handler tells our own role's changes from an attacker's by this exact name.
+			for _, f := range m.of("aws:lambda/function:Function") {
+				if f.name == "finding-handler" {
+					if got := str(f.inputs["environment"].ObjectValue()["variables"].ObjectValue()["BUCKET_SETTINGS_ROLE_NAME"]); got != wantName {
+						t.Errorf("finding-handler BUCKET_SETTINGS_ROLE_NAME = %q, want %q", got, wantName)
+					}
+				}
+			}
 			var arns []string
 			for _, r := range m.of("aws:iam/role:Role") {
 				if !strings.Contains(r.name, "bucket-settings") && !strings.Contains(str(r.inputs["name"]), "bucket-settings") {

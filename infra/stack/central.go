@@ -280,7 +280,9 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 	assumeQuarantine := remediatorAssumeStatements(cfg)
 	consume := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 	fns := []fn{
-		{"finding-handler", findingHandlerTimeout, 256, cfg.FindingHandlerConcurrency, pulumi.StringMap{"FINDINGS_DLQ_URL": findings.dlq.Url}, func(v map[string]string) []Statement {
+		{"finding-handler", findingHandlerTimeout, 256, cfg.FindingHandlerConcurrency, pulumi.StringMap{"FINDINGS_DLQ_URL": findings.dlq.Url,
+			// A Macie update whose actor is this role is our own change, not the bucket relaxed again.
+			"BUCKET_SETTINGS_ROLE_NAME": pulumi.String(bucketSettingsRoleEnv(cfg))}, func(v map[string]string) []Statement {
 			return []Statement{
 				{Sid: "ConsumeFindings", Effect: "Allow", Action: consume, Resource: v["findings"]},
 				{Sid: "QueueJobsAndDeadLetters", Effect: "Allow", Action: "sqs:SendMessage", Resource: []string{v["jobs"], v["findingsDlq"]}},

@@ -212,7 +212,8 @@ func FindingHandler(ctx context.Context) (*handlers.Findings, error) {
 	q := sqs.NewFromConfig(e.AWS)
 	h := &handlers.Findings{Policy: e.Policy, Ledger: e.Ledger, Jobs: &jobs.SQS{API: q, URL: e.Settings.JobsQueue},
 		Slack: e.Slack, Log: obs.NewLogger(os.Stdout, "finding-handler"), Metrics: e.Metrics,
-		Digest: &handlers.Digester{Slack: e.Slack, Ledger: e.Ledger}, AdminAccount: e.Settings.MacieAdmin}
+		Digest: &handlers.Digester{Slack: e.Slack, Ledger: e.Ledger}, AdminAccount: e.Settings.MacieAdmin,
+		BucketRoleName: e.Settings.BucketRoleName}
 	if e.Settings.DLQ != "" {
 		h.DLQ = &jobs.DeadLetter{API: q, URL: e.Settings.DLQ}
 	}

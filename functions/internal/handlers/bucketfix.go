@@ -86,7 +86,23 @@ func (h *Remediator) fixer(ctx context.Context, rec ledger.Record) (BucketFixer,
 	if h.Buckets == nil {
 		return nil, errors.New(NotEnabled)
 	}
-	return h.Buckets.FixerFor(ctx, rec.AccountID, rec.Region, "macie-chatops-"+rec.FindingID)
+	return h.Buckets.FixerFor(ctx, rec.AccountID, rec.Region, roleSessionName(rec.FindingID))
+}
+
+// roleSessionName names the role session after the finding, in the characters STS accepts
+// ([\w+=,.@-], at most 64): an occurrence's record id has a "#", which AssumeRole refuses.
+func roleSessionName(findingID string) string {
+	s := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("_+=,.@-", r):
+			return r
+		}
+		return '-'
+	}, "macie-chatops-"+findingID)
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
 }
 
 // storedPlan decodes the record's stored plan.
@@ -109,6 +125,11 @@ func storedPlan(rec ledger.Record) (bucketfix.Plan, bool, error) {
 func (h *Remediator) ensurePlan(ctx context.Context, rec ledger.Record) (next ledger.Record, p bucketfix.Plan, inspectErr, err error) {
 	if p, ok, err := storedPlan(rec); ok || err != nil {
 		return rec, p, err, nil
+	}
+	if q := h.Policy.QuarantineFor(rec.AccountID, rec.Region).Bucket; q != "" && rec.Bucket == q {
+		// The quarantine bucket's settings are the stack's (its bucket policy denies the
+		// bucket-settings role): say so, instead of an AccessDenied that blames the role.
+		return rec, p, fmt.Errorf("bucket %s is this stack's quarantine bucket: its settings belong to the stack and the bucket-settings role may not change them, so nothing was changed. Restore them with pulumi up, and find out who changed them (the finding names the actor)", rec.Bucket), nil
 	}
 	fx, ferr := h.fixer(ctx, rec)
 	if ferr != nil {
@@ -235,9 +256,18 @@ func (h *Remediator) fixBucket(ctx context.Context, log *slog.Logger, rec ledger
 			outcome = "(it was already in the fixed state when this run looked: nothing changed now)"
 		}
 		h.Metrics.Count(ctx, obs.Quarantines, 1, "Kind", "bucket-fix")
-		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Fixed, "bucket setting fixed: "+plan.AfterText, "", func(bf *ledger.BucketFix) {
+		if err := h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Fixed, "bucket setting fixed: "+plan.AfterText, "", func(bf *ledger.BucketFix) {
 			bf.Changed, bf.FixedAt, bf.Outcome = true, time.Now().UTC(), outcome
-		})
+		}); err != nil || res.AlreadyFixed {
+			return err
+		}
+		return h.afterLateApply(ctx, log, rec, fx, plan)
+	case errors.Is(err, bucketfix.ErrUnverified):
+		// Written, but the read-back did not show it yet: the documented answer is "run it
+		// again" (the redelivery converges: already fixed, or ErrChanged), not a failure for a
+		// person. The record stays IN_PROGRESS; the sweeper re-drives it if the queue gives up.
+		log.Warn("bucket fix not verified yet; the job is retried", "error", err.Error())
+		return fmt.Errorf("bucket fix of %s not verified yet (retried): %w", rec.Bucket, err)
 	case errors.Is(err, bucketfix.ErrChanged):
 		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", "bucket changed")
 		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Blocked, "bucket changed", OutcomeChanged+" (the setting is neither the snapshot nor the fix). Look at the bucket, then Dismiss, or Retry to check again", func(bf *ledger.BucketFix) {
@@ -247,6 +277,29 @@ func (h *Remediator) fixBucket(ctx context.Context, log *slog.Logger, rec ledger
 		h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "bucket-fix")
 		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Failed, "bucket fix failed", fmt.Sprintf("change the %s setting of bucket %s: %v", rec.BucketFix.Kind, rec.Bucket, err), nil)
 	}
+}
+
+// afterLateApply runs after this job's Apply wrote: when the record is already being undone or
+// undone, this was a late duplicate delivery (another delivery fixed it, and an approver undid
+// that fix before this write landed, on a bucket back in the snapshot state). The write is taken
+// back, so the bucket is what the ledger says: the snapshot. Undo writes only over the fixed
+// state it finds, so a repeat or a concurrent undo job converges.
+func (h *Remediator) afterLateApply(ctx context.Context, log *slog.Logger, rec ledger.Record, fx BucketFixer, plan bucketfix.Plan) error {
+	cur, err := h.Ledger.Get(ctx, rec.FindingID)
+	if err != nil {
+		return fmt.Errorf("re-read finding %s after its fix: %w", rec.FindingID, err)
+	}
+	if cur.Status != ledger.Undoing && cur.Status != ledger.Undone {
+		return nil
+	}
+	log.Warn("a late duplicate fix landed after the Undo: taking it back", "status", string(cur.Status))
+	if err := fx.Undo(ctx, plan); err != nil && !errors.Is(err, bucketfix.ErrChanged) {
+		// A redelivery would find the record UNDONE and do nothing, so there is no retry: the
+		// bucket is left fixed (the safe side) and the log says so; look at the bucket.
+		h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "bucket-late-fix")
+		log.Error("a late duplicate fix could not be taken back: the bucket is fixed although the ledger says the fix was undone", "bucket", rec.Bucket, "error", err.Error())
+	}
+	return nil
 }
 
 // bucketOutcome records a transition of a bucket remediation and shows it.
@@ -291,6 +344,11 @@ func (h *Remediator) undoBucket(ctx context.Context, log *slog.Logger, rec ledge
 	if err != nil || !ok {
 		return back(fmt.Sprintf("no readable snapshot is stored for this fix (%v); nothing was changed", err))
 	}
+	if later, err := h.laterFix(ctx, rec); err != nil {
+		return err
+	} else if later != "" {
+		return back(fmt.Sprintf("a later fix of this setting (finding %s) is in place over this one: undo that one first; nothing was changed", later))
+	}
 	fx, err := h.fixer(ctx, rec)
 	if err != nil {
 		return back(err.Error())
@@ -309,8 +367,32 @@ func (h *Remediator) undoBucket(ctx context.Context, log *slog.Logger, rec ledge
 	case errors.Is(err, bucketfix.ErrChanged):
 		return back("the bucket changed since the fix; nothing done (Undo restores the snapshot only over the setting it made)")
 	default:
-		return back(fmt.Sprintf("restore the %s setting of bucket %s: %v; the fix is still in place, press Undo again", rec.BucketFix.Kind, rec.Bucket, err))
+		// The restore may have been written (a lost answer, or ErrUnverified: not visible yet),
+		// so "the fix is still in place" (FIXED) could be a lie: retry instead. The redelivery
+		// finds the snapshot restored (a no-op) or restores it; the sweeper re-drives a stale
+		// UNDOING and, after its last try, puts it back to FIXED saying it may be restored.
+		log.Warn("undo not finished; the job is retried", "error", err.Error())
+		return fmt.Errorf("restore the %s setting of bucket %s (retried): %w", rec.BucketFix.Kind, rec.Bucket, err)
 	}
+}
+
+// laterFix is another record's fix of the same setting of the same bucket, made after rec's and
+// still in place (FIXED or being undone). Undoing rec would write rec's older snapshot over it:
+// the bucket relaxed while that record still says FIXED.
+func (h *Remediator) laterFix(ctx context.Context, rec ledger.Record) (string, error) {
+	recs, err := h.Ledger.List(ctx, ledger.Filter{AccountID: rec.AccountID})
+	if err != nil {
+		return "", fmt.Errorf("look up later fixes of bucket %s: %w", rec.Bucket, err)
+	}
+	for _, r := range recs {
+		if r.FindingID == rec.FindingID || r.Bucket != rec.Bucket || r.BucketFix == nil || r.BucketFix.Kind != rec.BucketFix.Kind || !r.BucketFix.Changed {
+			continue
+		}
+		if (r.Status == ledger.Fixed || r.Status == ledger.Undoing) && r.BucketFix.FixedAt.After(rec.BucketFix.FixedAt) {
+			return r.FindingID, nil
+		}
+	}
+	return "", nil
 }
 
 // policyFacts is what a policy finding's messages show, from the finding.
@@ -441,9 +523,9 @@ func (h *Findings) enrichPolicy(ctx context.Context, f *finding.Finding, rec *le
 // reoccurred: a Macie update of a policy finding whose bucket fix is done (FIXED) reports the
 // setting relaxed again after the fix (Macie updates one finding per bucket and type, raising its
 // count, instead of raising a new one). It returns the occurrence's record id. A change made by
-// our own bucket-settings role (its session is named after a finding) is not a new occurrence; an
+// our own bucket-settings role (roleName, in the finding's account) is not a new occurrence; an
 // UNDONE fix is not re-fixed either: a person chose the relaxed setting, and the update is shown.
-func reoccurred(f *finding.Finding, rec ledger.Record) (string, bool) {
+func reoccurred(f *finding.Finding, rec ledger.Record, roleName string) (string, bool) {
 	if !rec.IsBucketFix() || rec.Status != ledger.Fixed || f.Count <= rec.FindingCount || f.PolicyDetails == nil {
 		return "", false
 	}
@@ -456,17 +538,32 @@ func reoccurred(f *finding.Finding, rec ledger.Record) (string, bool) {
 	if !f.PolicyDetails.LastSeen.After(fixedAt) {
 		return "", false
 	}
-	if a := f.PolicyDetails.Actor; a != nil && a.User != nil && ownRole(a.User.ARN) {
+	if a := f.PolicyDetails.Actor; a != nil && a.User != nil && ownRole(a.User.ARN, rec.AccountID, roleName) {
 		return "", false
 	}
 	base, _, _ := strings.Cut(rec.FindingID, "#")
 	return fmt.Sprintf("%s#%d", base, f.Count), true
 }
 
-// ownRole: the ARN is a session of our bucket-settings role (role name ends in bucket-settings,
-// sessions are named macie-chatops-<finding id>).
-func ownRole(arn string) bool {
-	return strings.Contains(arn, ":assumed-role/") && (strings.Contains(arn, "bucket-settings/") || strings.Contains(arn, "/macie-chatops-"))
+// ownRole: the ARN is a session of exactly this stack's bucket-settings role in the account
+// (arn:<partition>:sts::<account>:assumed-role/<roleName>/<session>). Only the role's exact name
+// proves it: whoever calls AssumeRole chooses the session name, and anyone who may create roles
+// chooses a look-alike role name, so an attacker relaxing the bucket again could otherwise pass
+// for us, and the bucket would stay relaxed under a record that says FIXED.
+func ownRole(arn, account, roleName string) bool {
+	if roleName == "" {
+		return false
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sts" || parts[4] != account {
+		return false
+	}
+	rest, ok := strings.CutPrefix(parts[5], "assumed-role/")
+	if !ok {
+		return false
+	}
+	role, session, ok := strings.Cut(rest, "/")
+	return ok && role == roleName && session != "" && !strings.Contains(session, "/")
 }
 
 // requestInspect sends a REVIEW bucket remediation's inspect job once: the remediator (the only

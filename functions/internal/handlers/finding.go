@@ -50,6 +50,10 @@ type Findings struct {
 	AdminAccount string
 	// Now is the clock of the flapping window (nil = wall clock).
 	Now func() time.Time
+	// BucketRoleName is this stack's bucket-settings role (BUCKET_SETTINGS_ROLE_NAME): a Macie
+	// update whose actor is a session of exactly this role in the finding's account is our own
+	// change, not the bucket relaxed again. Empty: no actor is ours.
+	BucketRoleName string
 }
 
 // FullBatch is the findings queue's batch size (the event source mapping's).
@@ -150,7 +154,7 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 		return fmt.Errorf("ledger create %s: %w", f.ID, err)
 	}
 	if !created && f.UpdatedAt.After(rec.FindingUpdatedAt) {
-		if occ, ok := reoccurred(f, rec); ok {
+		if occ, ok := reoccurred(f, rec, h.BucketRoleName); ok {
 			// The bucket was relaxed again after its fix: a new remediation cycle, with its own
 			// snapshot and undo, in its own record (and one more fix towards flapping).
 			fresh.FindingID = occ

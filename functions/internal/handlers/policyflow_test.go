@@ -115,6 +115,7 @@ func newPolicyStack(t *testing.T, policyYAML string) (*stack, *fixerHook) {
 	moto := testenv.SharedMoto(t)
 	creds := aws.Credentials{AccessKeyID: testenv.MotoCredentials.AccessKey, SecretAccessKey: testenv.MotoCredentials.SecretKey}
 	st, remed := baseStack(t, policyYAML, moto.Endpoint, creds)
+	st.findings.BucketRoleName = "macie-chatops-dev-bucket-settings"
 	hook := &fixerHook{}
 	fixers := RoleFixers{Clients: &quarantine.StaticClients{Endpoint: moto.Endpoint, Accounts: map[string]aws.Credentials{motoAccount: creds}}}
 	remed.Buckets = hookedFixers{inner: fixers, hook: hook}

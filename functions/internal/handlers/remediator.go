@@ -68,7 +68,9 @@ func (h *Remediator) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.
 }
 
 // Run executes one job. It returns an error only when the job should be retried as is (the
-// ledger or Slack was unreachable); an engine failure is recorded as FAILED and answered in Slack.
+// ledger or Slack was unreachable, or a bucket setting was written but not seen yet: a fix's
+// bucketfix.ErrUnverified, an Undo that may have restored the snapshot); an engine failure is
+// recorded as FAILED and answered in Slack.
 func (h *Remediator) Run(ctx context.Context, j jobs.Job) error {
 	if j.Kind == jobs.Digest {
 		return h.digest(ctx, j)
