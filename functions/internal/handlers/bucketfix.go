@@ -270,7 +270,7 @@ func (h *Remediator) fixBucket(ctx context.Context, log *slog.Logger, rec ledger
 		return fmt.Errorf("bucket fix of %s not verified yet (retried): %w", rec.Bucket, err)
 	case errors.Is(err, bucketfix.ErrChanged):
 		h.Metrics.Count(ctx, obs.Blocked, 1, "Reason", "bucket changed")
-		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Blocked, "bucket changed", OutcomeChanged+" (the setting is neither the snapshot nor the fix). Look at the bucket, then Dismiss, or Retry to check again", func(bf *ledger.BucketFix) {
+		return h.bucketOutcome(ctx, rec, j, ledger.InProgress, ledger.Blocked, "bucket changed", OutcomeChanged+" (the setting is neither the snapshot nor the fix). Look at the bucket and fix it by hand, then Dismiss; Retry applies the same approved plan, so it only succeeds once the bucket is back in the snapshot state", func(bf *ledger.BucketFix) {
 			bf.Outcome = OutcomeChanged
 		})
 	default:
@@ -520,29 +520,32 @@ func (h *Findings) enrichPolicy(ctx context.Context, f *finding.Finding, rec *le
 	return nil
 }
 
-// reoccurred: a Macie update of a policy finding whose bucket fix is done (FIXED) reports the
-// setting relaxed again after the fix (Macie updates one finding per bucket and type, raising its
-// count, instead of raising a new one). It returns the occurrence's record id. A change made by
-// our own bucket-settings role (roleName, in the finding's account) is not a new occurrence; an
-// UNDONE fix is not re-fixed either: a person chose the relaxed setting, and the update is shown.
-func reoccurred(f *finding.Finding, rec ledger.Record, roleName string) (string, bool) {
-	if !rec.IsBucketFix() || rec.Status != ledger.Fixed || f.Count <= rec.FindingCount || f.PolicyDetails == nil {
-		return "", false
+// reoccurred: a Macie update of a policy finding whose occurrence is closed (FIXED, DISMISSED or
+// UNDONE) reports the setting relaxed again after it was closed (Macie updates one finding per
+// bucket and type, raising its count, instead of raising a new one). It returns the occurrence's
+// record id, and whether a person closed the previous one (DISMISSED, UNDONE): the new occurrence
+// then waits for a person too (REVIEW, never AUTO), but it is never silent, or an attacker would
+// only need one Dismiss to relax the bucket for good. A change made by our own bucket-settings role
+// (roleName, in the finding's account: our fix, our undo) is not a new occurrence.
+func reoccurred(f *finding.Finding, rec ledger.Record, roleName string) (occurrence string, byPerson, ok bool) {
+	closed := rec.Status == ledger.Fixed || rec.Status == ledger.Dismissed || rec.Status == ledger.Undone
+	if !rec.IsBucketFix() || !closed || f.Count <= rec.FindingCount || f.PolicyDetails == nil {
+		return "", false, false
 	}
-	var fixedAt time.Time
+	var closedAt time.Time
 	for _, e := range rec.History {
-		if e.To == ledger.Fixed {
-			fixedAt = e.At
+		if e.To == rec.Status {
+			closedAt = e.At
 		}
 	}
-	if !f.PolicyDetails.LastSeen.After(fixedAt) {
-		return "", false
+	if !f.PolicyDetails.LastSeen.After(closedAt) {
+		return "", false, false
 	}
 	if a := f.PolicyDetails.Actor; a != nil && a.User != nil && ownRole(a.User.ARN, rec.AccountID, roleName) {
-		return "", false
+		return "", false, false
 	}
 	base, _, _ := strings.Cut(rec.FindingID, "#")
-	return fmt.Sprintf("%s#%d", base, f.Count), true
+	return fmt.Sprintf("%s#%d", base, f.Count), rec.Status != ledger.Fixed, true
 }
 
 // ownRole: the ARN is a session of exactly this stack's bucket-settings role in the account

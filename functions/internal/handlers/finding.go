@@ -154,10 +154,15 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 		return fmt.Errorf("ledger create %s: %w", f.ID, err)
 	}
 	if !created && f.UpdatedAt.After(rec.FindingUpdatedAt) {
-		if occ, ok := reoccurred(f, rec, h.BucketRoleName); ok {
+		if occ, byPerson, ok := reoccurred(f, rec, h.BucketRoleName); ok {
 			// The bucket was relaxed again after its fix: a new remediation cycle, with its own
 			// snapshot and undo, in its own record (and one more fix towards flapping).
 			fresh.FindingID = occ
+			if byPerson && d.Action == policy.Auto {
+				d.Action = policy.Review
+				d.Reason = fmt.Sprintf("relaxed again after a person chose %s for the previous occurrence: review (%s)", rec.Status, d.Reason)
+				fresh.Action, fresh.Reason = string(d.Action), d.Reason
+			}
 			log = log.With("occurrence", occ)
 			if rec, created, err = h.Ledger.Create(ctx, fresh); err != nil {
 				return fmt.Errorf("ledger create %s: %w", occ, err)
@@ -166,7 +171,7 @@ func (h *Findings) Process(ctx context.Context, body []byte) error {
 				h.Metrics.Count(ctx, obs.Duplicates, 1)
 				return nil
 			}
-			log.Info("bucket setting relaxed again after its fix: new occurrence")
+			log.Info("bucket setting relaxed again after its occurrence closed: new occurrence", "previous", string(rec.Status))
 			return h.carryOut(ctx, log, rec, d)
 		}
 		return h.updated(ctx, log, f, d, rec)
