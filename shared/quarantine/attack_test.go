@@ -164,7 +164,9 @@ func TestAttackCopyFitsS3MetadataLimit(t *testing.T) {
 
 // TestAttackTwoMoversRaceOnOneFinding: the same job delivered twice at once (no FirstAttempt).
 // Wanted: the source version is gone, at least one verified copy holds the bytes, and every
-// mover that says Moved/AlreadyDone points at a copy that holds them.
+// mover that says Moved/AlreadyDone points at a copy that holds them. On moto, whose CopyObject can
+// lose one of two versions written to one key at once (featConcurrentVersions), a Moved mover's
+// copy may be gone, never other bytes, and the other mover's copy must hold the bytes.
 func TestAttackTwoMoversRaceOnOneFinding(t *testing.T) {
 	for _, versioned := range []bool{true, false} {
 		name := map[bool]string{true: "versioned", false: "unversioned"}[versioned]
@@ -191,19 +193,32 @@ func TestAttackTwoMoversRaceOnOneFinding(t *testing.T) {
 				}
 				close(start)
 				wg.Wait()
-				ok := 0
+				ok, held := 0, 0
 				for i := range 2 {
 					t.Logf("mover %d: err=%v res=%+v", i, errs[i], res[i])
 					if errs[i] != nil {
 						continue
 					}
 					ok++
-					if !bytes.Equal(e.get("quarantine", res[i].CopyKey, res[i].CopyVersionID), csvBody) {
+					got := e.get("quarantine", res[i].CopyKey, res[i].CopyVersionID)
+					switch {
+					case bytes.Equal(got, csvBody):
+						held++
+					case got == nil && !e.has(featConcurrentVersions) && res[i].Outcome == Moved:
+						// The server lost a version it had answered the copy with (see
+						// featConcurrentVersions): not the engine's doing, and checked below
+						// that the other mover's copy holds the bytes.
+						t.Logf("mover %d: %s lost copy version %s written at the same time as the other mover's (versions now %v)",
+							i, e.server, res[i].CopyVersionID, e.versions("quarantine", res[i].CopyKey))
+					default:
 						t.Errorf("mover %d reports %s at version %s, which does not hold the bytes", i, res[i].Outcome, res[i].CopyVersionID)
 					}
 				}
 				if ok == 0 {
 					t.Fatalf("neither mover succeeded")
+				}
+				if held == 0 {
+					t.Fatalf("no mover points at a copy that holds the bytes")
 				}
 				if got := e.get("data", "race.csv", v); got != nil {
 					t.Errorf("source still holds the sensitive version: %q", got)
