@@ -174,9 +174,13 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	res.SourceEncryption = encryptionOf(src.head)
 
 	// 3 + 4. Copy and verify, unless an earlier run made a copy that verifies exactly as a fresh
-	// one would. A found copy that does not verify is never trusted: copy again, and discard it
-	// once the new copy is proven.
+	// one would. A found copy that does not verify is never trusted: copy again, and once the new
+	// copy is proven, discard the found one if it is proven wrong. One that merely cannot be
+	// proven (a multipart copy whose parts this run never saw) is kept: it may be the fresh copy
+	// of a mover of the same finding running at this moment, which verified it from its parts and
+	// reports it, so deleting it would leave that mover's result pointing at nothing.
 	var stale *copyInfo
+	unproven := false
 	if existing != nil && existing.sourceVersion == src.versionID {
 		if existing.sourceETag != "" && !sameETag(existing.sourceETag, src.etag) {
 			// Copied from other bytes under the same version id (an unversioned key rewritten
@@ -192,8 +196,10 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 		case err == nil:
 			res.CopyVersionID, res.Multipart, res.VerifiedBy = existing.versionID, existing.multipart, how
 			_, res.DroppedTags = fromMarkers(existing.meta)
-		case errors.Is(err, ErrCopyMismatch) || errors.Is(err, errUnverifiable):
+		case errors.Is(err, ErrCopyMismatch):
 			stale = existing
+		case errors.Is(err, errUnverifiable):
+			stale, unproven = existing, true
 		default:
 			return nil, fmt.Errorf("verify the copy made by an earlier attempt (s3://%s/%s version %s) against %s: %w; nothing was deleted",
 				res.CopyBucket, res.CopyKey, existing.versionID, o, err)
@@ -240,7 +246,11 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 				res.CopyBucket, res.CopyKey, c.versionID, o, err)
 		}
 		res.VerifiedBy = how
-		if stale != nil {
+		switch {
+		case stale != nil && unproven:
+			res.SkippedBecause = fmt.Sprintf("an earlier copy (s3://%s/%s version %s) could not be verified, so this one was made; the earlier one was kept, as it may be another attempt's at this finding: delete it by hand if no ledger entry points at it",
+				res.CopyBucket, res.CopyKey, stale.versionID)
+		case stale != nil:
 			e.discard(ctx, api, res, stale, owner)
 		}
 	}

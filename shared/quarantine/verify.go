@@ -15,7 +15,8 @@ import (
 
 // errUnverifiable: a copy found in quarantine whose bytes cannot be proven equal to the source's
 // (a multipart copy made by an earlier run, whose part ETags were never seen, on a server without
-// checksums). It is never trusted: Move copies again and discards it.
+// checksums). It is never trusted: Move copies again, and keeps it, as it may be the fresh copy of
+// a mover of the same finding running at the same time.
 var errUnverifiable = errors.New("copy cannot be verified")
 
 // checksums are an object's full-object checksums by algorithm, as S3 reports them with
