@@ -258,6 +258,10 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	// 5. Object Lock on the source: keep both, say so.
 	if until, why := lockOf(src.head, e.Now()); why != "" {
 		res.Outcome = SourceLocked
+		if kept := res.SkippedBecause; kept != "" {
+			// A kept unverifiable copy (a Retry of a locked object) stays named next to the lock.
+			why += "; " + kept
+		}
 		res.SkippedBecause = why
 		res.LockedUntil = until
 		return res, nil

@@ -1,0 +1,120 @@
+package quarantine
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Attacks on the kept unverifiable multipart copy (90889a8): a second mover of one finding keeps
+// the first mover's multipart copy instead of discarding it. These check what happens next to
+// that kept copy: Release, all-versions mode, tombstones, a locked source.
+
+// twoMultipartMovers runs the redelivered-mover interleaving of
+// TestAttackRedeliveredMoverKeepsTheOtherMoversMultipartCopy on r: the second Move runs whole
+// while the first is about to delete the source.
+func twoMultipartMovers(t *testing.T, e *env, r Request) (first, second *Result) {
+	t.Helper()
+	var secondErr error
+	w := &otherMoverBeforeDelete{S3API: e.client, other: func() { second, secondErr = e.eng.Move(e.ctx, r) }}
+	first, err := New(oneClient{w}, e.eng.Options).Move(e.ctx, r)
+	if w.other != nil {
+		t.Fatal("the first mover never reached its delete")
+	}
+	if secondErr != nil || err != nil {
+		t.Fatalf("second mover: %v %+v; first mover: %v %+v", secondErr, second, err, first)
+	}
+	return first, second
+}
+
+// TestAttackReleaseAfterDoubleMultipartCopy: after two movers each left a multipart copy, Release
+// of the copy one result reports restores exactly those bytes, and the other copy stays in
+// quarantine, whole: nothing is lost, and the copy the other result reports still exists.
+func TestAttackReleaseAfterDoubleMultipartCopy(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		body := bytes.Repeat([]byte("0123456789abcdef"), (6<<20)/16)
+		v, etag := e.put("data", "big.bin", body, "")
+		r := req("f-mprel", "data", "big.bin", v, etag, int64(len(body)))
+		first, second := twoMultipartMovers(t, e, r)
+		if first.CopyVersionID == second.CopyVersionID {
+			t.Fatalf("both movers report copy %s", first.CopyVersionID)
+		}
+		// The ledger keeps whichever result was written last; release the first's.
+		rel, err := e.eng.Release(e.ctx, ReleaseRequest{FindingID: r.FindingID, Object: r.Object, CopyBucket: first.CopyBucket,
+			CopyKey: first.CopyKey, CopyVersionID: first.CopyVersionID})
+		if err != nil || rel.Outcome != Released {
+			t.Fatalf("release: %v %+v", err, rel)
+		}
+		if got := e.get("data", "big.bin", rel.SourceVersionID); !bytes.Equal(got, body) {
+			t.Fatalf("restored version %s does not hold the bytes", rel.SourceVersionID)
+		}
+		if e.get("quarantine", first.CopyKey, first.CopyVersionID) != nil {
+			t.Error("released copy still in quarantine")
+		}
+		if !bytes.Equal(e.get("quarantine", second.CopyKey, second.CopyVersionID), body) {
+			t.Errorf("the other mover's copy %s was lost by the Release", second.CopyVersionID)
+		}
+		if vs := e.versions("quarantine", first.CopyKey); len(vs) != 1 || vs[0] != second.CopyVersionID {
+			t.Errorf("quarantine holds %v, want only the other mover's copy %s", vs, second.CopyVersionID)
+		}
+		// A Release of the other copy must not overwrite the restored object.
+		_, err = e.eng.Release(e.ctx, ReleaseRequest{FindingID: r.FindingID, Object: r.Object, CopyBucket: second.CopyBucket,
+			CopyKey: second.CopyKey, CopyVersionID: second.CopyVersionID})
+		if !bytes.Equal(e.get("quarantine", second.CopyKey, second.CopyVersionID), body) {
+			t.Errorf("second Release (%v) lost the kept copy", err)
+		}
+		if !bytes.Equal(e.get("data", "big.bin", rel.SourceVersionID), body) {
+			t.Error("second Release damaged the restored object")
+		}
+	})
+}
+
+// TestAttackLockedSourceRetryNamesKeptCopy: a multipart source under a legal hold is copied and
+// kept (SourceLocked); Retry (a second Move) cannot verify that copy, copies again and keeps it.
+// Wanted: the result still names the kept copy, next to the lock.
+func TestAttackLockedSourceRetryNamesKeptCopy(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		lockedBucket(t, e)
+		e.bucket("quarantine", true)
+		body := bytes.Repeat([]byte("lockedlockedlock"), (6<<20)/16)
+		v, etag := e.put("locked", "big.bin", body, "")
+		legalHold(t, e, "big.bin", v)
+		r := req("f-mplock", "locked", "big.bin", v, etag, int64(len(body)))
+		first, err := e.eng.Move(e.ctx, r)
+		if err != nil || first.Outcome != SourceLocked || !first.Multipart {
+			t.Fatalf("first: %v %+v", err, first)
+		}
+		again, err := e.eng.Move(e.ctx, r)
+		if err != nil || again.Outcome != SourceLocked {
+			t.Fatalf("retry: %v %+v", err, again)
+		}
+		if again.CopyVersionID != first.CopyVersionID && !strings.Contains(again.SkippedBecause, first.CopyVersionID) {
+			t.Errorf("retry made copy %s and kept %s without naming it: %q", again.CopyVersionID, first.CopyVersionID, again.SkippedBecause)
+		}
+		if !strings.Contains(again.SkippedBecause, "legal hold") {
+			t.Errorf("retry no longer names the lock: %q", again.SkippedBecause)
+		}
+	})
+}
+
+func lockedBucket(t *testing.T, e *env) {
+	t.Helper()
+	if _, err := e.client.CreateBucket(e.ctx, &s3.CreateBucketInput{Bucket: aws.String("locked"), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func legalHold(t *testing.T, e *env, key, v string) {
+	t.Helper()
+	_, err := e.client.PutObjectLegalHold(e.ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String("locked"), Key: &key, VersionId: &v,
+		LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}})
+	if err != nil {
+		t.Fatalf("put legal hold: %v", err)
+	}
+}
