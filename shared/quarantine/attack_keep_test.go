@@ -75,6 +75,37 @@ func TestAttackReleaseAfterDoubleMultipartCopy(t *testing.T) {
 	})
 }
 
+// TestAttackTombstoneWithKeptMultipartCopy: tombstone mode, two movers. Both report MOVED (on
+// versitygw the first one's delete of the version the second already deleted answered 400
+// InvalidArgument, and it failed); one tombstone, pointing at a copy that exists; the kept copy
+// is named by the mover that kept it.
+func TestAttackTombstoneWithKeptMultipartCopy(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		body := bytes.Repeat([]byte("fedcba9876543210"), (6<<20)/16)
+		v, etag := e.put("data", "big.bin", body, "")
+		r := req("f-mptomb", "data", "big.bin", v, etag, int64(len(body)))
+		r.Settings.Tombstone = true
+		first, second := twoMultipartMovers(t, e, r)
+		for who, got := range map[string]*Result{"first": first, "second": second} {
+			if got.Outcome != Moved || !bytes.Equal(e.get("quarantine", got.CopyKey, got.CopyVersionID), body) {
+				t.Errorf("%s mover: %+v, its copy does not hold the bytes", who, got)
+			}
+		}
+		if !strings.Contains(second.SkippedBecause, first.CopyVersionID) {
+			t.Errorf("second mover does not name the kept copy %s: %q", first.CopyVersionID, second.SkippedBecause)
+		}
+		vs := e.versions("data", "big.bin")
+		if len(vs) != 1 {
+			t.Fatalf("data key holds versions %v, want one tombstone", vs)
+		}
+		if tomb := string(e.get("data", "big.bin", vs[0])); !strings.Contains(tomb, second.CopyVersionID) {
+			t.Errorf("tombstone %q does not point at the copy its writer reports", tomb)
+		}
+	})
+}
+
 // TestAttackLockedSourceRetryNamesKeptCopy: a multipart source under a legal hold is copied and
 // kept (SourceLocked); Retry (a second Move) cannot verify that copy, copies again and keeps it.
 // Wanted: the result still names the kept copy, next to the lock.

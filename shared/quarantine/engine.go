@@ -549,12 +549,23 @@ func deleteSource(ctx context.Context, api S3API, o Object, src *source, owner *
 		in.IfMatch = aws.String(src.etag)
 	}
 	if _, err := api.DeleteObject(ctx, in); err != nil {
+		if src.versionID != "" && isNoSuchVersion(err) && versionGone(ctx, api, o, src.versionID, owner) {
+			// Another mover of the same finding deleted it first (versitygw answers 400 for a
+			// version id no longer there): what this delete was for is done.
+			return nil
+		}
 		if isStatus(err, http.StatusPreconditionFailed) {
 			return fmt.Errorf("%w: s3://%s/%s was overwritten after the copy; the copy is kept, the new data was not deleted", ErrObjectChanged, o.Bucket, o.Key)
 		}
 		return fmt.Errorf("delete %s after a verified copy: %w (the copy is kept; Retry finishes the move)", o, err)
 	}
 	return nil
+}
+
+// versionGone says whether a HEAD confirms the version no longer exists (any other answer: no).
+func versionGone(ctx context.Context, api S3API, o Object, version string, owner *string) bool {
+	_, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, VersionId: &version, ExpectedBucketOwner: owner})
+	return err != nil && isNoSuchVersion(err)
 }
 
 // quarantineOlder copies every older version of the key into quarantine, then deletes it.
