@@ -106,6 +106,48 @@ func TestAttackTombstoneWithKeptMultipartCopy(t *testing.T) {
 	})
 }
 
+// TestAttackAllVersionsTwoMoversKeepEveryCopy: all-versions mode, two multipart versions, the job
+// delivered again while the first mover is deleting the older version. Wanted: both movers report
+// MOVED at copies that hold the bytes, for the finding's version and the older one; no source
+// version is left; every copy the second mover kept is named in its result.
+func TestAttackAllVersionsTwoMoversKeepEveryCopy(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		old := bytes.Repeat([]byte("old-old-old-old-"), (6<<20)/16)
+		body := bytes.Repeat([]byte("new-new-new-new-"), (6<<20)/16)
+		v1, _ := e.put("data", "big.bin", old, "")
+		v2, etag := e.put("data", "big.bin", body, "")
+		r := req("f-mpall", "data", "big.bin", v2, etag, int64(len(body)))
+		r.Settings.DeleteMode = "all-versions"
+		first, second := twoMultipartMovers(t, e, r)
+		for who, got := range map[string]*Result{"first": first, "second": second} {
+			if got.Outcome != Moved || !bytes.Equal(e.get("quarantine", got.CopyKey, got.CopyVersionID), body) {
+				t.Errorf("%s mover: %s at %s, which does not hold the finding's version", who, got.Outcome, got.CopyVersionID)
+			}
+			if c := got.OlderVersions[v1]; c == "" || !bytes.Equal(e.get("quarantine", got.CopyKey, c), old) {
+				t.Errorf("%s mover: older version %s reported at copy %q, which does not hold its bytes", who, v1, c)
+			}
+		}
+		if vs := e.versions("data", "big.bin"); len(vs) != 0 {
+			t.Errorf("source versions left: %v", vs)
+		}
+		// Every quarantine version that no result reports must be named by the second mover.
+		reported := map[string]bool{first.CopyVersionID: true, second.CopyVersionID: true, first.OlderVersions[v1]: true, second.OlderVersions[v1]: true}
+		for _, c := range e.versions("quarantine", first.CopyKey) {
+			if !reported[c] && !strings.Contains(second.SkippedBecause, c) {
+				t.Errorf("quarantine version %s is reported by no mover and not named: %q", c, second.SkippedBecause)
+			}
+		}
+		// The kept copies are the first mover's, which it reports.
+		for _, c := range []string{first.CopyVersionID, first.OlderVersions[v1]} {
+			if !strings.Contains(second.SkippedBecause, c) {
+				t.Errorf("second mover does not name the first one's copy %s it kept: %q", c, second.SkippedBecause)
+			}
+		}
+	})
+}
+
 // TestAttackLockedSourceRetryNamesKeptCopy: a multipart source under a legal hold is copied and
 // kept (SourceLocked); Retry (a second Move) cannot verify that copy, copies again and keeps it.
 // Wanted: the result still names the kept copy, next to the lock.

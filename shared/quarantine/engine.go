@@ -562,6 +562,14 @@ func deleteSource(ctx context.Context, api S3API, o Object, src *source, owner *
 	return nil
 }
 
+// addSkipped adds why to SkippedBecause, keeping what an earlier step wrote there.
+func (r *Result) addSkipped(why string) {
+	if r.SkippedBecause != "" {
+		why = r.SkippedBecause + "; " + why
+	}
+	r.SkippedBecause = why
+}
+
 // versionGone says whether a HEAD confirms the version no longer exists (any other answer: no).
 func versionGone(ctx context.Context, api S3API, o Object, version string, owner *string) bool {
 	_, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.Bucket, Key: &o.Key, VersionId: &version, ExpectedBucketOwner: owner})
@@ -606,8 +614,13 @@ func (e *Engine) quarantineOlder(ctx context.Context, api S3API, req Request, sr
 		}
 		res.OlderVersions[v.versionID] = r.CopyVersionID
 		if r.Outcome == SourceLocked {
-			res.SkippedBecause = "older version " + v.versionID + " is locked: " + r.SkippedBecause
+			res.addSkipped("older version " + v.versionID + " is locked: " + r.SkippedBecause)
 			continue
+		}
+		if r.SkippedBecause != "" {
+			// E.g. an unverifiable copy of it kept (a mover running at the same time): the
+			// result is all that names it.
+			res.addSkipped("older version " + v.versionID + ": " + r.SkippedBecause)
 		}
 		res.DeletedVersions = append(res.DeletedVersions, v.versionID)
 	}
