@@ -2,6 +2,7 @@ package quarantine
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -66,6 +67,9 @@ func TestAttackReleaseAfterDoubleMultipartCopy(t *testing.T) {
 		// A Release of the other copy must not overwrite the restored object.
 		_, err = e.eng.Release(e.ctx, ReleaseRequest{FindingID: r.FindingID, Object: r.Object, CopyBucket: second.CopyBucket,
 			CopyKey: second.CopyKey, CopyVersionID: second.CopyVersionID})
+		if !errors.Is(err, ErrDestinationOccupied) {
+			t.Errorf("Release of the kept copy over the restored object: %v, want ErrDestinationOccupied", err)
+		}
 		if !bytes.Equal(e.get("quarantine", second.CopyKey, second.CopyVersionID), body) {
 			t.Errorf("second Release (%v) lost the kept copy", err)
 		}
