@@ -79,6 +79,25 @@ func TestAttackReleaseAfterDoubleMultipartCopy(t *testing.T) {
 	})
 }
 
+// TestAttackRedeliveredSinglePartMoverProvesTheCopy: the same interleaving below the multipart
+// threshold. The second mover can prove the first one's copy (ETag or checksum), so it neither
+// copies again nor discards: both report the one copy, and nothing is "proven wrong".
+func TestAttackRedeliveredSinglePartMoverProvesTheCopy(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("data", true)
+		e.bucket("quarantine", true)
+		v, etag := e.put("data", "s.csv", csvBody, "")
+		r := req("f-sprace", "data", "s.csv", v, etag, int64(len(csvBody)))
+		first, second := twoMultipartMovers(t, e, r)
+		if first.Outcome != Moved || second.Outcome != Moved || first.CopyVersionID != second.CopyVersionID || second.SkippedBecause != "" {
+			t.Fatalf("first %+v\nsecond %+v", first, second)
+		}
+		if vs := e.versions("quarantine", first.CopyKey); len(vs) != 1 || !bytes.Equal(e.get("quarantine", first.CopyKey, vs[0]), csvBody) {
+			t.Errorf("quarantine holds %v, want the one copy", vs)
+		}
+	})
+}
+
 // TestAttackTombstoneWithKeptMultipartCopy: tombstone mode, two movers. Both report MOVED (on
 // versitygw the first one's delete of the version the second already deleted answered 400
 // InvalidArgument, and it failed); one tombstone, pointing at a copy that exists; the kept copy
