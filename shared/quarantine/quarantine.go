@@ -163,6 +163,11 @@ func (r *Result) Summary() string {
 	case Released:
 		return fmt.Sprintf("restored to its original key from %s", loc)
 	}
+	if r.SkippedBecause != "" {
+		// What the move left for a person (a kept copy of another attempt, a version it could
+		// not delete): the summary is the ledger's reason, so it is named there, not only here.
+		return "quarantined at " + loc + "; " + r.SkippedBecause
+	}
 	return "quarantined at " + loc
 }
 
