@@ -21,11 +21,13 @@ func ExplicitSite(account, region, deployer string) Site {
 	return Site{Partition: "aws", Account: account, Region: region, Deployer: deployer}
 }
 
-// TemplateSite is every account and region the StackSet deploys to. CloudFormation deploys a
-// service-managed StackSet's stacks with the stacksets-exec-* role AWS creates in each member
-// account.
-var TemplateSite = Site{Partition: "${AWS::Partition}", Account: "${AWS::AccountId}", Region: "${AWS::Region}",
-	Deployer: "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/stacksets-exec-*"}
+// TemplateSite is every account and region the StackSet deploys to. It names no deployer:
+// CloudFormation deploys a service-managed StackSet's stacks with a stacksets-exec-<hash> role
+// whose hash the template cannot know, and exempting the pattern stacksets-exec-* would exempt
+// any role a member administrator names so (it could then delete every quarantined version).
+// Nothing needs the exemption: CloudFormation changes the bucket's settings and policy, never
+// its objects, and a member stack's deletion retains the bucket instead of emptying it.
+var TemplateSite = Site{Partition: "${AWS::Partition}", Account: "${AWS::AccountId}", Region: "${AWS::Region}"}
 
 // In is the same site in another region (for account-wide documents that list every region).
 func (s Site) In(region string) Site { s.Region = region; return s }

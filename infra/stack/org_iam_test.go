@@ -125,8 +125,13 @@ func stackSetDecisions(t *testing.T) []decision {
 			guard: []mut{{"identity", "NeverLogOrSecurityBuckets", "drop"}}},
 		{who: w + "quarantine role", principal: role, action: "kms:GenerateDataKey", resource: qKey, account: acct, context: ctx(role, "kms:ResourceAliases", []string{QuarantineKeyAlias("dev")}), identity: q, resourcePolicy: &keyPol, want: "Allowed",
 			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}, {"identity", "Keys", "drop"}}},
-		{who: w + "stacksets-exec (deployer)", principal: deployer, action: "s3:ListBucket", resource: qBucket, account: acct, context: ctx(deployer), identity: admin, resourcePolicy: &bucketPol, want: "Allowed",
-			guard: []mut{{"resource", "DenyObjectReadsToOthers", "dropCondition"}}},
+		// CloudFormation's stacksets-exec role administers the bucket's settings, never its
+		// objects: the policy exempts no deployer (a member administrator can name a role
+		// stacksets-exec-anything: TestAttackOrgDeployerPatternExemptsNoRole).
+		{who: w + "stacksets-exec (deployer)", principal: deployer, action: "s3:ListBucket", resource: qBucket, account: acct, context: ctx(deployer), identity: admin, resourcePolicy: &bucketPol, want: "Denied",
+			guard: []mut{{"resource", "DenyObjectReadsToOthers", "drop"}}},
+		{who: w + "stacksets-exec (deployer)", principal: deployer, action: "s3:DeleteObjectVersion", resource: qObject, account: acct, context: ctx(deployer), identity: admin, resourcePolicy: &bucketPol, want: "Denied",
+			guard: []mut{{"resource", "DenyObjectWritesToOthers", "drop"}}},
 		{who: w + "member administrator", principal: other, action: "s3:GetObject", resource: qObject, account: acct, context: ctx(other), identity: admin, resourcePolicy: &bucketPol, want: "Denied",
 			guard: []mut{{"resource", "DenyObjectReadsToOthers", "drop"}}},
 	}, bsRows...)
