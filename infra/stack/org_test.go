@@ -82,6 +82,8 @@ func TestOrganizationConfigErrors(t *testing.T) {
 		// The example policy's payments account overrides its quarantine retention: without
 		// the account as an explicit member, organization mode cannot apply it.
 		{"override of a non-member", orgSetting, nil, nil, []string{"accounts.111122223333.quarantine sets bucket, retentionDays or kmsKeyId", "use an explicit member for this account"}},
+		{"quarantine key in the defaults", orgSetting, map[string]string{"macie-chatops:policyFile": policyReplacing(t, devPolicyFile(t), "    bucket: macie-chatops-dev-quarantine-{account}-{region}", "    bucket: macie-chatops-dev-quarantine-{account}-{region}\n    kmsKeyId: alias/quarantine-copies")}, defaultMembers,
+			[]string{`defaults.quarantine.kmsKeyId is "alias/quarantine-copies"`, "remove defaults.quarantine.kmsKeyId"}},
 	}
 	for _, c := range cases {
 		_, _, err := deployOrg(t, c.org, c.over, c.members)
@@ -351,4 +353,14 @@ func TestOrganizationBucketSettingsWarning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// devPolicyFile is policies/dev.yaml's absolute path.
+func devPolicyFile(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "policies", "dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -162,6 +162,11 @@ func organizationPolicyProblems(cfg *Config) []string {
 	if rs := cfg.Organization.Regions; len(rs) > 1 && cfg.Policy.QuarantineFor("000000000000", rs[0]).Bucket == cfg.Policy.QuarantineFor("000000000000", rs[1]).Bucket {
 		probs = append(probs, fmt.Sprintf("%s: quarantine bucket %q does not contain {region}, and %s:organization.regions lists %d regions, whose buckets would share one name: add {region} to defaults.quarantine.bucket", cfg.PolicyFile, cfg.Policy.QuarantineFor("000000000000", rs[0]).Bucket, Namespace, len(rs)))
 	}
+	// The template's quarantine role may use its own quarantine keys only (by alias): a key the
+	// defaults name for the copies would be refused at the first quarantine in every account.
+	if q := cfg.Policy.Defaults.Quarantine; q != nil && q.KMSKeyID != "" {
+		probs = append(probs, fmt.Sprintf("%s: defaults.quarantine.kmsKeyId is %q, but organization mode's quarantine role may use only the quarantine key its StackSet creates in each account (which already encrypts every copy, as the bucket's default): remove defaults.quarantine.kmsKeyId, or quarantine with that key only in explicit members (members[].kmsKeyArns grants it)", cfg.PolicyFile, q.KMSKeyID))
+	}
 	return probs
 }
 
