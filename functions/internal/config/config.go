@@ -53,6 +53,13 @@ const (
 	// EnvMacieAdmin is the Macie administrator (security) account: the one account whose events
 	// may be about other accounts' objects (the finding-handler needs it).
 	EnvMacieAdmin = "MACIE_ADMIN_ACCOUNT"
+	// Organization mode (the remediator needs them): the member StackSet's name and how to call
+	// it (SELF or DELEGATED_ADMIN), and the explicit members' account ids (comma-separated),
+	// whose quarantine buckets keep the policy's name. Any other account's quarantine bucket is
+	// the policy's name plus the generation of its StackSet instance (naming.Generation).
+	EnvOrgStackSet     = "ORG_STACKSET_NAME"
+	EnvOrgCallAs       = "ORG_STACKSET_CALL_AS"
+	EnvExplicitMembers = "EXPLICIT_MEMBER_ACCOUNTS"
 )
 
 // Settings are a function's non-secret settings.
