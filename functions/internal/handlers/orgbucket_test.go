@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,9 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/macie-chatops/macie-chatops/functions/internal/orgbucket"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/quarantine"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
 // The organization-mode tests run the remediator with the real orgbucket.Resolver over a
@@ -304,5 +309,64 @@ func TestOrgResumeKeepsThePinnedBucket(t *testing.T) {
 	}
 	if cf.n() != calls || st.copies("quarantine-555555555555-"+genB) != 0 {
 		t.Fatalf("the resume looked the bucket up (%d calls) or copied to B", cf.n()-calls)
+	}
+}
+
+// A REVIEW finding approved by a person, FAILED for lack of a member stack and re-driven by the
+// sweeper, stays that person's decision: the copy's decided-by tag and the message name the
+// approver, not the sweeper, and the approval is re-checked against the current policy (an
+// approver removed since is refused, nothing moved).
+func TestOrgRedriveKeepsTheApprover(t *testing.T) {
+	for _, removed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "approver stands", true: "approver removed"}[removed], func(t *testing.T) {
+			st, cf, _ := orgStack(t, "")
+			id, m := st.postReview("approved/ssn.csv")
+			if r := st.clickVia(slackmsg.ActionRemediate, id, m, ""); r.Status != http.StatusOK {
+				t.Fatalf("click: %d", r.Status)
+			}
+			st.drain()
+			if r := st.rec(id); r.Status != ledger.Failed {
+				t.Fatalf("without an instance: %s", r.Status)
+			}
+			cf.set(aws.String(stackID(genA)), nil)
+			b := st.genBucket(genA)
+			if removed {
+				pol, err := policy.Parse([]byte(strings.Replace(testPolicy, "users: [U0ALICE]", "users: [U0BOB]", 1)), "test.yaml")
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.remed.Policy = pol
+			}
+			if rep := st.sweepAt(StaleAfter + time.Minute); rep.Redriven != 1 {
+				t.Fatalf("sweeper: %+v", rep)
+			}
+			st.drain()
+			r := st.rec(id)
+			if removed {
+				if r.Status != ledger.Failed || !strings.Contains(r.Error, "U0ALICE") || !st.exists("data-bucket", r.Key, r.VersionID) || st.copies(b) != 0 {
+					t.Fatalf("an approval withdrawn since was carried out by the re-drive: %s (%s)", r.Status, r.Error)
+				}
+				return
+			}
+			if r.Status != ledger.Quarantined || r.QuarantineBucket != b {
+				t.Fatalf("%s in %q (%s)", r.Status, r.QuarantineBucket, r.Error)
+			}
+			tags, err := st.s3c.GetObjectTagging(st.ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(b), Key: aws.String(r.QuarantineKey), VersionId: aws.String(r.QuarantineVersion)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			decided := ""
+			for _, tg := range tags.TagSet {
+				if aws.ToString(tg.Key) == quarantine.TagDecidedBy {
+					decided = aws.ToString(tg.Value)
+				}
+			}
+			if decided != "U0ALICE" || slackmsg.ApprovedBy(r) != "U0ALICE" {
+				t.Fatalf("decided-by tag %q, ApprovedBy %q: want the approver", decided, slackmsg.ApprovedBy(r))
+			}
+			if msg := st.slack.find("data-bucket/approved/ssn.csv"); msg == nil || !strings.Contains(msg.Text+fmt.Sprint(msg.Blocks), "U0ALICE") {
+				t.Fatal("the message does not name the approver")
+			}
+		})
 	}
 }

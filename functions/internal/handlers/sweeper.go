@@ -52,7 +52,7 @@ const (
 )
 
 // ActorSweeper is the audit actor of the sweeper's transitions.
-const ActorSweeper = "sweeper"
+const ActorSweeper = ledger.ActorSweeper
 
 // SweepReport says what one run did.
 type SweepReport struct {
