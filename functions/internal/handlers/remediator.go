@@ -360,7 +360,8 @@ func (h *Remediator) refreshDestination(ctx context.Context, rec ledger.Record, 
 // lookup throttled, its answer lost): the job is retried as it is.
 func (h *Remediator) noDestination(ctx context.Context, log *slog.Logger, rec ledger.Record, j jobs.Job, err error, mayHaveCopy bool) error {
 	if !isNoMemberStack(err) {
-		h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "quarantine-bucket-lookup")
+		// Not counted as a Failure (that metric is for outcomes people act on): the job is
+		// retried, and one that never succeeds reaches the sweeper's give-up, which counts.
 		return fmt.Errorf("name the quarantine bucket (retried): %w", err)
 	}
 	next, terr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: rec.Status, To: ledger.Failed, Actor: ActorRemediator,

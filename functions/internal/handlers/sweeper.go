@@ -23,6 +23,8 @@ import (
 //     sent again (the move is idempotent; a job that reached the DLQ is re-driven the same way);
 //     after MaxRedrives without progress the record goes to FAILED (RELEASING back to
 //     QUARANTINED) with the reason, so its message offers Retry to a person;
+//   - a quarantine that FAILED because its account had no working member stack (organization
+//     mode) is queued again StaleAfter later, at most MaxRedrives times (noStackDue);
 //   - every Slack message whose shown state differs from the ledger is posted or re-rendered.
 //
 // Each run reports what it did in one log line and EMF metrics.
