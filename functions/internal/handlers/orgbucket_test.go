@@ -370,3 +370,55 @@ func TestOrgRedriveKeepsTheApprover(t *testing.T) {
 		})
 	}
 }
+
+// deniedBucket is the engine, except that a move into bucket is refused as the new stack's
+// quarantine role would refuse a retained bucket of an earlier generation (AccessDenied).
+type deniedBucket struct {
+	Mover
+	bucket string
+}
+
+func (d deniedBucket) Move(ctx context.Context, req quarantine.Request) (*quarantine.Result, error) {
+	if req.Settings.Bucket == d.bucket {
+		return nil, fmt.Errorf("read the versioning of quarantine bucket s3://%s: %w", d.bucket, &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"})
+	}
+	return d.Mover.Move(ctx, req)
+}
+
+// A warm container still knows generation A after the account came back as B, and A's bucket
+// was retained (it exists) but the new role may not write it: a first attempt's AccessDenied
+// looks up once more and moves to B. A resume (an earlier attempt may have copied into A)
+// never leaves A on AccessDenied: it fails with A still pinned, for a person.
+func TestOrgAccessDeniedOnARetainedBucket(t *testing.T) {
+	for _, resume := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first attempt", true: "resume"}[resume], func(t *testing.T) {
+			st, cf, res := orgStack(t, genA)
+			a := st.genBucket(genA)
+			if _, err := res.Bucket(st.ctx, "555555555555", "us-east-1", "quarantine-555555555555"); err != nil {
+				t.Fatal(err)
+			}
+			cf.set(aws.String(stackID(genB)), nil)
+			b := st.genBucket(genB)
+			st.remed.Engine = deniedBucket{Mover: st.remed.Engine, bucket: a}
+			id := st.autoFinding("keys/retained.txt")
+			j := <-st.queue
+			if resume {
+				// The job started (A pinned) and its process died before the move finished.
+				if _, err := st.ledger.Transition(st.ctx, id, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started",
+					Mutate: func(r *ledger.Record) { r.QuarantineBucket = a }}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.remed.Run(st.ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			r := st.rec(id)
+			if !resume && (r.Status != ledger.Quarantined || r.QuarantineBucket != b) {
+				t.Fatalf("first attempt: %s in %q (%s)", r.Status, r.QuarantineBucket, r.Error)
+			}
+			if resume && (r.Status != ledger.Failed || r.QuarantineBucket != a || !strings.Contains(r.Error, "AccessDenied") || st.copies(b) != 0) {
+				t.Fatalf("resume: %s in %q (%s)", r.Status, r.QuarantineBucket, r.Error)
+			}
+		})
+	}
+}
