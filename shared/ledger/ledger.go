@@ -321,6 +321,10 @@ func (r *Record) CopyLocation() string {
 // ActorPolicy is the actor of decisions made by the policy, not a person.
 const ActorPolicy = "policy"
 
+// ActorSweeper is the actor of the sweeper's transitions. It never decides: a record it queues
+// again was decided by whoever queued it before (ApprovedBy looks past it).
+const ActorSweeper = "sweeper"
+
 // Errors callers check with errors.Is.
 var (
 	ErrNotFound          = errors.New("no ledger record")

@@ -385,7 +385,7 @@ func ForState(r ledger.Record) Message {
 // ApprovedBy is who queued the quarantine (the person who pressed Remediate, or the policy).
 func ApprovedBy(r ledger.Record) string {
 	for i := len(r.History) - 1; i >= 0; i-- {
-		if r.History[i].To == ledger.Queued {
+		if r.History[i].To == ledger.Queued && r.History[i].Actor != ledger.ActorSweeper {
 			return r.History[i].Actor
 		}
 	}

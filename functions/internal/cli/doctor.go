@@ -115,7 +115,8 @@ type stackConfig struct {
 	macieMode, policyFile       string
 	slackMode, slackChannel     string
 	members                     []stackMember
-	org                         *orgSettings // macie-chatops:organization, nil in explicit-members mode
+	org                         *orgSettings   // macie-chatops:organization, nil in explicit-members mode
+	pol                         *policy.Policy // the validated policy (nil when it does not validate)
 	reserve                     bool
 	handlerConc, remediatorConc int
 }
@@ -248,6 +249,7 @@ func runDoctor(env Env, args []string, deps doctorDeps) int {
 	defer cancel()
 
 	pol := d.checkPolicy(cfg)
+	cfg.pol = pol
 	base, err := deps.loadAWS(ctx, cfg.region)
 	if err != nil {
 		d.fail("configure AWS credentials (aws configure sso, or AWS_PROFILE=...)", "AWS configuration: %v", err)

@@ -213,6 +213,7 @@ func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central
 				inOU = append(inOU, a)
 			}
 		}
+		var buckets []string
 		for _, r := range o.Regions {
 			healthy := 0
 			for _, a := range inOU {
@@ -227,6 +228,7 @@ func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central
 						"StackSet %s in %s: account %s (%s) instance is %s%s", ou, r, a.id, a.name, in.Status, reason(in))
 				default:
 					healthy++
+					buckets = append(buckets, d.quarantineBucket(cfg, ou, r, a, in))
 				}
 			}
 			if healthy == len(inOU) {
@@ -234,8 +236,34 @@ func (d *doctor) checkOrganization(ctx context.Context, deps doctorDeps, central
 			} else {
 				d.note("StackSet %s in %s: %d of %d active accounts CURRENT", ou, r, healthy, len(inOU))
 			}
+			for _, b := range buckets {
+				if b != "" {
+					d.note("%s", b)
+				}
+			}
+			buckets = buckets[:0]
 		}
 	}
+}
+
+// quarantineBucket is the line naming a CURRENT instance's quarantine bucket: the policy's name
+// for the account and region plus the instance's generation, which is where the remediator
+// copies (it reads the same StackId with DescribeStackInstance). Free: the StackId is in the
+// instance list doctor already read. A StackId that names no generation fails, as every
+// quarantine in that account and region would.
+func (d *doctor) quarantineBucket(cfg *stackConfig, ou, region string, a orgAccount, in cfntypes.StackInstanceSummary) string {
+	if cfg.pol == nil {
+		return "" // the policy failed above; without it there is no name to show
+	}
+	id := aws.ToString(in.StackId)
+	gen, err := naming.Generation(id)
+	if err != nil {
+		d.fail(fmt.Sprintf("read the instance's stack in the StackSet's operations; if its stack is gone: aws cloudformation update-stack-instances --stack-set-name %s --deployment-targets Accounts=%s,AccountFilterType=INTERSECTION,OrganizationalUnitIds=%s --regions %s", stackSetName(cfg.stack), a.id, ou, region),
+			"StackSet %s in %s: account %s (%s) instance is CURRENT but its stack id %q names no stack, so the remediator cannot name its quarantine bucket; its quarantines FAIL", ou, region, a.id, a.name, id)
+		return ""
+	}
+	return fmt.Sprintf("StackSet %s in %s: account %s (%s) quarantine bucket %s (generation %s)", ou, region, a.id, a.name,
+		naming.OrgQuarantineBucket(cfg.pol.QuarantineFor(a.id, region).Bucket, gen), gen)
 }
 
 // instanceFix is what brings an instance in this status back to CURRENT.

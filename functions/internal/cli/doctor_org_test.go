@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,7 @@ type cfnAsManagement struct {
 	mu       *sync.Mutex
 	callAs   *[]cfntypes.CallAs
 	override map[string]cfntypes.StackInstanceStatus // account/region → status
+	noStack  map[string]bool                         // account/region → answer an empty StackId
 }
 
 func (c cfnAsManagement) ListStackInstances(ctx context.Context, in *cloudformation.ListStackInstancesInput, o ...func(*cloudformation.Options)) (*cloudformation.ListStackInstancesOutput, error) {
@@ -76,6 +78,9 @@ func (c cfnAsManagement) ListStackInstances(ctx context.Context, in *cloudformat
 		if st, ok := c.override[aws.ToString(s.Account)+"/"+aws.ToString(s.Region)]; ok {
 			out.Summaries[i].Status = st
 			out.Summaries[i].StatusReason = aws.String("Account 123 should have 'AWSCloudFormationStackSetExecutionRole' role")
+		}
+		if c.noStack[aws.ToString(s.Account)+"/"+aws.ToString(s.Region)] {
+			out.Summaries[i].StackId = aws.String("")
 		}
 	}
 	return out, nil
@@ -219,6 +224,7 @@ func TestDoctorOrganization(t *testing.T) {
 		missingOU  bool   // the config names an OU the organization lacks
 		secIsMgmt  bool   // the stack runs in the management account
 		explicitW2 bool   // w2 (in workloads) is also an explicit member
+		noStackID  bool   // w1's us-east-1 instance is CURRENT with an empty StackId
 		wantCallAs cfntypes.CallAs
 		wantFailed int
 		want       func(w *orgWorld, later string) []string
@@ -237,7 +243,18 @@ func TestDoctorOrganization(t *testing.T) {
 				"✓ StackSet " + w.workloads + " in eu-west-1: 3 of 3 active accounts CURRENT",
 				"✓ StackSet " + w.sandbox + " in us-east-1: 1 of 1 active accounts CURRENT",
 				"✓ StackSet " + w.sandbox + " in eu-west-1: 1 of 1 active accounts CURRENT",
+				// Each CURRENT instance's quarantine bucket: the policy's name plus its generation.
+				"- StackSet " + w.workloads + " in us-east-1: account " + w.w1 + " (w1) quarantine bucket macie-chatops-test-" + w.w1 + "-us-east-1-",
+				"- StackSet " + w.workloads + " in eu-west-1: account " + w.p1 + " (p1) quarantine bucket macie-chatops-test-" + w.p1 + "-eu-west-1-",
+				"- StackSet " + w.sandbox + " in eu-west-1: account " + w.s1 + " (s1) quarantine bucket macie-chatops-test-" + w.s1 + "-eu-west-1-",
 				"all checks passed",
+			}
+		}},
+		"instance without a stack id": {noStackID: true, wantCallAs: "DELEGATED_ADMIN", wantFailed: 1, want: func(w *orgWorld, _ string) []string {
+			return []string{
+				"✗ StackSet " + w.workloads + " in us-east-1: account " + w.w1 + ` (w1) instance is CURRENT but its stack id "" names no stack, so the remediator cannot name its quarantine bucket`,
+				"fix: read the instance's stack in the StackSet's operations",
+				"- StackSet " + w.workloads + " in us-east-1: account " + w.w2 + " (w2) quarantine bucket macie-chatops-test-" + w.w2 + "-us-east-1-",
 			}
 		}},
 		"account created later has no instance": {later: true, wantCallAs: "DELEGATED_ADMIN", wantFailed: 2, want: func(w *orgWorld, later string) []string {
@@ -317,6 +334,7 @@ func TestDoctorOrganization(t *testing.T) {
 			if c.outdated {
 				override[w.w1+"/eu-west-1"] = cfntypes.StackInstanceStatusOutdated
 			}
+			noStack := map[string]bool{w.w1 + "/us-east-1": c.noStackID}
 			var mu sync.Mutex
 			var callAs []cfntypes.CallAs
 			env := map[string]string{"SLACK_BOT_TOKEN": docToken, "SLACK_SIGNING_SECRET": docSecret}
@@ -331,12 +349,20 @@ func TestDoctorOrganization(t *testing.T) {
 				lambda: func(aws.Config) lambdaAPI { return fakeLambda{limit: 1000, unreserved: 1000} },
 				orgs:   func(aws.Config) orgsAPI { return asManagement{organizations.NewFromConfig(w.mgmt), admins} },
 				cfn: func(aws.Config) cfnAPI {
-					return cfnAsManagement{Client: cloudformation.NewFromConfig(w.mgmt), mu: &mu, callAs: &callAs, override: override}
+					return cfnAsManagement{Client: cloudformation.NewFromConfig(w.mgmt), mu: &mu, callAs: &callAs, override: override, noStack: noStack}
 				},
 			}
 			var out, errb bytes.Buffer
 			code := runDoctor(Env{Stdout: &out, Stderr: &errb}, []string{"--stack", "test", "--config", cfgFile, "--endpoint", endpoint, "--slack-api", slackURL}, deps)
 			got := out.String()
+			if n, want := len(bucketLine.FindAllString(got, -1)), strings.Count(got, "quarantine bucket macie-chatops-test-"); n != want || (n == 0 && c.wantFailed == 0) {
+				t.Errorf("%d well-formed quarantine bucket lines of %d", n, want)
+			}
+			for _, m := range bucketLine.FindAllStringSubmatch(got, -1) {
+				if m[2] != m[3] {
+					t.Errorf("the bucket's generation %s is not the one shown, %s", m[2], m[3])
+				}
+			}
 			for _, s := range c.want(w, later) {
 				if !strings.Contains(got, s) {
 					t.Errorf("output lacks %q", s)
@@ -362,6 +388,9 @@ func TestDoctorOrganization(t *testing.T) {
 		})
 	}
 }
+
+// bucketLine is a quarantine bucket line: the name ends with the generation it shows.
+var bucketLine = regexp.MustCompile(`(?m)^- StackSet \S+ in \S+: account (\d{12}) \(\w+\) quarantine bucket macie-chatops-test-\d{12}-[a-z0-9-]+-([0-9a-f]{8}) \(generation ([0-9a-f]{8})\)$`)
 
 // TestDoctorOrganizationConfig: a bad macie-chatops:organization is refused before any AWS
 // call, each problem with the key and the way to set it.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -25,6 +27,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/functions/internal/handlers"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
+	"github.com/macie-chatops/macie-chatops/functions/internal/orgbucket"
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
 	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
@@ -53,6 +56,13 @@ const (
 	// EnvMacieAdmin is the Macie administrator (security) account: the one account whose events
 	// may be about other accounts' objects (the finding-handler needs it).
 	EnvMacieAdmin = "MACIE_ADMIN_ACCOUNT"
+	// Organization mode (the remediator needs them): the member StackSet's name and how to call
+	// it (SELF or DELEGATED_ADMIN), and the explicit members' account ids (comma-separated),
+	// whose quarantine buckets keep the policy's name. Any other account's quarantine bucket is
+	// the policy's name plus the generation of its StackSet instance (naming.Generation).
+	EnvOrgStackSet     = "ORG_STACKSET_NAME"
+	EnvOrgCallAs       = "ORG_STACKSET_CALL_AS"
+	EnvExplicitMembers = "EXPLICIT_MEMBER_ACCOUNTS"
 )
 
 // Settings are a function's non-secret settings.
@@ -65,6 +75,11 @@ type Settings struct {
 	BucketRoleName                         string
 	CheckOwner                             bool
 	MacieAdmin                             string
+	// Organization mode (remediator): the member StackSet, how to call it, and the explicit
+	// members. OrgStackSet "" = no organization mode.
+	OrgStackSet     string
+	OrgCallAs       string
+	ExplicitMembers []string
 }
 
 // Load reads the settings; each name in need must be set.
@@ -75,6 +90,7 @@ func Load(getenv func(string) string, need ...string) (Settings, error) {
 		SlackChannel: getenv(EnvSlackChannel), PolicyParam: getenv(EnvPolicyParam), PolicyFile: getenv(EnvPolicyFile),
 		RoleName: getenv(EnvRoleName), BucketRoleName: getenv(EnvBucketRoleName), ExternalID: getenv(EnvExternalID), Partition: getenv(EnvPartition),
 		CheckOwner: getenv(EnvCheckOwner) != "false", MacieAdmin: getenv(EnvMacieAdmin),
+		OrgStackSet: getenv(EnvOrgStackSet), OrgCallAs: getenv(EnvOrgCallAs),
 	}
 	var missing []string
 	for _, n := range need {
@@ -91,6 +107,9 @@ func Load(getenv func(string) string, need ...string) (Settings, error) {
 	if s.MacieAdmin != "" && !finding.IsAccountID(s.MacieAdmin) {
 		return s, fmt.Errorf("%s=%q: want the 12-digit id of the Macie administrator (security) account", EnvMacieAdmin, s.MacieAdmin)
 	}
+	if err := s.loadOrg(getenv(EnvExplicitMembers)); err != nil {
+		return s, err
+	}
 	if s.SlackMode == "" {
 		s.SlackMode = "bot"
 	}
@@ -98,6 +117,41 @@ func Load(getenv func(string) string, need ...string) (Settings, error) {
 		return s, fmt.Errorf("%s=%q: choose bot or webhook", EnvSlackMode, s.SlackMode)
 	}
 	return s, nil
+}
+
+// loadOrg checks the organization-mode settings: a StackSet needs how to call it, and a call
+// without a StackSet is a half-set configuration; each explicit member is an account id.
+func (s *Settings) loadOrg(explicit string) error {
+	switch {
+	case s.OrgStackSet == "" && s.OrgCallAs != "":
+		return fmt.Errorf("%s=%q is set but %s is not: set both (organization mode) or neither (explicit members only)", EnvOrgCallAs, s.OrgCallAs, EnvOrgStackSet)
+	case s.OrgStackSet != "" && s.OrgCallAs != string(cftypes.CallAsSelf) && s.OrgCallAs != string(cftypes.CallAsDelegatedAdmin):
+		return fmt.Errorf("%s=%q: want SELF (the StackSet is in this account, the management account) or DELEGATED_ADMIN (this account is the StackSets delegated administrator)", EnvOrgCallAs, s.OrgCallAs)
+	}
+	for _, a := range strings.Split(explicit, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if !finding.IsAccountID(a) {
+			return fmt.Errorf("%s: %q is not a 12-digit account id; want the explicit members' ids, comma-separated", EnvExplicitMembers, a)
+		}
+		s.ExplicitMembers = append(s.ExplicitMembers, a)
+	}
+	return nil
+}
+
+// OrgBuckets is the remediator's resolver of organization accounts' quarantine buckets, or nil
+// without organization mode (local mode, the demo, explicit members only). Its CloudFormation
+// client is in the function's own region, the central one, where the StackSet is.
+func (s Settings) OrgBuckets(api orgbucket.API) *orgbucket.Resolver {
+	if s.OrgStackSet == "" {
+		return nil
+	}
+	explicit := map[string]bool{}
+	for _, a := range s.ExplicitMembers {
+		explicit[a] = true
+	}
+	return &orgbucket.Resolver{API: api, StackSet: s.OrgStackSet, CallAs: cftypes.CallAs(s.OrgCallAs), Explicit: explicit}
 }
 
 // Secrets is the JSON document in the Slack secret.
@@ -261,11 +315,15 @@ func Remediator(ctx context.Context) (*handlers.Remediator, error) {
 			ExternalID: e.Settings.ExternalID, Partition: e.Settings.Partition, NewS3: newS3}}
 	}
 	eng := quarantine.New(clients, quarantine.Options{CheckBucketOwner: e.Settings.CheckOwner})
+	var orgBuckets handlers.QuarantineBuckets
+	if r := e.Settings.OrgBuckets(cloudformation.NewFromConfig(e.AWS)); r != nil {
+		orgBuckets = r // a nil *Resolver must not become a non-nil interface
+	}
 	authz := &chatops.Authorizer{} // re-checks a digest decision's approver against the policy
 	if e.Bot != nil {
 		authz.Groups = e.Bot.Client
 	}
-	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack, Authz: authz, Buckets: buckets,
+	return &handlers.Remediator{Policy: e.Policy, Ledger: e.Ledger, Engine: eng, Slack: e.Slack, Authz: authz, Buckets: buckets, OrgBuckets: orgBuckets,
 		Jobs: &jobs.SQS{API: sqs.NewFromConfig(e.AWS), URL: e.Settings.JobsQueue},
 		Log:  obs.NewLogger(os.Stdout, "remediator"), Metrics: e.Metrics}, nil
 }

@@ -81,3 +81,46 @@ func TestMacieAdminAccountSetting(t *testing.T) {
 		t.Fatalf("bad admin account: %v", err)
 	}
 }
+
+func TestOrganizationSettings(t *testing.T) {
+	base := map[string]string{EnvPolicyFile: "p.yaml"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	// Without organization mode (local mode, the demo): no resolver, the policy's names.
+	s, err := Load(env(base))
+	if err != nil || s.OrgBuckets(nil) != nil {
+		t.Fatalf("explicit mode: %+v %v", s, err)
+	}
+	s, err = Load(env(with(EnvOrgStackSet, "mc-dev-member", EnvOrgCallAs, "DELEGATED_ADMIN", EnvExplicitMembers, "111122223333, 444455556666")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.OrgBuckets(nil)
+	if r == nil || r.StackSet != "mc-dev-member" || r.CallAs != "DELEGATED_ADMIN" || r.IsOrgAccount("444455556666") || !r.IsOrgAccount("777788889999") {
+		t.Fatalf("resolver %+v", r)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{with(EnvOrgStackSet, "s"), []string{EnvOrgCallAs, "SELF", "DELEGATED_ADMIN"}},
+		{with(EnvOrgStackSet, "s", EnvOrgCallAs, "delegated_admin"), []string{EnvOrgCallAs, `"delegated_admin"`}},
+		{with(EnvOrgCallAs, "SELF"), []string{EnvOrgStackSet, "set both"}},
+		{with(EnvOrgStackSet, "s", EnvOrgCallAs, "SELF", EnvExplicitMembers, "111122223333,1111"), []string{EnvExplicitMembers, `"1111"`, "12-digit"}},
+	} {
+		_, err := Load(env(tc.env))
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: got %v, want it to name %q", tc.env, err, w)
+			}
+		}
+	}
+}

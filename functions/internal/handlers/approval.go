@@ -29,7 +29,9 @@ func (h *Remediator) approvalStands(ctx context.Context, rec ledger.Record) (str
 	}
 	by := ""
 	for i := len(rec.History) - 1; i >= 0; i-- {
-		if rec.History[i].To == rec.Status {
+		if rec.History[i].To == rec.Status && rec.History[i].Actor != ledger.ActorSweeper {
+			// The sweeper re-queues (a FAILED for lack of a member stack) but never approves:
+			// the approval to re-check is the one before it.
 			by = rec.History[i].Actor
 			break
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/bucketfix"
 	"github.com/macie-chatops/macie-chatops/shared/finding"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
 )
@@ -130,6 +131,13 @@ func (h *Remediator) ensurePlan(ctx context.Context, rec ledger.Record) (next le
 		// The quarantine bucket's settings are the stack's (its bucket policy denies the
 		// bucket-settings role): say so, instead of an AccessDenied that blames the role.
 		return rec, p, fmt.Errorf("bucket %s is this stack's quarantine bucket: its settings belong to the stack and the bucket-settings role may not change them, so nothing was changed. Restore them with pulumi up, and find out who changed them (the finding names the actor)", rec.Bucket), nil
+	}
+	if q := h.Policy.QuarantineFor(rec.AccountID, rec.Region).Bucket; q != "" && h.OrgBuckets != nil && h.OrgBuckets.IsOrgAccount(rec.AccountID) &&
+		naming.IsOrgQuarantineBucket(q, rec.Bucket) {
+		// Organization mode: the account's quarantine bucket is q plus a generation, the
+		// current one or one retained from an earlier stack (it holds the only copies). Its
+		// name says so; no lookup is needed, and none could be trusted to cover the retained.
+		return rec, p, fmt.Errorf("bucket %s is a quarantine bucket of account %s (the organization StackSet's, current or retained from an earlier stack instance): its settings belong to the StackSet and the bucket-settings role may not change them, so nothing was changed. Restore them by updating the StackSet (pulumi up) or by hand for a retained bucket, and find out who changed them (the finding names the actor)", rec.Bucket, rec.AccountID), nil
 	}
 	fx, ferr := h.fixer(ctx, rec)
 	if ferr != nil {

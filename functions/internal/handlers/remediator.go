@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/smithy-go"
 	"github.com/macie-chatops/macie-chatops/functions/internal/jobs"
 	"github.com/macie-chatops/macie-chatops/functions/internal/obs"
+	"github.com/macie-chatops/macie-chatops/functions/internal/orgbucket"
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
@@ -43,6 +45,21 @@ type Remediator struct {
 	// InOrg says whether a replication destination account is in the organization (nil: the
 	// accounts the policy names).
 	InOrg func(ctx context.Context, account string) (bool, error)
+	// OrgBuckets names an organization account's current quarantine bucket (organization mode:
+	// the policy's name plus its StackSet instance's generation); nil without organization
+	// mode, where every account's quarantine bucket is the policy's name.
+	OrgBuckets QuarantineBuckets
+}
+
+// QuarantineBuckets names the quarantine bucket of (account, region) at run time
+// (orgbucket.Resolver). Bucket's errors wrapping orgbucket.ErrNoInstance or ErrBadInstance
+// mean the account has no working member stack there; any other error is transient.
+type QuarantineBuckets interface {
+	Bucket(ctx context.Context, account, region, base string) (string, error)
+	// Forget drops what is cached of (account, region), after its bucket proved not to exist.
+	Forget(account, region string)
+	// IsOrgAccount: the account's bucket carries a generation (not an explicit member).
+	IsOrgAccount(account string) bool
 }
 
 // ActorRemediator is the audit actor of the remediator's own transitions.
@@ -146,9 +163,21 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 				first = false // a retry after FAILED: an earlier attempt may have copied
 			}
 		}
+		dest, err := h.destination(ctx, rec)
+		if err != nil {
+			return h.noDestination(ctx, log, rec, j, err, !first)
+		}
 		nonce := ledger.NewToken()
 		next, err := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started", Token: jobToken(j, ledger.InProgress),
-			Mutate: func(r *ledger.Record) { r.MoveStart = nonce }})
+			Mutate: func(r *ledger.Record) {
+				r.MoveStart = nonce
+				if h.OrgBuckets != nil && r.QuarantineBucket == "" {
+					// Pin the destination with the start: a resume (this job redelivered after a
+					// crash, or Retry) copies to, and looks for its copy in, this bucket, even if
+					// the account's generation changes meanwhile.
+					r.QuarantineBucket = dest
+				}
+			}})
 		if errors.Is(err, ledger.ErrConflict) {
 			log.Info("another remediator took this job")
 			return nil
@@ -174,15 +203,39 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 	}
 
 	q := h.Policy.QuarantineFor(rec.AccountID, rec.Region)
+	dest, err := h.destination(ctx, rec)
+	if err != nil {
+		return h.noDestination(ctx, log, rec, j, err, !first)
+	}
 	req := quarantine.Request{
 		FindingID: rec.FindingID,
 		Object: quarantine.Object{AccountID: rec.AccountID, Region: rec.Region, Bucket: rec.Bucket, Key: rec.Key,
 			VersionID: rec.VersionID, ETag: rec.ETag, Size: rec.Size},
-		Settings:     quarantine.Settings{Bucket: q.Bucket, DeleteMode: q.DeleteMode, Tombstone: q.Tombstone, KMSKeyID: q.KMSKeyID},
+		Settings:     quarantine.Settings{Bucket: dest, DeleteMode: q.DeleteMode, Tombstone: q.Tombstone, KMSKeyID: q.KMSKeyID},
 		DecidedBy:    slackmsg.ApprovedBy(rec),
 		FirstAttempt: first,
 	}
 	res, err := h.Engine.Move(ctx, req)
+	if err != nil && res == nil && ctx.Err() == nil && h.OrgBuckets != nil && h.OrgBuckets.IsOrgAccount(rec.AccountID) && !rec.HasCopy() &&
+		(isNoSuchBucket(err) || (first && isAccessDenied(err))) {
+		// The destination is not the account's bucket any more: its stack was replaced (the
+		// account left the OUs and came back) and the bucket this container knew is gone, or
+		// is a retained one the new stack's role may not write. Look up once more. A bucket
+		// that does not exist holds no copy, nor does any bucket on a first attempt, so the
+		// pin may move; otherwise it stays (a copy may be in it) and the move fails as is. A
+		// recorded copy's bucket never moves: the failure is shown with where the copy was.
+		fresh, lerr := h.refreshDestination(ctx, rec, dest)
+		switch {
+		case lerr != nil && isNoMemberStack(lerr):
+			return h.noDestination(ctx, log, rec, j, lerr, !first)
+		case lerr != nil:
+			return fmt.Errorf("quarantine bucket %s is gone and the account's current one could not be found (retried): %w", dest, lerr)
+		case fresh != dest:
+			log.Info("quarantine bucket replaced: the account's stack has a new generation", "was", dest, "now", fresh)
+			dest, req.Settings.Bucket = fresh, fresh
+			res, err = h.Engine.Move(ctx, req)
+		}
+	}
 	if err != nil && res == nil && (resumable(err) || errors.Is(err, quarantine.ErrObjectGone)) && ctx.Err() == nil {
 		// A failure after the copy (say, the delete's answer was lost) must not leave a FAILED
 		// record that does not know where the copy is: run the move once more, as a resume,
@@ -251,6 +304,98 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 		log.Info("remediation done", "to", string(next.Status), "outcome", string(res.Outcome))
 	}
 	return h.show(ctx, next, j)
+}
+
+// reasonNoMemberStack is the ledger reason of a FAILED whose account has no working member
+// stack (orgbucket.ErrNoInstance, ErrBadInstance): the sweeper re-drives it (see redriveNoStack).
+const reasonNoMemberStack = "no member stack"
+
+func isNoMemberStack(err error) bool {
+	return errors.Is(err, orgbucket.ErrNoInstance) || errors.Is(err, orgbucket.ErrBadInstance)
+}
+
+// destination is the bucket a move of rec copies to. Without organization mode: the policy's
+// name, as always. In organization mode: the bucket pinned in the record when its move started
+// (or where a copy was recorded), else the account's current one.
+func (h *Remediator) destination(ctx context.Context, rec ledger.Record) (string, error) {
+	base := h.Policy.QuarantineFor(rec.AccountID, rec.Region).Bucket
+	if h.OrgBuckets == nil {
+		return base, nil
+	}
+	if rec.QuarantineBucket != "" {
+		return rec.QuarantineBucket, nil
+	}
+	return h.OrgBuckets.Bucket(ctx, rec.AccountID, rec.Region, base)
+}
+
+var errPinMoved = errors.New("the record's quarantine bucket changed under this job")
+
+// refreshDestination forgets the account's cached bucket, looks it up again and, when it
+// changed, moves the record's pin from was to it (only if the record still pins was and has no
+// recorded copy).
+func (h *Remediator) refreshDestination(ctx context.Context, rec ledger.Record, was string) (string, error) {
+	h.OrgBuckets.Forget(rec.AccountID, rec.Region)
+	base := h.Policy.QuarantineFor(rec.AccountID, rec.Region).Bucket
+	fresh, err := h.OrgBuckets.Bucket(ctx, rec.AccountID, rec.Region, base)
+	if err != nil || fresh == was {
+		return fresh, err
+	}
+	_, err = h.Ledger.Modify(ctx, rec.FindingID, func(r *ledger.Record) error {
+		if r.Status != ledger.InProgress || r.QuarantineKey != "" || (r.QuarantineBucket != was && r.QuarantineBucket != fresh) {
+			return errPinMoved
+		}
+		r.QuarantineBucket = fresh
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("pin the new quarantine bucket %s: %w", fresh, err)
+	}
+	return fresh, nil
+}
+
+// noDestination answers a move whose destination could not be named. No member stack for the
+// account: FAILED with the reason (the message names the account, the StackSet and doctor,
+// and offers Retry), and the sweeper re-drives it a bounded number of times, so an account
+// whose stack is still being deployed is covered without a person. Any other failure (the
+// lookup throttled, its answer lost): the job is retried as it is.
+func (h *Remediator) noDestination(ctx context.Context, log *slog.Logger, rec ledger.Record, j jobs.Job, err error, mayHaveCopy bool) error {
+	if !isNoMemberStack(err) {
+		// Not counted as a Failure (that metric is for outcomes people act on): the job is
+		// retried, and one that never succeeds reaches the sweeper's give-up, which counts.
+		return fmt.Errorf("name the quarantine bucket (retried): %w", err)
+	}
+	next, terr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: rec.Status, To: ledger.Failed, Actor: ActorRemediator,
+		Reason: reasonNoMemberStack, Token: jobToken(j, ledger.Failed),
+		Mutate: func(r *ledger.Record) {
+			r.Error = err.Error()
+			if mayHaveCopy {
+				r.MayHaveCopy = true // an earlier attempt may have copied: Dismiss stays refused
+			}
+		}})
+	if errors.Is(terr, ledger.ErrConflict) {
+		log.Info("the record moved on while its quarantine bucket was looked up")
+		return nil
+	}
+	if terr != nil {
+		return fmt.Errorf("record that the account has no member stack: %w", terr)
+	}
+	h.Metrics.Count(ctx, obs.Failures, 1, "Kind", "no-member-stack")
+	log.Warn("no member stack for the account: FAILED, the sweeper re-drives it", "error", err.Error())
+	return h.show(ctx, next, j)
+}
+
+func isNoSuchBucket(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket"
+}
+
+func isAccessDenied(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "AccessDenied" {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == 403
 }
 
 // jobToken is the attempt token of a job's transition: a redelivered job re-sends the same

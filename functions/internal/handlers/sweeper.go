@@ -23,6 +23,8 @@ import (
 //     sent again (the move is idempotent; a job that reached the DLQ is re-driven the same way);
 //     after MaxRedrives without progress the record goes to FAILED (RELEASING back to
 //     QUARANTINED) with the reason, so its message offers Retry to a person;
+//   - a quarantine that FAILED because its account had no working member stack (organization
+//     mode) is queued again StaleAfter later, at most MaxRedrives times (noStackDue);
 //   - every Slack message whose shown state differs from the ledger is posted or re-rendered.
 //
 // Each run reports what it did in one log line and EMF metrics.
@@ -52,7 +54,7 @@ const (
 )
 
 // ActorSweeper is the audit actor of the sweeper's transitions.
-const ActorSweeper = "sweeper"
+const ActorSweeper = ledger.ActorSweeper
 
 // SweepReport says what one run did.
 type SweepReport struct {
@@ -157,6 +159,10 @@ func (s *Sweeper) sweepOne(ctx context.Context, r ledger.Record, now time.Time, 
 		if err := s.redrive(ctx, r, now, rep); err != nil {
 			return err
 		}
+	case noStackDue(r, now):
+		if err := s.redriveNoStack(ctx, r, now, rep); err != nil {
+			return err
+		}
 	case inspectDue(r, now):
 		// A REVIEW bucket fix whose inspect job was lost: send it again (storing the plan is a
 		// conditional write, so a duplicate changes nothing).
@@ -198,6 +204,46 @@ func inspectDue(r ledger.Record, now time.Time) bool {
 // dueForRedrive: stale, and no job was handed over for StaleAfter either.
 func dueForRedrive(r ledger.Record, now time.Time) bool {
 	return Stale(r, now) && now.Sub(LastActivity(r)) >= StaleAfter
+}
+
+// noStackDue: a quarantine that FAILED because its account had no working member stack
+// (organization mode: an account outside the StackSet's OUs, or whose stack is still being
+// deployed), StaleAfter ago, re-driven fewer than MaxRedrives times for that reason. A new
+// account's instance is deployed within minutes, so the re-drive covers it without a person;
+// an account that stays uncovered stays FAILED with the reason and Retry.
+func noStackDue(r ledger.Record, now time.Time) bool {
+	n := len(r.History)
+	if r.Status != ledger.Failed || n == 0 || r.History[n-1].Reason != reasonNoMemberStack || now.Sub(LastTransition(r)) < StaleAfter {
+		return false
+	}
+	failed := 0
+	for _, e := range r.History {
+		if e.To == ledger.Failed && e.Reason == reasonNoMemberStack {
+			failed++
+		}
+	}
+	return failed <= MaxRedrives
+}
+
+// redriveNoStack queues a noStackDue record again (a conditional transition: two sweepers at
+// once re-drive it once) and sends its job; a job that cannot be sent leaves it QUEUED, which
+// the stale-job re-drive covers.
+func (s *Sweeper) redriveNoStack(ctx context.Context, r ledger.Record, now time.Time, rep *SweepReport) error {
+	_, err := s.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Failed, To: ledger.Queued, Actor: ActorSweeper,
+		Reason: "re-driven: the account had no member stack"})
+	if errors.Is(err, ledger.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.Jobs.Send(ctx, jobs.Job{Kind: jobs.Remediate, FindingID: r.FindingID, By: ActorSweeper}); err != nil {
+		return fmt.Errorf("queued again, but the job could not be sent (the next run re-sends it): %w", err)
+	}
+	s.Ledger.Annotate(ctx, r.FindingID, markJobSent(now))
+	s.Log.Info("re-driven: its account had no member stack", "findingId", r.FindingID)
+	rep.Redriven++
+	return nil
 }
 
 // redrive sends a stale record's job again, once per run even with two sweepers at once: the
