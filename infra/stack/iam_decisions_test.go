@@ -39,7 +39,8 @@ type decision struct {
 }
 
 // mut breaks one statement: "drop" removes it, "dropCondition" removes its condition (a deny
-// then exempts no one), "widen" makes its action the whole service (service:*).
+// then exempts no one), "widen" makes its action the whole service (service:*), "anyResource"
+// makes its resource "*" (for a row decided by a resource name pattern).
 type mut struct{ in, sid, op string }
 
 const (
@@ -436,6 +437,8 @@ func (d decision) broken(t *testing.T) decision {
 				st.Condition = nil
 			case "widen":
 				st.Action = strings.Split(list(st.Action)[0], ":")[0] + ":*"
+			case "anyResource":
+				st.Resource = "*"
 			}
 			keep = append(keep, st)
 		}
