@@ -494,6 +494,26 @@ func TestOrganizationBucketNameTooLongIsRefused(t *testing.T) {
 	}
 }
 
+// In organization mode a quarantine bucket gets "-" and its stack's 8-character generation, so
+// a policy whose rendered name fits S3's 63 characters but not with the generation is refused at
+// preview, naming the setting and the limit; one at the limit is accepted.
+func TestOrganizationBucketBaseWithoutRoomForTheGenerationIsRefused(t *testing.T) {
+	dev, _ := filepath.Abs(filepath.Join("..", "..", "policies", "dev.yaml"))
+	org := `{"organizationalUnits": ["` + ouA + `"], "regions": ["us-east-1", "ap-southeast-2"]}`
+	mb, _ := json.Marshal(defaultMembers[:1])
+	// macie-chatops-dev-quarantine-{account}-{region} is 29+12+1+14 = 56 characters in
+	// ap-southeast-2: two over naming.MaxOrgQuarantineBase (54), well under 63.
+	_, err := deployRaw(t, "dev", map[string]string{"macie-chatops:organization": org, "macie-chatops:policyFile": dev}, string(mb))
+	if err == nil || !strings.Contains(err.Error(), "shorten defaults.quarantine.bucket") || !strings.Contains(err.Error(), fmt.Sprintf("at most %d", naming.MaxOrgQuarantineBase)) {
+		t.Errorf("a 56-character organization bucket base: %v, want it refused naming defaults.quarantine.bucket and %d", err, naming.MaxOrgQuarantineBase)
+	}
+	// 54 characters: macie-chatops-dev-q-{account}-{region} (20+12+1+14 = 47) plus "-abcdef".
+	short := policyReplacing(t, dev, "bucket: macie-chatops-dev-quarantine-{account}-{region}", "bucket: macie-chatops-dev-q-{account}-{region}-abcdef")
+	if _, err := deployRaw(t, "dev", map[string]string{"macie-chatops:organization": org, "macie-chatops:policyFile": short}, string(mb)); err != nil {
+		t.Errorf("a %d-character organization bucket base: %v, want it accepted", naming.MaxOrgQuarantineBase, err)
+	}
+}
+
 // The template is passed inline (TemplateBody), which CloudFormation limits to 51,200 bytes
 // (CreateStackSet/UpdateStackSet TemplateBody: "Minimum length of 1. Maximum length of 51200");
 // the 1 MB limit applies only to a template in S3 (TemplateURL), which we do not use. Checked

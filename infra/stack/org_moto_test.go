@@ -380,15 +380,10 @@ func (e *motoOrg) putData(ms memberStack) dataObject {
 // remediate moves obj through the role and bucket CloudFormation created: the remediator's
 // session (the role the template's trust names) assumes the quarantine role by name in the
 // object's account, with the ExternalId, and the engine copies, verifies and deletes.
-func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Object, body []byte) {
+func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Object, body []byte) *quarantine.Result {
 	e.t.Helper()
 	member := e.s3(ms.creds, ms.region)
-	remediator := e.params[ParamRemediatorRoleArn]
-	rs := e.as(motoSecurity, remediator[strings.LastIndex(remediator, "/")+1:])
-	rec := &recordingSTS{Client: sts.New(sts.Options{Region: "us-east-1", Credentials: e.creds(rs), BaseEndpoint: aws.String(e.endpoint)})}
-	rc := &quarantine.RoleClients{STS: rec, RoleName: QuarantineRoleName(e.cfg.Slug), ExternalID: e.cfg.ExternalID,
-		NewS3: func(c aws.Credentials, region string) quarantine.S3API { return e.s3(c, region) }}
-	eng := quarantine.New(rc, quarantine.Options{CheckBucketOwner: true})
+	eng, rec := e.engine()
 	res, err := eng.Move(e.ctx, quarantine.Request{FindingID: findingID, DecidedBy: "policy", FirstAttempt: true, Object: obj,
 		// The bucket of the stack's generation, as the remediator learns it from the StackSet's
 		// instance (DescribeStackInstance: functions, org-runtime).
@@ -417,6 +412,19 @@ func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Obj
 	if len(rec.Calls()) != 1 || aws.ToString(rec.Calls()[0].RoleArn) != "arn:aws:iam::"+ms.account+":role/"+QuarantineRoleName(e.cfg.Slug) || aws.ToString(rec.Calls()[0].ExternalId) != e.cfg.ExternalID {
 		e.t.Errorf("AssumeRole calls %+v: want one, of the quarantine role in %s, with the ExternalId", rec.Calls(), ms.account)
 	}
+	return res
+}
+
+// engine is the remediator's quarantine engine: its session (the role the template's trust
+// names) assumes the quarantine role by name in the object's account, with the ExternalId; rec
+// keeps the AssumeRole requests.
+func (e *motoOrg) engine() (*quarantine.Engine, *recordingSTS) {
+	remediator := e.params[ParamRemediatorRoleArn]
+	rs := e.as(motoSecurity, remediator[strings.LastIndex(remediator, "/")+1:])
+	rec := &recordingSTS{Client: sts.New(sts.Options{Region: "us-east-1", Credentials: e.creds(rs), BaseEndpoint: aws.String(e.endpoint)})}
+	rc := &quarantine.RoleClients{STS: rec, RoleName: QuarantineRoleName(e.cfg.Slug), ExternalID: e.cfg.ExternalID,
+		NewS3: func(c aws.Credentials, region string) quarantine.S3API { return e.s3(c, region) }}
+	return quarantine.New(rc, quarantine.Options{CheckBucketOwner: true}), rec
 }
 
 // fixBucket turns block public access on for a data bucket through the bucket-settings role
