@@ -213,10 +213,14 @@ func MemberTemplate(cfg *Config) (*Template, error) {
 		var quarantineNames []string
 		for _, r := range o.Regions {
 			// Every generation's bucket: the current one and those retained by earlier stacks
-			// of the account (a deny may be wider than a generation: "*").
+			// of the account (a deny may be wider than a generation: "*"), and the bucket of the
+			// policy's name without a generation, which a stack from before generations created
+			// and retained when an update replaced it.
 			g := s.In(r)
 			g.Generation = "*"
-			quarantineNames = append(quarantineNames, QuarantineBucketFor(cfg, g).Name)
+			pre := s.In(r)
+			pre.Generation = ""
+			quarantineNames = append(quarantineNames, QuarantineBucketFor(cfg, g).Name, QuarantineBucketFor(cfg, pre).Name)
 		}
 		t.AddRole(LogicalBucketSettingsRole, TemplateRole{
 			Name: BucketSettingsRoleName(cfg.Slug), Description: BucketSettingsRoleDescription(cfg.Slug), Condition: CondHomeRegion,

@@ -85,8 +85,10 @@ func TestAttackOrgAccountLeavingTheOUsKeepsQuarantinedData(t *testing.T) {
 // left is released from the retained bucket through the new role (its policy reaches every
 // generation's bucket and key).
 //
-// moto does not evaluate IAM, bucket or key policies (deployMember names what else it does not
-// do): that the new role may read, delete and decrypt in the retained bucket, and nothing
+// moto 5.2.1's CloudFormation evaluates the generation as CloudFormation does (a Fn::Sub
+// variable map whose value is Fn::Select/Fn::Split of AWS::StackId, a random UUID per stack:
+// moto/cloudformation/parsing.py clean_json, utils.generate_stack_id). It does not evaluate IAM,
+// bucket or key policies (deployMember names what else it does not do): that the new role may read, delete and decrypt in the retained bucket, and nothing
 // beyond the generations, is the IAM decision table's part ("StackSet quarantine role,
 // retained generation", TestIAMDecisions).
 func TestOrgAccountReturningToTheOUsIsCoveredAgain(t *testing.T) {

@@ -302,8 +302,9 @@ func equivalent(t *testing.T, a string, over map[string]string, kinds []string) 
 	same := map[string]string{"arn:aws:iam::" + a + ":role/OrganizationAccountAccessRole": dropped}
 	// The one other difference by design: the template's quarantine bucket and key alias carry
 	// a generation (its own, or every generation where the quarantine role must reach retained
-	// buckets and keys and the bucket-settings role must never touch one); explicit mode's are
-	// the policy's names. Only these exact strings are normalized, and each must occur, so the
+	// buckets and keys and the bucket-settings role must never touch one, which also keeps it
+	// off the policy's name without a generation: that is explicit mode's name, so it
+	// compares as is); explicit mode's are the policy's names. Only these exact strings are normalized, and each must occur, so the
 	// normalization cannot hide another difference nor outlive the generation.
 	generations := map[string]string{}
 	for _, r := range []string{"us-east-1", "eu-west-1"} {
@@ -440,6 +441,11 @@ func TestOrganizationNamesFitAndAreUniqueFor300AccountsIn3Regions(t *testing.T) 
 	alias, _ := resolved(t, tmpl.Resources[LogicalKeyAlias].Properties["AliasName"], templateVars("100000000000", "us-east-1")).(string)
 	if want := QuarantineKeyAlias(cfg.Slug) + "-" + testGeneration; alias != want {
 		t.Errorf("alias %q, want %q (the stack's generation)", alias, want)
+	}
+	// The key's description names its bucket, with the generation.
+	desc, _ := resolved(t, tmpl.Resources[LogicalQuarantineKey].Properties["Description"], templateVars("100000000000", "us-east-1")).(string)
+	if b := naming.OrgQuarantineBucket(cfg.Policy.QuarantineFor("100000000000", "us-east-1").Bucket, testGeneration); !strings.HasSuffix(desc, " "+b) {
+		t.Errorf("the key's description %q does not name its bucket %s", desc, b)
 	}
 	// The bucket-settings role (example-org.yaml enables bucket fixes): IAM's 64, and not the
 	// quarantine role's name (both are per account).

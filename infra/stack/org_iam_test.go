@@ -135,6 +135,8 @@ func stackSetDecisions(t *testing.T) []decision {
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}, {"resource", "DenyBucketSettingsRoles", "drop"}}},
 		{who: w + "bucket-settings role (its policy), retained generation", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::" + oldBucket, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
+		{who: w + "bucket-settings role (its policy), bucket from before generations", principal: bs, action: "s3:PutReplicationConfiguration", resource: "arn:aws:s3:::" + cfg.Policy.QuarantineFor(acct, "us-east-1").Bucket, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
 		{who: w + "bucket-settings role (its policy)", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::" + euQuarantine, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
 		{who: w + "bucket-settings role", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::cloudtrail-logs-" + acct, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
