@@ -14,6 +14,10 @@ import (
 // IAM names are global, so the account-wide quarantine role is created only by the stack
 // instance in the home region (condition IsHomeRegion); the regional resources (bucket, key,
 // forwarder) never name the role as a principal, so they deploy whichever region comes first.
+//
+// The quarantine bucket and key alias are retained when a stack is deleted (they hold, and
+// decrypt, the only copies), so each stack instance names them with its own generation
+// (VarGeneration): a returning account's new stack creates new ones beside the retained ones.
 
 // Template is a CloudFormation template. Maps marshal with sorted keys, so the body is the same
 // on every preview.
