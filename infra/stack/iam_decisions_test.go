@@ -378,7 +378,7 @@ func tableWorld(t *testing.T) *world {
 }
 
 func TestIAMDecisions(t *testing.T) {
-	rows := append(append(decisions(t, tableWorld(t)), stackSetDecisions(t)...), orgCentralDecisions(t)...)
+	rows := append(append(append(decisions(t, tableWorld(t)), stackSetDecisions(t)...), orgCentralDecisions(t)...), preGenerationDecisions(t)...)
 	var cases []map[string]any
 	for i, d := range rows {
 		cases = append(cases, d.request(fmt.Sprint(i)))
@@ -481,7 +481,7 @@ func (d decision) broken(t *testing.T) decision {
 // identity of another principal, a key policy that names no one else), which the table's other
 // rows break and restore.
 func TestIAMDecisionsFlipWhenTheirPolicyBreaks(t *testing.T) {
-	rows := append(append(decisions(t, tableWorld(t)), stackSetDecisions(t)...), orgCentralDecisions(t)...)
+	rows := append(append(append(decisions(t, tableWorld(t)), stackSetDecisions(t)...), orgCentralDecisions(t)...), preGenerationDecisions(t)...)
 	var cases []map[string]any
 	var idx []int
 	for i, d := range rows {

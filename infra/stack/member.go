@@ -338,12 +338,17 @@ func QuarantineRolePolicy(cfg *Config, s Site, regions, dataBuckets, dataKeys []
 
 // quarantineKeysByAlias is the condition that grants the quarantine keys by their alias: the
 // one alias of an explicit member, or the alias of every generation in organization mode (so a
-// retained generation's key still decrypts its bucket's copies on Release).
+// retained generation's key still decrypts its bucket's copies on Release), and the alias
+// without a generation: a stack from before generations named its key so, and the update that
+// added the generation replaced the alias and bucket and retained the old ones
+// (UpdateReplacePolicy Retain), with the copies quarantined before it. (That old bucket needs
+// no grant of its own: organization mode grants every bucket of the account but the protected
+// ones, DataBuckets; its key does, and without it their Release fails to decrypt.)
 func quarantineKeysByAlias(cfg *Config, s Site) map[string]any {
 	if s.Generation == "" {
 		return map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": []string{QuarantineKeyAlias(cfg.Slug)}}}
 	}
-	return map[string]any{"ForAnyValue:StringLike": map[string]any{"kms:ResourceAliases": []string{QuarantineKeyAliasAt(cfg, s.AllGenerations())}}}
+	return map[string]any{"ForAnyValue:StringLike": map[string]any{"kms:ResourceAliases": []string{QuarantineKeyAliasAt(cfg, s.AllGenerations()), QuarantineKeyAlias(cfg.Slug)}}}
 }
 
 // newForwarder sends the default bus's Macie findings in one account and region to the
