@@ -291,8 +291,8 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 		{"remediation-handler", 10, 256, 0, pulumi.StringMap{}, func(v map[string]string) []Statement {
 			return []Statement{{Sid: "QueueJobs", Effect: "Allow", Action: "sqs:SendMessage", Resource: v["jobs"]}}
 		}},
-		{"remediator", remediatorTimeout, 512, cfg.RemediatorConcurrency, pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName(cfg.Slug)), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID),
-			"BUCKET_SETTINGS_ROLE_NAME": pulumi.String(bucketSettingsRoleEnv(cfg))},
+		{"remediator", remediatorTimeout, 512, cfg.RemediatorConcurrency, withEnv(pulumi.StringMap{"QUARANTINE_ROLE_NAME": pulumi.String(QuarantineRoleName(cfg.Slug)), "QUARANTINE_EXTERNAL_ID": pulumi.String(cfg.ExternalID),
+			"BUCKET_SETTINGS_ROLE_NAME": pulumi.String(bucketSettingsRoleEnv(cfg))}, orgRemediatorEnv(cfg)),
 			func(v map[string]string) []Statement {
 				st := []Statement{
 					{Sid: "ConsumeJobs", Effect: "Allow", Action: consume, Resource: v["jobs"]},
@@ -301,6 +301,8 @@ func NewCentral(ctx *pulumi.Context, cfg *Config, opts ...pulumi.ResourceOption)
 				}
 				st = append(st, assumeQuarantine...)
 				st = append(st, remediatorBucketSettingsStatements(cfg)...)
+				// Organization mode: the generation of an account's member stack.
+				st = append(st, remediatorStackSetStatements(cfg)...)
 				return st
 			}},
 		// The sweeper (scheduled) re-drives stuck records through the jobs queue and re-renders

@@ -39,7 +39,8 @@ type decision struct {
 }
 
 // mut breaks one statement: "drop" removes it, "dropCondition" removes its condition (a deny
-// then exempts no one), "widen" makes its action the whole service (service:*).
+// then exempts no one), "widen" makes its action the whole service (service:*), "anyResource"
+// makes its resource "*" (for a row decided by a resource name pattern).
 type mut struct{ in, sid, op string }
 
 const (
@@ -377,7 +378,7 @@ func tableWorld(t *testing.T) *world {
 }
 
 func TestIAMDecisions(t *testing.T) {
-	rows := append(decisions(t, tableWorld(t)), stackSetDecisions(t)...)
+	rows := append(append(append(decisions(t, tableWorld(t)), stackSetDecisions(t)...), orgCentralDecisions(t)...), preGenerationDecisions(t)...)
 	var cases []map[string]any
 	for i, d := range rows {
 		cases = append(cases, d.request(fmt.Sprint(i)))
@@ -436,6 +437,8 @@ func (d decision) broken(t *testing.T) decision {
 				st.Condition = nil
 			case "widen":
 				st.Action = strings.Split(list(st.Action)[0], ":")[0] + ":*"
+			case "anyResource":
+				st.Resource = "*"
 			}
 			keep = append(keep, st)
 		}
@@ -478,7 +481,7 @@ func (d decision) broken(t *testing.T) decision {
 // identity of another principal, a key policy that names no one else), which the table's other
 // rows break and restore.
 func TestIAMDecisionsFlipWhenTheirPolicyBreaks(t *testing.T) {
-	rows := append(decisions(t, tableWorld(t)), stackSetDecisions(t)...)
+	rows := append(append(append(decisions(t, tableWorld(t)), stackSetDecisions(t)...), orgCentralDecisions(t)...), preGenerationDecisions(t)...)
 	var cases []map[string]any
 	var idx []int
 	for i, d := range rows {

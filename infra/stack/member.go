@@ -299,7 +299,14 @@ func QuarantineRolePolicy(cfg *Config, s Site, regions, dataBuckets, dataKeys []
 	}
 	var qBuckets, qObjects, qKeys, dObjects []string
 	for _, r := range regions {
-		b := s.BucketArn(QuarantineBucketFor(cfg, s.In(r)).Name)
+		// Every generation's bucket (organization mode): a copy quarantined into the bucket an
+		// earlier stack of the account retained must still be releasable. A member
+		// administrator can create a bucket of that pattern in the account, and the role could
+		// then write there; but the remediator writes only to the bucket of the generation the
+		// StackSet's instance reports (DescribeStackInstance, which no member can change) and
+		// releases only from the bucket its ledger recorded, so such a bucket receives nothing
+		// (IAM decision rows: "StackSet quarantine role ... retained generation").
+		b := s.BucketArn(QuarantineBucketFor(cfg, s.In(r).AllGenerations()).Name)
 		qBuckets = append(qBuckets, b)
 		qObjects = append(qObjects, b+"/*")
 		qKeys = append(qKeys, fmt.Sprintf("arn:%s:kms:%s:%s:key/*", s.Partition, r, s.Account))
@@ -321,13 +328,27 @@ func QuarantineRolePolicy(cfg *Config, s Site, regions, dataBuckets, dataKeys []
 	st = append(st,
 		Statement{Sid: "QuarantineBuckets", Effect: "Allow", Action: quarantineBucketActions, Resource: qBuckets},
 		Statement{Sid: "QuarantineObjects", Effect: "Allow", Action: quarantineObjectActions, Resource: qObjects},
-		Statement{Sid: "Keys", Effect: "Allow", Action: kmsActions, Resource: qKeys,
-			Condition: map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": []string{QuarantineKeyAlias(cfg.Slug)}}}},
+		Statement{Sid: "Keys", Effect: "Allow", Action: kmsActions, Resource: qKeys, Condition: quarantineKeysByAlias(cfg, s)},
 	)
 	if len(dataKeys) > 0 {
 		st = append(st, Statement{Sid: "DataKeys", Effect: "Allow", Action: kmsActions, Resource: append([]string{}, dataKeys...)})
 	}
 	return doc(st...)
+}
+
+// quarantineKeysByAlias is the condition that grants the quarantine keys by their alias: the
+// one alias of an explicit member, or the alias of every generation in organization mode (so a
+// retained generation's key still decrypts its bucket's copies on Release), and the alias
+// without a generation: a stack from before generations named its key so, and the update that
+// added the generation replaced the alias and bucket and retained the old ones
+// (UpdateReplacePolicy Retain), with the copies quarantined before it. (That old bucket needs
+// no grant of its own: organization mode grants every bucket of the account but the protected
+// ones, DataBuckets; its key does, and without it their Release fails to decrypt.)
+func quarantineKeysByAlias(cfg *Config, s Site) map[string]any {
+	if s.Generation == "" {
+		return map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": []string{QuarantineKeyAlias(cfg.Slug)}}}
+	}
+	return map[string]any{"ForAnyValue:StringLike": map[string]any{"kms:ResourceAliases": []string{QuarantineKeyAliasAt(cfg, s.AllGenerations()), QuarantineKeyAlias(cfg.Slug)}}}
 }
 
 // newForwarder sends the default bus's Macie findings in one account and region to the

@@ -1,6 +1,11 @@
 package stack
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/macie-chatops/macie-chatops/shared/naming"
+)
 
 // The member side's documents and settings, written once. The explicit-member components
 // (member.go) call them with a Site of literal values; the organization's CloudFormation
@@ -14,6 +19,11 @@ import "fmt"
 type Site struct {
 	Partition, Account, Region string
 	Deployer                   string
+	// Generation is empty for an explicit member, whose quarantine bucket and key alias are the
+	// policy's names. In the organization's template it is ${Generation} (the stack instance's
+	// own generation, naming.Generation), or AnyGeneration for the documents that must reach
+	// the quarantine buckets and keys of every generation of the account.
+	Generation string
 }
 
 // ExplicitSite is an explicit member's account and region.
@@ -27,7 +37,21 @@ func ExplicitSite(account, region, deployer string) Site {
 // any role a member administrator names so (it could then delete every quarantined version).
 // Nothing needs the exemption: CloudFormation changes the bucket's settings and policy, never
 // its objects, and a member stack's deletion retains the bucket instead of emptying it.
-var TemplateSite = Site{Partition: "${AWS::Partition}", Account: "${AWS::AccountId}", Region: "${AWS::Region}"}
+var TemplateSite = Site{Partition: "${AWS::Partition}", Account: "${AWS::AccountId}", Region: "${AWS::Region}", Generation: "${" + VarGeneration + "}"}
+
+// AnyGeneration is the Generation of a site whose documents name the quarantine bucket and key
+// alias of every generation: "?" matches one character in IAM's resource ARNs and in StringLike,
+// so the pattern is exactly a generation's length (naming.GenerationLen) and no wider.
+var AnyGeneration = strings.Repeat("?", naming.GenerationLen)
+
+// AllGenerations is a site's documents for every generation of its quarantine bucket and key
+// (the organization's; an explicit member has one, the policy's names).
+func (s Site) AllGenerations() Site {
+	if s.Generation != "" {
+		s.Generation = AnyGeneration
+	}
+	return s
+}
 
 // In is the same site in another region (for account-wide documents that list every region).
 func (s Site) In(region string) Site { s.Region = region; return s }
@@ -52,6 +76,17 @@ func QuarantineKeyAlias(slug string) string {
 	return "alias/" + AWSName(250, "macie-chatops", slug, "quarantine")
 }
 
+// QuarantineKeyAliasAt is the quarantine key alias of a site: QuarantineKeyAlias, with "-" and
+// the site's generation in organization mode (a returning account's new stack must not meet the
+// alias its earlier stack retained). KMS allows 256 characters; Slug keeps a stack name far
+// below what would push QuarantineKeyAlias past 256-9 (TestOrganizationNamesFit...).
+func QuarantineKeyAliasAt(cfg *Config, s Site) string {
+	if s.Generation == "" {
+		return QuarantineKeyAlias(cfg.Slug)
+	}
+	return QuarantineKeyAlias(cfg.Slug) + "-" + s.Generation
+}
+
 // QuarantineBucket is the quarantine bucket of a site: its name and the settings that protect it.
 type QuarantineBucket struct {
 	Name          string
@@ -60,10 +95,15 @@ type QuarantineBucket struct {
 	AbortMultipartDays int
 }
 
-// QuarantineBucketFor is the quarantine bucket the policy gives a site.
+// QuarantineBucketFor is the quarantine bucket the policy gives a site: the policy's name, with
+// the site's generation in organization mode (naming.OrgQuarantineBucket).
 func QuarantineBucketFor(cfg *Config, s Site) QuarantineBucket {
 	q := cfg.Policy.QuarantineFor(s.Account, s.Region)
-	return QuarantineBucket{Name: q.Bucket, RetentionDays: q.RetentionDays, AbortMultipartDays: 7}
+	name := q.Bucket
+	if s.Generation != "" {
+		name = naming.OrgQuarantineBucket(name, s.Generation)
+	}
+	return QuarantineBucket{Name: name, RetentionDays: q.RetentionDays, AbortMultipartDays: 7}
 }
 
 // QuarantineRoleDescription is the quarantine role's description.

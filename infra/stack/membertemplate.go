@@ -14,6 +14,10 @@ import (
 // IAM names are global, so the account-wide quarantine role is created only by the stack
 // instance in the home region (condition IsHomeRegion); the regional resources (bucket, key,
 // forwarder) never name the role as a principal, so they deploy whichever region comes first.
+//
+// The quarantine bucket and key alias are retained when a stack is deleted (they hold, and
+// decrypt, the only copies), so each stack instance names them with its own generation
+// (VarGeneration): a returning account's new stack creates new ones beside the retained ones.
 
 // Template is a CloudFormation template. Maps marshal with sorted keys, so the body is the same
 // on every preview.
@@ -109,8 +113,24 @@ func (t *Template) AddRole(logical string, r TemplateRole) {
 	t.Resources[logical] = TemplateResource{Type: "AWS::IAM::Role", Condition: r.Condition, Properties: props}
 }
 
+// VarGeneration is the Fn::Sub variable that holds a stack instance's generation
+// (naming.Generation): the first group of the UUID that ends its own AWS::StackId. A returning
+// account's new stack has a new StackId, so its quarantine bucket and key alias get new names
+// beside those its earlier stack retained, instead of failing on them.
+const VarGeneration = "Generation"
+
+// generationOfStack is VarGeneration's value: AWS::StackId is
+// arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>; its third "/" field is
+// the UUID, whose first "-" group is the generation.
+func generationOfStack() map[string]any {
+	split := func(sep string, v any) map[string]any { return map[string]any{"Fn::Split": []any{sep, v}} }
+	sel := func(i int, v any) map[string]any { return map[string]any{"Fn::Select": []any{i, v}} }
+	return sel(0, split("-", sel(2, split("/", map[string]any{"Ref": "AWS::StackId"}))))
+}
+
 // Sub turns a document (or any JSON value) into its template form: every string that names a
-// pseudo parameter or a template parameter (${...}) becomes {"Fn::Sub": string}.
+// pseudo parameter or a template parameter (${...}) becomes {"Fn::Sub": string}, and one that
+// names the generation {"Fn::Sub": [string, {"Generation": <generationOfStack>}]}.
 func Sub(v any) any {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -126,6 +146,9 @@ func Sub(v any) any {
 func subTree(v any) any {
 	switch x := v.(type) {
 	case string:
+		if strings.Contains(x, "${"+VarGeneration+"}") {
+			return map[string]any{"Fn::Sub": []any{x, map[string]any{VarGeneration: generationOfStack()}}}
+		}
 		if strings.Contains(x, "${") {
 			return map[string]any{"Fn::Sub": x}
 		}
@@ -193,7 +216,15 @@ func MemberTemplate(cfg *Config) (*Template, error) {
 	if len(kinds) > 0 {
 		var quarantineNames []string
 		for _, r := range o.Regions {
-			quarantineNames = append(quarantineNames, QuarantineBucketFor(cfg, s.In(r)).Name)
+			// Every generation's bucket: the current one and those retained by earlier stacks
+			// of the account (a deny may be wider than a generation: "*"), and the bucket of the
+			// policy's name without a generation, which a stack from before generations created
+			// and retained when an update replaced it.
+			g := s.In(r)
+			g.Generation = "*"
+			pre := s.In(r)
+			pre.Generation = ""
+			quarantineNames = append(quarantineNames, QuarantineBucketFor(cfg, g).Name, QuarantineBucketFor(cfg, pre).Name)
 		}
 		t.AddRole(LogicalBucketSettingsRole, TemplateRole{
 			Name: BucketSettingsRoleName(cfg.Slug), Description: BucketSettingsRoleDescription(cfg.Slug), Condition: CondHomeRegion,
@@ -214,7 +245,7 @@ func MemberTemplate(cfg *Config) (*Template, error) {
 		"KeyPolicy": Sub(QuarantineKeyPolicy(cfg, s)),
 	}})
 	t.Resources[LogicalKeyAlias] = retain(TemplateResource{Type: "AWS::KMS::Alias", Properties: map[string]any{
-		"AliasName": QuarantineKeyAlias(cfg.Slug), "TargetKeyId": map[string]any{"Ref": LogicalQuarantineKey},
+		"AliasName": Sub(QuarantineKeyAliasAt(cfg, s)), "TargetKeyId": map[string]any{"Ref": LogicalQuarantineKey},
 	}})
 	t.Resources[LogicalBucket] = retain(TemplateResource{Type: "AWS::S3::Bucket", Properties: map[string]any{
 		"BucketName":              Sub(q.Name),

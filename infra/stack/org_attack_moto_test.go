@@ -1,12 +1,13 @@
 package stack
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -34,8 +35,9 @@ func (e *motoOrg) leave(ms memberStack) {
 // An account that leaves the OUs (or whose OU is dropped from the config, or `pulumi destroy`)
 // loses its member stack; what was quarantined there stays: the bucket with the copy, the key
 // that decrypts it (enabled, not scheduled for deletion), and its alias. The quarantine role is
-// deleted with the stack: the tool can no longer release those copies, which README's
-// organization section does not say (reported, not fixed here).
+// deleted with the stack: the tool can release those copies again only if the account comes
+// back (TestOrgAccountReturningToTheOUsIsCoveredAgain); until then they expire by the bucket's
+// lifecycle (README, organization section).
 func TestAttackOrgAccountLeavingTheOUsKeepsQuarantinedData(t *testing.T) {
 	e := startMoto(t)
 	e.generate(orgSetting)
@@ -74,21 +76,74 @@ func TestAttackOrgAccountLeavingTheOUsKeepsQuarantinedData(t *testing.T) {
 	}
 }
 
-// createMemberStack creates an account's member stack and reports how CloudFormation answered.
-func (e *motoOrg) createMemberStack(ms memberStack) (cfntypes.StackStatus, string, error) {
-	cfn := cloudformation.New(cloudformation.Options{Region: ms.region, Credentials: e.creds(ms.creds), BaseEndpoint: aws.String(e.endpoint)})
-	var params []cfntypes.Parameter
-	for _, k := range keys(e.params) {
-		params = append(params, cfntypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(e.params[k])})
+// An account that leaves the OUs and comes back (moved out and in again, its OU dropped from
+// the config and added back, or `pulumi destroy` then `pulumi up`) gets a new member stack from
+// the same template while its first stack's bucket, key and alias are retained. The new stack
+// has a new AWS::StackId, so a new generation: it creates its bucket and alias beside the
+// retained ones and completes, and the account is covered again with no one cleaning up. A
+// quarantine through the new role lands in the new bucket; a copy quarantined before the account
+// left is released from the retained bucket through the new role (its policy reaches every
+// generation's bucket and key).
+//
+// moto 5.2.1's CloudFormation evaluates the generation as CloudFormation does (a Fn::Sub
+// variable map whose value is Fn::Select/Fn::Split of AWS::StackId, a random UUID per stack:
+// moto/cloudformation/parsing.py clean_json, utils.generate_stack_id). It does not evaluate IAM,
+// bucket or key policies (deployMember names what else it does not do): that the new role may read, delete and decrypt in the retained bucket, and nothing
+// beyond the generations, is the IAM decision table's part ("StackSet quarantine role,
+// retained generation", TestIAMDecisions).
+func TestOrgAccountReturningToTheOUsIsCoveredAgain(t *testing.T) {
+	e := startMoto(t)
+	e.generate(orgSetting)
+	const a = "210987654321"
+	first := e.deployMember(a, "us-east-1")
+	o := e.putData(first)
+	before := quarantine.Object{AccountID: a, Region: first.region, Bucket: o.bucket, Key: o.key, VersionID: o.version, ETag: o.etag, Size: int64(len(o.body))}
+	kept := e.remediate(first, "f-before-leaving", before, o.body)
+
+	e.leave(first)
+	// deployMember fails the test unless the stack is CREATE_COMPLETE with its own generation's
+	// bucket and alias.
+	again := e.deployMember(a, "us-east-1")
+	if again.generation == first.generation || again.bucket == first.bucket || again.keyArn == first.keyArn {
+		t.Fatalf("the returning account's stack: generation %s, bucket %s, key %s; the first: %s, %s, %s: want new ones", again.generation, again.bucket, again.keyArn, first.generation, first.bucket, first.keyArn)
 	}
-	name := e.memberStackName(ms.account)
-	if _, err := cfn.CreateStack(e.ctx, &cloudformation.CreateStackInput{StackName: aws.String(name), TemplateBody: aws.String(e.body), Parameters: params,
-		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityNamedIam}}); err != nil {
-		return "", "", err
+	// The first generation's bucket still holds its copy, and its key its alias.
+	api := e.s3(again.creds, again.region)
+	if _, err := api.HeadObject(e.ctx, &s3.HeadObjectInput{Bucket: &first.bucket, Key: &kept.CopyKey, VersionId: &kept.CopyVersionID}); err != nil {
+		t.Fatalf("the copy in the retained bucket %s: %v", first.bucket, err)
 	}
-	st, err := cfn.DescribeStacks(e.ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
-	if err != nil || len(st.Stacks) != 1 {
-		return "", "", err
+	k := kms.New(kms.Options{Region: again.region, Credentials: e.creds(again.creds), BaseEndpoint: aws.String(e.endpoint)})
+	al, err := k.ListAliases(e.ctx, &kms.ListAliasesInput{KeyId: aws.String(first.keyArn)})
+	if want := QuarantineKeyAlias(e.cfg.Slug) + "-" + first.generation; err != nil || len(al.Aliases) != 1 || aws.ToString(al.Aliases[0].AliasName) != want {
+		t.Errorf("the retained key's aliases: %v %+v, want %s", err, al, want)
 	}
-	return st.Stacks[0].StackStatus, aws.ToString(st.Stacks[0].StackStatusReason), nil
+
+	// A new finding: quarantined through the new role into the new bucket (remediate checks
+	// the copy is in again.bucket).
+	put, err := api.PutObject(e.ctx, &s3.PutObjectInput{Bucket: &o.bucket, Key: aws.String("exports/more-cards.csv"), Body: bytes.NewReader(o.body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.remediate(again, "f-after-returning", quarantine.Object{AccountID: a, Region: again.region, Bucket: o.bucket, Key: "exports/more-cards.csv",
+		VersionID: aws.ToString(put.VersionId), ETag: aws.ToString(put.ETag), Size: int64(len(o.body))}, o.body)
+
+	// Release of the copy the first generation kept, through the new role.
+	eng, _ := e.engine()
+	rel, err := eng.Release(e.ctx, quarantine.ReleaseRequest{FindingID: "f-before-leaving", Object: before, CopyBucket: kept.CopyBucket, CopyKey: kept.CopyKey,
+		CopyVersionID: kept.CopyVersionID, TombstoneVersion: kept.TombstoneVersion, DroppedTags: kept.DroppedTags, SourceEncryption: kept.SourceEncryption, By: "U123"})
+	if err != nil || rel.Outcome != quarantine.Released {
+		t.Fatalf("release from the retained bucket %s through the returning account's new role: %v %+v", first.bucket, err, rel)
+	}
+	got, err := api.GetObject(e.ctx, &s3.GetObjectInput{Bucket: &o.bucket, Key: &o.key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(body, o.body) {
+		t.Errorf("the released object differs from the one quarantined before the account left")
+	}
+	if _, err := api.HeadObject(e.ctx, &s3.HeadObjectInput{Bucket: &first.bucket, Key: &kept.CopyKey, VersionId: &kept.CopyVersionID}); err == nil {
+		t.Errorf("the released copy is still in the retained bucket %s", first.bucket)
+	}
 }

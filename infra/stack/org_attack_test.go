@@ -20,7 +20,7 @@ type memberSite struct {
 	mode, stack, acct, region string
 	role, remediator          string
 	trust, rolePol            Document
-	bucket, key               string
+	bucket, key, alias        string
 	bucketPol, keyPol         Document
 	deployer                  string
 	remediatorPolicy          []Document
@@ -42,7 +42,7 @@ func stackSetSite(t *testing.T, stack, acct, region string) memberSite {
 	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": acct, "AWS::Region": region}
+	vars := templateVars(acct, region)
 	for k, v := range ss.inputs["parameters"].ObjectValue() {
 		vars[string(k)] = str(v)
 	}
@@ -63,8 +63,9 @@ func stackSetSite(t *testing.T, stack, acct, region string) memberSite {
 		deployer:   "arn:aws:iam::" + acct + ":role/stacksets-exec-0123456789abcdef",
 	}
 	s.bucket, _ = res(LogicalBucket, "BucketName").(string)
+	s.alias, _ = res(LogicalKeyAlias, "AliasName").(string)
 	s.remediatorPolicy = w.inline[s.remediator]
-	if s.bucket == "" || len(s.remediatorPolicy) == 0 || w.roleArn["remediator-role"] != s.remediator {
+	if s.bucket == "" || s.alias == "" || len(s.remediatorPolicy) == 0 || w.roleArn["remediator-role"] != s.remediator {
 		t.Fatalf("StackSet site %s %s: bucket %q, remediator %q (declared %q) with %d policies", stack, acct, s.bucket, s.remediator, w.roleArn["remediator-role"], len(s.remediatorPolicy))
 	}
 	// The remediator role is auto-named (remediator-role-<random>), so each stack's differs in
@@ -84,7 +85,7 @@ func explicitSite(t *testing.T) memberSite {
 	role := w.roleArn["member-"+member+"-quarantine-role"]
 	key := w.keyArn["member-"+member+"-us-east-1-quarantine-key"]
 	return memberSite{mode: "explicit", stack: "dev", acct: member, region: "us-east-1", role: role, remediator: w.roleArn["remediator-role"],
-		trust: w.trust[role], rolePol: w.inline[role][0], bucket: w.quarantine, key: key, bucketPol: w.bucketPol[w.quarantine], keyPol: w.keyPol[key],
+		trust: w.trust[role], rolePol: w.inline[role][0], bucket: w.quarantine, key: key, alias: QuarantineKeyAlias("dev"), bucketPol: w.bucketPol[w.quarantine], keyPol: w.keyPol[key],
 		deployer: adminRole, remediatorPolicy: w.inline[w.roleArn["remediator-role"]]}
 }
 
@@ -92,7 +93,7 @@ func explicitSite(t *testing.T) memberSite {
 // so that the same question can be compared across modes.
 func perimeterRows(s memberSite) []decision {
 	admin := []Document{allowAll("*")}
-	alias := QuarantineKeyAlias(s.stack)
+	alias := s.alias
 	qBucket := "arn:aws:s3:::" + s.bucket
 	qObject := qBucket + "/" + s.acct + "/customer-uploads/card-numbers.csv"
 	ctx := func(p string, kv ...any) map[string]any {
@@ -223,7 +224,7 @@ func TestAttackOrgAnotherStackOrAccountCannotReachQuarantine(t *testing.T) {
 	dev := stackSetSite(t, "dev", a, "us-east-1")
 	prod := stackSetSite(t, "prod", a, "us-east-1")
 	devB := stackSetSite(t, "dev", b, "us-east-1")
-	if dev.role == prod.role || dev.bucket == prod.bucket || QuarantineKeyAlias("dev") == QuarantineKeyAlias("prod") || StackSetName("dev") == StackSetName("prod") {
+	if dev.role == prod.role || dev.bucket == prod.bucket || dev.alias == prod.alias || StackSetName("dev") == StackSetName("prod") {
 		t.Fatalf("dev and prod share a name: roles %s %s, buckets %s %s", dev.role, prod.role, dev.bucket, prod.bucket)
 	}
 	ctx := func(p, acct string, kv ...any) map[string]any {
@@ -248,7 +249,7 @@ func TestAttackOrgAnotherStackOrAccountCannotReachQuarantine(t *testing.T) {
 			identity: []Document{pair.from.rolePol}, resourcePolicy: ptr(pair.to.bucketPol), want: "Denied"})
 		for _, act := range []string{"kms:Decrypt", "kms:GenerateDataKey"} {
 			rows = append(rows, decision{who: pair.name + " key", principal: pair.from.role, action: act, resource: pair.to.key, account: pair.to.acct,
-				context: ctx(pair.from.role, pair.to.acct, "kms:ResourceAliases", []string{QuarantineKeyAlias(pair.to.stack)}), identity: []Document{pair.from.rolePol}, resourcePolicy: ptr(pair.to.keyPol), want: "Denied"})
+				context: ctx(pair.from.role, pair.to.acct, "kms:ResourceAliases", []string{pair.to.alias}), identity: []Document{pair.from.rolePol}, resourcePolicy: ptr(pair.to.keyPol), want: "Denied"})
 		}
 	}
 	// The other stack's remediator (same security account) cannot assume this stack's role:

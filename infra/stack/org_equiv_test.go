@@ -11,20 +11,43 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // resolved evaluates the template's Fn::Sub strings for one account and region: what
-// CloudFormation does when it creates that account's stack instance. A ${...} with no value
-// fails the test.
+// CloudFormation does when it creates that account's stack instance (vars has its pseudo
+// parameters, AWS::StackId included: templateVars). A ${...} with no value fails the test; so
+// does an intrinsic function in a Fn::Sub variable map that intrinsic does not know.
 func resolved(t *testing.T, v any, vars map[string]string) any {
 	t.Helper()
 	switch x := v.(type) {
 	case map[string]any:
-		if s, ok := x["Fn::Sub"].(string); ok && len(x) == 1 {
+		if sub, ok := x["Fn::Sub"]; ok && len(x) == 1 {
+			s, ok := sub.(string)
+			scope := vars
+			if l, isList := sub.([]any); isList && len(l) == 2 {
+				s, ok = l[0].(string)
+				scope = map[string]string{}
+				for k, v := range vars {
+					scope[k] = v
+				}
+				m, _ := l[1].(map[string]any)
+				for k, e := range m {
+					val, isStr := intrinsic(t, e, vars).(string)
+					if !isStr {
+						t.Errorf("Fn::Sub variable %s = %v: not a string", k, e)
+					}
+					scope[k] = val
+				}
+			}
+			if !ok {
+				t.Errorf("Fn::Sub %v: neither a string nor [string, variables]", sub)
+				return v
+			}
 			out := regexp.MustCompile(`\$\{([^}]+)\}`).ReplaceAllStringFunc(s, func(ref string) string {
-				val, ok := vars[ref[2:len(ref)-1]]
+				val, ok := scope[ref[2:len(ref)-1]]
 				if !ok {
 					t.Errorf("Fn::Sub %q: no value for %s", s, ref)
 				}
@@ -45,6 +68,63 @@ func resolved(t *testing.T, v any, vars map[string]string) any {
 		return out
 	}
 	return v
+}
+
+// intrinsic evaluates the intrinsic functions the template uses in a Fn::Sub variable map (Ref
+// of a pseudo parameter, Fn::Split, Fn::Select), as CloudFormation does.
+func intrinsic(t *testing.T, v any, vars map[string]string) any {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return v
+	}
+	for fn, arg := range m {
+		a, _ := arg.([]any)
+		switch {
+		case fn == "Ref":
+			val, ok := vars[arg.(string)]
+			if !ok {
+				t.Errorf("Ref %v: no value", arg)
+			}
+			return val
+		case fn == "Fn::Split" && len(a) == 2:
+			var out []any
+			for _, p := range strings.Split(intrinsic(t, a[1], vars).(string), a[0].(string)) {
+				out = append(out, p)
+			}
+			return out
+		case fn == "Fn::Select" && len(a) == 2:
+			l, _ := intrinsic(t, a[1], vars).([]any)
+			i, _ := a[0].(float64)
+			if n, isInt := a[0].(int); isInt {
+				i = float64(n)
+			}
+			if int(i) >= len(l) {
+				t.Errorf("Fn::Select %v of %v: out of range", a[0], l)
+				return ""
+			}
+			return l[int(i)]
+		}
+		t.Errorf("intrinsic %s %v: not evaluated by the test", fn, arg)
+	}
+	return v
+}
+
+// testGeneration is the generation of the stack instances the tests resolve the template for:
+// templateVars gives them a stack id whose UUID starts with it.
+const testGeneration = "0a1b2c3d"
+
+// templateVars are the pseudo parameters of account's stack instance in region, of generation
+// testGeneration.
+func templateVars(account, region string) map[string]string {
+	return generationVars(account, region, testGeneration)
+}
+
+// generationVars are the pseudo parameters of account's stack instance in region whose stack id
+// has that generation (an earlier stack's, whose bucket and key were retained).
+func generationVars(account, region, generation string) map[string]string {
+	return map[string]string{"AWS::Partition": "aws", "AWS::AccountId": account, "AWS::Region": region,
+		"AWS::StackId": "arn:aws:cloudformation:" + region + ":" + account + ":stack/StackSet-x-" + account + "/" + generation + "-1111-2222-3333-444455556666"}
 }
 
 // grants is a document as the set of what it says, one line per effect, principal, action,
@@ -220,10 +300,33 @@ func equivalent(t *testing.T, a string, over map[string]string, kinds []string) 
 		}
 	}
 	same := map[string]string{"arn:aws:iam::" + a + ":role/OrganizationAccountAccessRole": dropped}
+	// The one other difference by design: the template's quarantine bucket and key alias carry
+	// a generation (its own, or every generation where the quarantine role must reach retained
+	// buckets and keys and the bucket-settings role must never touch one, which also keeps it
+	// off the policy's name without a generation: that is explicit mode's name, so it
+	// compares as is); explicit mode's are the policy's names. Only these exact strings are normalized, and each must occur, so the
+	// normalization cannot hide another difference nor outlive the generation.
+	generations := map[string]string{}
+	for _, r := range []string{"us-east-1", "eu-west-1"} {
+		base := cfg.Policy.QuarantineFor(a, r).Bucket
+		generations["arn:aws:s3:::"+base+"-"+testGeneration] = "arn:aws:s3:::" + base
+		generations["arn:aws:s3:::"+base+"-"+AnyGeneration] = "arn:aws:s3:::" + base
+		if len(kinds) > 0 {
+			generations[`"arn:aws:s3:::`+base+`-*"`] = `"arn:aws:s3:::` + base + `"`
+		}
+	}
+	alias := QuarantineKeyAlias(cfg.Slug)
+	// The keys: every generation's alias, and the alias without one (a stack from before
+	// generations: quarantineKeysByAlias), which explicit mode's one alias stands for.
+	generations[`"ForAnyValue:StringLike":{"kms:ResourceAliases":["`+alias+"-"+AnyGeneration+`","`+alias+`"]}`] = `"ForAnyValue:StringEquals":{"kms:ResourceAliases":["` + alias + `"]}`
+	for k, v := range generations {
+		same[k] = v
+	}
+	seen := map[string]bool{}
 	compared := 0
 	compare := func(what string, tmplDoc any, region, explicitName string) {
 		t.Helper()
-		vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": a, "AWS::Region": region}
+		vars := templateVars(a, region)
 		for k, v := range params {
 			vars[k] = v
 		}
@@ -231,7 +334,14 @@ func equivalent(t *testing.T, a string, over map[string]string, kinds []string) 
 		if !ok {
 			t.Fatalf("explicit mode declared no %s (have %v)", explicitName, keys(explicit))
 		}
-		got := grants(t, resolved(t, tmplDoc, vars), same)
+		r := resolved(t, tmplDoc, vars)
+		b, _ := json.Marshal(r)
+		for k := range generations {
+			if strings.Contains(string(b), k) {
+				seen[k] = true
+			}
+		}
+		got := grants(t, r, same)
 		w := grants(t, want, same)
 		if len(got) == 0 {
 			t.Fatalf("%s: template document is empty", what)
@@ -279,6 +389,11 @@ func equivalent(t *testing.T, a string, over map[string]string, kinds []string) 
 	} else if _, ok := tmpl.Resources[LogicalForwarderRole]; ok {
 		t.Errorf("delegated-admin: the template declares a forwarder")
 	}
+	for _, k := range keys(generations) {
+		if !seen[k] {
+			t.Errorf("no template document has %s: the generation normalization is stale (drop it with the generation, or find where the template lost it)", k)
+		}
+	}
 	// Explicit mode declares no IAM document the comparison left out.
 	if compared < len(explicit) {
 		t.Errorf("compared %d documents, explicit mode has %d: %v", compared, len(explicit), keys(explicit))
@@ -323,7 +438,17 @@ func TestOrganizationNamesFitAndAreUniqueFor300AccountsIn3Regions(t *testing.T) 
 	}
 	bucketTmpl := tmpl.Resources[LogicalBucket].Properties["BucketName"]
 	roleName, _ := tmpl.Resources[LogicalQuarantineRole].Properties["RoleName"].(string)
-	alias, _ := tmpl.Resources[LogicalKeyAlias].Properties["AliasName"].(string)
+	// The alias carries the stack instance's generation (a returning account's new stack must
+	// not meet its retained alias).
+	alias, _ := resolved(t, tmpl.Resources[LogicalKeyAlias].Properties["AliasName"], templateVars("100000000000", "us-east-1")).(string)
+	if want := QuarantineKeyAlias(cfg.Slug) + "-" + testGeneration; alias != want {
+		t.Errorf("alias %q, want %q (the stack's generation)", alias, want)
+	}
+	// The key's description names its bucket, with the generation.
+	desc, _ := resolved(t, tmpl.Resources[LogicalQuarantineKey].Properties["Description"], templateVars("100000000000", "us-east-1")).(string)
+	if b := naming.OrgQuarantineBucket(cfg.Policy.QuarantineFor("100000000000", "us-east-1").Bucket, testGeneration); !strings.HasSuffix(desc, " "+b) {
+		t.Errorf("the key's description %q does not name its bucket %s", desc, b)
+	}
 	// The bucket-settings role (example-org.yaml enables bucket fixes): IAM's 64, and not the
 	// quarantine role's name (both are per account).
 	bsName, _ := tmpl.Resources[LogicalBucketSettingsRole].Properties["RoleName"].(string)
@@ -338,9 +463,12 @@ func TestOrganizationNamesFitAndAreUniqueFor300AccountsIn3Regions(t *testing.T) 
 	for i := range 300 {
 		acct := fmt.Sprintf("%012d", 100000000000+i*7919)
 		for _, r := range regions {
-			b, _ := resolved(t, bucketTmpl, map[string]string{"AWS::AccountId": acct, "AWS::Region": r, "AWS::Partition": "aws"}).(string)
+			b, _ := resolved(t, bucketTmpl, templateVars(acct, r)).(string)
 			if !bucketName.MatchString(b) || strings.Contains(b, "..") {
 				t.Fatalf("bucket %q for %s %s is not a valid S3 bucket name (3..63 of a-z 0-9 . -)", b, acct, r)
+			}
+			if want := naming.OrgQuarantineBucket(cfg.Policy.QuarantineFor(acct, r).Bucket, testGeneration); b != want {
+				t.Fatalf("bucket %q for %s %s, want %q (the policy's name and the stack's generation)", b, acct, r, want)
 			}
 			if prev, dup := seen[b]; dup {
 				t.Fatalf("bucket %q for %s %s and %s", b, acct, r, prev)
@@ -351,10 +479,11 @@ func TestOrganizationNamesFitAndAreUniqueFor300AccountsIn3Regions(t *testing.T) 
 	if len(seen) != 900 {
 		t.Errorf("%d bucket names for 900 account regions", len(seen))
 	}
-	// The role's policy lists every region's quarantine bucket by name: the same names.
-	pol, _ := json.Marshal(resolved(t, tmpl.Resources[LogicalQuarantineRole].Properties["Policies"], map[string]string{"AWS::AccountId": "100000000000", "AWS::Region": "us-east-1", "AWS::Partition": "aws"}))
+	// The role's policy lists every region's quarantine bucket by name, of every generation: the
+	// same names.
+	pol, _ := json.Marshal(resolved(t, tmpl.Resources[LogicalQuarantineRole].Properties["Policies"], templateVars("100000000000", "us-east-1")))
 	for _, r := range regions {
-		if b := cfg.Policy.QuarantineFor("100000000000", r).Bucket; !strings.Contains(string(pol), `"arn:aws:s3:::`+b+`"`) {
+		if b := cfg.Policy.QuarantineFor("100000000000", r).Bucket; !strings.Contains(string(pol), `"arn:aws:s3:::`+b+"-"+AnyGeneration+`"`) {
 			t.Errorf("the role's policy does not name %s's bucket %s: %s", r, b, pol)
 		}
 	}
@@ -370,6 +499,26 @@ func TestOrganizationBucketNameTooLongIsRefused(t *testing.T) {
 	_, err := deployRaw(t, "organization-stack-x", map[string]string{"macie-chatops:organization": org}, string(mb))
 	if err == nil || !strings.Contains(err.Error(), "does not give a valid S3 bucket name (3-63") {
 		t.Errorf("a 64-character organization bucket: %v", err)
+	}
+}
+
+// In organization mode a quarantine bucket gets "-" and its stack's 8-character generation, so
+// a policy whose rendered name fits S3's 63 characters but not with the generation is refused at
+// preview, naming the setting and the limit; one at the limit is accepted.
+func TestOrganizationBucketBaseWithoutRoomForTheGenerationIsRefused(t *testing.T) {
+	dev, _ := filepath.Abs(filepath.Join("..", "..", "policies", "dev.yaml"))
+	org := `{"organizationalUnits": ["` + ouA + `"], "regions": ["us-east-1", "ap-southeast-2"]}`
+	mb, _ := json.Marshal(defaultMembers[:1])
+	// macie-chatops-dev-quarantine-{account}-{region} is 29+12+1+14 = 56 characters in
+	// ap-southeast-2: two over naming.MaxOrgQuarantineBase (54), well under 63.
+	_, err := deployRaw(t, "dev", map[string]string{"macie-chatops:organization": org, "macie-chatops:policyFile": dev}, string(mb))
+	if err == nil || !strings.Contains(err.Error(), "shorten defaults.quarantine.bucket") || !strings.Contains(err.Error(), fmt.Sprintf("at most %d", naming.MaxOrgQuarantineBase)) {
+		t.Errorf("a 56-character organization bucket base: %v, want it refused naming defaults.quarantine.bucket and %d", err, naming.MaxOrgQuarantineBase)
+	}
+	// 54 characters: macie-chatops-dev-q-{account}-{region} (20+12+1+14 = 47) plus "-abcdef".
+	short := policyReplacing(t, dev, "bucket: macie-chatops-dev-quarantine-{account}-{region}", "bucket: macie-chatops-dev-q-{account}-{region}-abcdef")
+	if _, err := deployRaw(t, "dev", map[string]string{"macie-chatops:organization": org, "macie-chatops:policyFile": short}, string(mb)); err != nil {
+		t.Errorf("a %d-character organization bucket base: %v, want it accepted", naming.MaxOrgQuarantineBase, err)
 	}
 }
 

@@ -2,7 +2,10 @@ package stack
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 )
 
 // stackSetDecisions are the IAM decision table's rows for the roles and resources as the
@@ -12,7 +15,7 @@ import (
 func stackSetDecisions(t *testing.T) []decision {
 	t.Helper()
 	const acct = "210987654321"
-	m, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
+	m, cfg, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +26,7 @@ func stackSetDecisions(t *testing.T) []decision {
 	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": acct, "AWS::Region": "us-east-1"}
+	vars := templateVars(acct, "us-east-1")
 	for k, v := range ss.inputs["parameters"].ObjectValue() {
 		vars[string(k)] = str(v)
 	}
@@ -44,6 +47,34 @@ func stackSetDecisions(t *testing.T) []decision {
 	qBucket := "arn:aws:s3:::" + bucket
 	qObject := qBucket + "/" + acct + "/customer-uploads/card-numbers.csv"
 	qKey := "arn:aws:kms:us-east-1:" + acct + ":key/0f0e0d0c-stackset"
+	alias, _ := res(LogicalKeyAlias, "AliasName").(string)
+	// A generation retained from the account's earlier stack (it left the OUs and came back):
+	// its bucket (with that stack's policy) and key alias, resolved from the same template.
+	const retainedGen = "9f8e7d6c"
+	retained := generationVars(acct, "us-east-1", retainedGen)
+	for k, v := range vars {
+		if _, pseudo := retained[k]; !pseudo {
+			retained[k] = v
+		}
+	}
+	oldBucket, _ := resolved(t, tmpl.Resources[LogicalBucket].Properties["BucketName"], retained).(string)
+	oldBucketPol := docOf(resolved(t, tmpl.Resources[LogicalBucketPolicy].Properties["PolicyDocument"], retained))
+	oldAlias, _ := resolved(t, tmpl.Resources[LogicalKeyAlias].Properties["AliasName"], retained).(string)
+	if oldBucket == bucket || oldAlias == alias || !strings.HasSuffix(oldBucket, "-"+retainedGen) || !strings.HasSuffix(oldAlias, "-"+retainedGen) {
+		t.Fatalf("the retained generation's bucket %q and alias %q, the current %q and %q: want each with its generation", oldBucket, oldAlias, bucket, alias)
+	}
+	oldObject := "arn:aws:s3:::" + oldBucket + "/" + acct + "/customer-uploads/card-numbers.csv"
+	oldKey := "arn:aws:kms:us-east-1:" + acct + ":key/9f8e7d6c-retained"
+	// Account 210987654322's quarantine bucket, and a bucket there named like this account's
+	// but not a generation, each with a policy that lets the organization in: only the role's
+	// name patterns keep it out (its own-account data grant does not reach another account).
+	const otherAcct = "210987654322"
+	otherQ := "arn:aws:s3:::" + naming.OrgQuarantineBucket(cfg.Policy.QuarantineFor(otherAcct, "us-east-1").Bucket, testGeneration)
+	notGen := "arn:aws:s3:::" + bucket + "0"
+	openToOrg := func(b string) *Document {
+		return ptr(doc(Statement{Sid: "OrgMayWrite", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: []string{b, b + "/*"},
+			Condition: map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": orgID}}}))
+	}
 	ctx := func(p string, kv ...any) map[string]any {
 		c := map[string]any{"aws:SecureTransport": "true", "aws:PrincipalOrgID": orgID, "aws:PrincipalAccount": p[13:25], "aws:PrincipalArn": p, "s3:ResourceAccount": acct}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -71,7 +102,7 @@ func stackSetDecisions(t *testing.T) []decision {
 	otherB := "arn:aws:s3:::" + otherBkt // in 444455556666, its policy open to the organization
 	otherPol := ptr(doc(Statement{Sid: "OrgMayAdminister", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: []string{otherB, otherB + "/*"},
 		Condition: map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": orgID}}}))
-	euQuarantine, _ := resolved(t, tmpl.Resources[LogicalBucket].Properties["BucketName"], map[string]string{"AWS::Partition": "aws", "AWS::AccountId": acct, "AWS::Region": "eu-west-1"}).(string)
+	euQuarantine, _ := resolved(t, tmpl.Resources[LogicalBucket].Properties["BucketName"], templateVars(acct, "eu-west-1")).(string)
 	bsRows := []decision{
 		{who: w + "remediator → bucket-settings", principal: remediator, action: "sts:AssumeRole", resource: bs, account: acct, context: ctx(remediator, "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID), identity: remPol, resourcePolicy: &bsTrust, want: "Allowed",
 			guard: []mut{{"identity", "AssumeOrgBucketSettingsRoles", "drop"}}},
@@ -100,6 +131,12 @@ func stackSetDecisions(t *testing.T) []decision {
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}, {"resource", "DenyBucketSettingsRoles", "drop"}}},
 		{who: w + "bucket-settings role (its policy)", principal: bs, action: "s3:PutReplicationConfiguration", resource: qBucket, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
+		{who: w + "bucket-settings role, retained generation", principal: bs, action: "s3:PutReplicationConfiguration", resource: "arn:aws:s3:::" + oldBucket, account: acct, context: ctx(bs), identity: bsPol, resourcePolicy: &oldBucketPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}, {"resource", "DenyBucketSettingsRoles", "drop"}}},
+		{who: w + "bucket-settings role (its policy), retained generation", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::" + oldBucket, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
+		{who: w + "bucket-settings role (its policy), bucket from before generations", principal: bs, action: "s3:PutReplicationConfiguration", resource: "arn:aws:s3:::" + cfg.Policy.QuarantineFor(acct, "us-east-1").Bucket, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
+			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
 		{who: w + "bucket-settings role (its policy)", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::" + euQuarantine, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
 			guard: []mut{{"identity", "NeverQuarantineBuckets", "drop"}}},
 		{who: w + "bucket-settings role", principal: bs, action: "s3:PutEncryptionConfiguration", resource: "arn:aws:s3:::cloudtrail-logs-" + acct, account: acct, context: ctx(bs), identity: bsPol, want: "Denied",
@@ -123,8 +160,22 @@ func stackSetDecisions(t *testing.T) []decision {
 			guard: []mut{{"identity", "QuarantineObjects", "drop"}, {"identity", "DataObjects", "drop"}}},
 		{who: w + "quarantine role", principal: role, action: "s3:DeleteObjectVersion", resource: "arn:aws:s3:::cloudtrail-logs-" + acct + "/AWSLogs/x.json.gz", account: acct, context: ctx(role), identity: q, want: "Denied",
 			guard: []mut{{"identity", "NeverLogOrSecurityBuckets", "drop"}}},
-		{who: w + "quarantine role", principal: role, action: "kms:GenerateDataKey", resource: qKey, account: acct, context: ctx(role, "kms:ResourceAliases", []string{QuarantineKeyAlias("dev")}), identity: q, resourcePolicy: &keyPol, want: "Allowed",
+		{who: w + "quarantine role", principal: role, action: "kms:GenerateDataKey", resource: qKey, account: acct, context: ctx(role, "kms:ResourceAliases", []string{alias}), identity: q, resourcePolicy: &keyPol, want: "Allowed",
 			guard: []mut{{"resource", "QuarantineRoleUses", "drop"}, {"identity", "Keys", "drop"}}},
+		// Release of a copy quarantined into a retained generation's bucket: read it, delete
+		// that version, decrypt with that generation's key.
+		{who: w + "quarantine role, retained generation", principal: role, action: "s3:GetObjectVersion", resource: oldObject, account: acct, context: ctx(role), identity: q, resourcePolicy: &oldBucketPol, want: "Allowed",
+			guard: []mut{{"identity", "QuarantineObjects", "drop"}, {"identity", "DataObjects", "drop"}}},
+		{who: w + "quarantine role, retained generation", principal: role, action: "s3:DeleteObjectVersion", resource: oldObject, account: acct, context: ctx(role), identity: q, resourcePolicy: &oldBucketPol, want: "Allowed",
+			guard: []mut{{"identity", "QuarantineObjects", "drop"}, {"identity", "DataObjects", "drop"}}},
+		{who: w + "quarantine role, retained generation", principal: role, action: "kms:Decrypt", resource: oldKey, account: acct, context: ctx(role, "kms:ResourceAliases", []string{oldAlias}), identity: q, resourcePolicy: &keyPol, want: "Allowed",
+			guard: []mut{{"identity", "Keys", "drop"}}},
+		{who: w + "quarantine role, key alias of no generation", principal: role, action: "kms:Decrypt", resource: oldKey, account: acct, context: ctx(role, "kms:ResourceAliases", []string{alias + "-old"}), identity: q, resourcePolicy: &keyPol, want: "Denied",
+			guard: []mut{{"identity", "Keys", "dropCondition"}}},
+		{who: w + "quarantine role → another account's quarantine bucket", principal: role, action: "s3:PutObject", resource: otherQ + "/x.csv", account: otherAcct, context: ctx(role, "s3:ResourceAccount", otherAcct), identity: q, resourcePolicy: openToOrg(otherQ), want: "Denied",
+			guard: []mut{{"identity", "QuarantineObjects", "anyResource"}}},
+		{who: w + "quarantine role → a bucket named like no generation", principal: role, action: "s3:PutObject", resource: notGen + "/x.csv", account: otherAcct, context: ctx(role, "s3:ResourceAccount", otherAcct), identity: q, resourcePolicy: openToOrg(notGen), want: "Denied",
+			guard: []mut{{"identity", "QuarantineObjects", "anyResource"}}},
 		// CloudFormation's stacksets-exec role administers the bucket's settings, never its
 		// objects: the policy exempts no deployer (a member administrator can name a role
 		// stacksets-exec-anything: TestAttackOrgDeployerPatternExemptsNoRole).

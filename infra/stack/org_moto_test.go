@@ -21,6 +21,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/macie-chatops/macie-chatops/shared/bucketfix"
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
 	"github.com/macie-chatops/macie-chatops/shared/testenv"
 )
@@ -95,14 +96,15 @@ func (e *motoOrg) s3(c aws.Credentials, region string) *s3.Client {
 	return quarantine.NewS3Client(e.endpoint, c, region)
 }
 
-// resource is a template resource's properties, resolved for one account and region.
-func (e *motoOrg) resource(logical, account, region string) map[string]any {
+// resource is a template resource's properties, resolved for one stack instance (its account,
+// region and stack id).
+func (e *motoOrg) resource(logical string, ms memberStack) map[string]any {
 	e.t.Helper()
 	r, ok := e.tmpl["Resources"].(map[string]any)[logical].(map[string]any)
 	if !ok {
 		e.t.Fatalf("the template has no %s", logical)
 	}
-	vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": account, "AWS::Region": region}
+	vars := map[string]string{"AWS::Partition": "aws", "AWS::AccountId": ms.account, "AWS::Region": ms.region, "AWS::StackId": ms.stackID}
 	for k, v := range e.params {
 		vars[k] = v
 	}
@@ -115,6 +117,9 @@ type memberStack struct {
 	creds           aws.Credentials // the deployer's (stacksets-exec) session in the account
 	physical        map[string]string
 	bucket, keyArn  string
+	// stackID is the stack's AWS::StackId; generation is its generation, which names the
+	// quarantine bucket and key alias (naming.Generation).
+	stackID, generation string
 }
 
 // deployMember creates the member template as a stack in one account and region, with the
@@ -147,6 +152,10 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 	if s := st.Stacks[0].StackStatus; s != cfntypes.StackStatusCreateComplete {
 		e.t.Fatalf("stack %s in %s %s: %s (%s)", name, account, region, s, aws.ToString(st.Stacks[0].StackStatusReason))
 	}
+	ms.stackID = aws.ToString(st.Stacks[0].StackId)
+	if ms.generation, err = naming.Generation(ms.stackID); err != nil {
+		e.t.Fatal(err)
+	}
 	res, err := cfn.ListStackResources(e.ctx, &cloudformation.ListStackResourcesInput{StackName: aws.String(name)})
 	if err != nil {
 		e.t.Fatal(err)
@@ -155,14 +164,14 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 		ms.physical[aws.ToString(r.LogicalResourceId)] = aws.ToString(r.PhysicalResourceId)
 	}
 	ms.bucket = ms.physical[LogicalBucket]
-	if want := e.cfg.Policy.QuarantineFor(account, region).Bucket; ms.bucket != want {
-		e.t.Fatalf("%s %s: quarantine bucket %q, want the policy's %q (resources %v)", account, region, ms.bucket, want, ms.physical)
+	if want := naming.OrgQuarantineBucket(e.cfg.Policy.QuarantineFor(account, region).Bucket, ms.generation); ms.bucket != want {
+		e.t.Fatalf("%s %s: quarantine bucket %q, want the policy's with the stack's generation, %q (resources %v)", account, region, ms.bucket, want, ms.physical)
 	}
 
 	api := e.s3(ms.creds, region)
-	props := e.resource(LogicalBucket, account, region)
+	props := e.resource(LogicalBucket, ms)
 	e.t.Logf("moto's CloudFormation does not implement AWS::S3::BucketPolicy nor the bucket's VersioningConfiguration, PublicAccessBlockConfiguration, LifecycleConfiguration, OwnershipControls: applied from the template with S3 calls")
-	pol, _ := json.Marshal(e.resource(LogicalBucketPolicy, account, region)["PolicyDocument"])
+	pol, _ := json.Marshal(e.resource(LogicalBucketPolicy, ms)["PolicyDocument"])
 	must(e.t, "versioning", func() error {
 		_, err := api.PutBucketVersioning(e.ctx, &s3.PutBucketVersioningInput{Bucket: &ms.bucket, VersioningConfiguration: &s3types.VersioningConfiguration{
 			Status: s3types.BucketVersioningStatus(props["VersioningConfiguration"].(map[string]any)["Status"].(string))}})
@@ -201,7 +210,7 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 	// documents it, and as the template gives it) unserialized, and its DescribeKey then fails
 	// with a TypeError (HTTP 500): the template's key policy is put back as a string.
 	e.t.Logf("moto's CloudFormation stores an object KeyPolicy unserialized (DescribeKey then answers 500): put back from the template with PutKeyPolicy")
-	kpol, _ := json.Marshal(e.resource(LogicalQuarantineKey, account, region)["KeyPolicy"])
+	kpol, _ := json.Marshal(e.resource(LogicalQuarantineKey, ms)["KeyPolicy"])
 	must(e.t, "key policy", func() error {
 		_, err := k.PutKeyPolicy(e.ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(ms.physical[LogicalQuarantineKey]), PolicyName: aws.String("default"), Policy: aws.String(string(kpol))})
 		return err
@@ -218,13 +227,13 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.sameGrants("key policy", account, region, aws.ToString(kp.Policy), e.resource(LogicalQuarantineKey, account, region)["KeyPolicy"])
+	e.sameGrants("key policy", account, region, aws.ToString(kp.Policy), e.resource(LogicalQuarantineKey, ms)["KeyPolicy"])
 	aliases, err := k.ListAliases(e.ctx, &kms.ListAliasesInput{KeyId: key.KeyMetadata.KeyId})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if len(aliases.Aliases) != 1 || aws.ToString(aliases.Aliases[0].AliasName) != QuarantineKeyAlias(e.cfg.Slug) {
-		e.t.Errorf("%s %s: the key's aliases %+v, want %s (the role's policy grants the key by it)", account, region, aliases.Aliases, QuarantineKeyAlias(e.cfg.Slug))
+	if want := QuarantineKeyAlias(e.cfg.Slug) + "-" + ms.generation; len(aliases.Aliases) != 1 || aws.ToString(aliases.Aliases[0].AliasName) != want {
+		e.t.Errorf("%s %s: the key's aliases %+v, want %s (the role's policy grants the key by it)", account, region, aliases.Aliases, want)
 	}
 	enc, err := api.GetBucketEncryption(e.ctx, &s3.GetBucketEncryptionInput{Bucket: &ms.bucket})
 	if err != nil {
@@ -238,7 +247,7 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.sameGrants("bucket policy", account, region, aws.ToString(bp.Policy), e.resource(LogicalBucketPolicy, account, region)["PolicyDocument"])
+	e.sameGrants("bucket policy", account, region, aws.ToString(bp.Policy), e.resource(LogicalBucketPolicy, ms)["PolicyDocument"])
 	// moto 5.2.1 applies a bucket policy's Deny statements to object requests without knowing
 	// the caller (its policy evaluation has no aws:PrincipalArn), so "deny object writes to all
 	// but the quarantine role" denies the quarantine role too (403 on CopyObject). The policy
@@ -267,7 +276,7 @@ func (e *motoOrg) deployMember(account, region string) memberStack {
 		if err != nil {
 			e.t.Fatalf("%s in %s: %v", r.logical, account, err)
 		}
-		props := e.resource(r.logical, account, region)
+		props := e.resource(r.logical, ms)
 		e.sameGrants(r.logical+" trust", account, region, unescape(e.t, aws.ToString(role.Role.AssumeRolePolicyDocument)), props["AssumeRolePolicyDocument"])
 		rp, err := im.GetRolePolicy(e.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(r.name), PolicyName: aws.String(r.policy)})
 		if err != nil {
@@ -371,17 +380,14 @@ func (e *motoOrg) putData(ms memberStack) dataObject {
 // remediate moves obj through the role and bucket CloudFormation created: the remediator's
 // session (the role the template's trust names) assumes the quarantine role by name in the
 // object's account, with the ExternalId, and the engine copies, verifies and deletes.
-func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Object, body []byte) {
+func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Object, body []byte) *quarantine.Result {
 	e.t.Helper()
 	member := e.s3(ms.creds, ms.region)
-	remediator := e.params[ParamRemediatorRoleArn]
-	rs := e.as(motoSecurity, remediator[strings.LastIndex(remediator, "/")+1:])
-	rec := &recordingSTS{Client: sts.New(sts.Options{Region: "us-east-1", Credentials: e.creds(rs), BaseEndpoint: aws.String(e.endpoint)})}
-	rc := &quarantine.RoleClients{STS: rec, RoleName: QuarantineRoleName(e.cfg.Slug), ExternalID: e.cfg.ExternalID,
-		NewS3: func(c aws.Credentials, region string) quarantine.S3API { return e.s3(c, region) }}
-	eng := quarantine.New(rc, quarantine.Options{CheckBucketOwner: true})
+	eng, rec := e.engine()
 	res, err := eng.Move(e.ctx, quarantine.Request{FindingID: findingID, DecidedBy: "policy", FirstAttempt: true, Object: obj,
-		Settings: quarantine.Settings{Bucket: e.cfg.Policy.QuarantineFor(ms.account, ms.region).Bucket, DeleteMode: "version"}})
+		// The bucket of the stack's generation, as the remediator learns it from the StackSet's
+		// instance (DescribeStackInstance: functions, org-runtime).
+		Settings: quarantine.Settings{Bucket: ms.bucket, DeleteMode: "version"}})
 	if err != nil {
 		e.t.Fatalf("quarantine through the StackSet's role and bucket in %s %s: %v", ms.account, ms.region, err)
 	}
@@ -406,6 +412,19 @@ func (e *motoOrg) remediate(ms memberStack, findingID string, obj quarantine.Obj
 	if len(rec.Calls()) != 1 || aws.ToString(rec.Calls()[0].RoleArn) != "arn:aws:iam::"+ms.account+":role/"+QuarantineRoleName(e.cfg.Slug) || aws.ToString(rec.Calls()[0].ExternalId) != e.cfg.ExternalID {
 		e.t.Errorf("AssumeRole calls %+v: want one, of the quarantine role in %s, with the ExternalId", rec.Calls(), ms.account)
 	}
+	return res
+}
+
+// engine is the remediator's quarantine engine: its session (the role the template's trust
+// names) assumes the quarantine role by name in the object's account, with the ExternalId; rec
+// keeps the AssumeRole requests.
+func (e *motoOrg) engine() (*quarantine.Engine, *recordingSTS) {
+	remediator := e.params[ParamRemediatorRoleArn]
+	rs := e.as(motoSecurity, remediator[strings.LastIndex(remediator, "/")+1:])
+	rec := &recordingSTS{Client: sts.New(sts.Options{Region: "us-east-1", Credentials: e.creds(rs), BaseEndpoint: aws.String(e.endpoint)})}
+	rc := &quarantine.RoleClients{STS: rec, RoleName: QuarantineRoleName(e.cfg.Slug), ExternalID: e.cfg.ExternalID,
+		NewS3: func(c aws.Credentials, region string) quarantine.S3API { return e.s3(c, region) }}
+	return quarantine.New(rc, quarantine.Options{CheckBucketOwner: true}), rec
 }
 
 // fixBucket turns block public access on for a data bucket through the bucket-settings role

@@ -59,7 +59,8 @@ func NewOrganizationMembers(ctx *pulumi.Context, cfg *Config, remediatorRole, ce
 		AutoDeployment: &cloudformation.StackSetAutoDeploymentArgs{
 			Enabled: pulumi.Bool(o.AutoDeployEnabled()),
 			// An account that leaves the OUs loses its stack; the quarantine bucket, its key
-			// and policy stay (DeletionPolicy Retain).
+			// and policy stay (DeletionPolicy Retain). If it comes back, its new stack's
+			// generation names a new bucket and alias beside them (VarGeneration).
 			RetainStacksOnAccountRemoval: pulumi.Bool(false),
 		},
 		CallAs:       pulumi.String(o.CallAs),

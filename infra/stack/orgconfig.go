@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 )
 
 // Organization is the `macie-chatops:organization` setting: every account of these OUs (or
@@ -147,8 +149,10 @@ func organizationPolicyProblems(cfg *Config) []string {
 	// limit and name the stack (bucketNameProblems does the same for explicit members).
 	for _, r := range cfg.Organization.Regions {
 		b := cfg.Policy.QuarantineFor("000000000000", r).Bucket
-		if len(b) > 63 {
-			probs = append(probs, fmt.Sprintf("%s: quarantine bucket %q (organization, region %s) is %d characters; S3 allows 63: shorten defaults.quarantine.bucket", cfg.PolicyFile, b, r, len(b)))
+		// An organization account's bucket carries "-" and its stack's generation
+		// (naming.OrgQuarantineBucket), which must fit too.
+		if len(b) > naming.MaxOrgQuarantineBase {
+			probs = append(probs, fmt.Sprintf("%s: quarantine bucket %q (organization, region %s) is %d characters; in organization mode it gets \"-\" and its stack's %d-character generation, and S3 allows 63, so at most %d: shorten defaults.quarantine.bucket", cfg.PolicyFile, b, r, len(b), naming.GenerationLen, naming.MaxOrgQuarantineBase))
 		}
 		if cfg.Policy.QuarantineFor("000000000000", r).Bucket == cfg.Policy.QuarantineFor("111111111111", r).Bucket {
 			probs = append(probs, fmt.Sprintf("%s: quarantine bucket %q does not contain {account}: every account of the organization would need the same bucket name: add {account} to defaults.quarantine.bucket", cfg.PolicyFile, b))
