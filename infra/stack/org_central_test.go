@@ -53,13 +53,13 @@ func TestOrgRemediatorEnvNamesTheStackSetCallAsAndExplicitMembers(t *testing.T) 
 	}
 }
 
-// The remediator may describe the instances of exactly its own StackSet (in the stack's region
-// and the security account), and, as delegated administrator, list the delegated administrators
+// The remediator may describe the instances of exactly its own StackSet (in the stack's region,
+// by name: the management account stores it, see StackSetArn), and, as delegated administrator, list the delegated administrators
 // (StackSets checks it); nothing else of CloudFormation or Organizations, and nothing of either
 // without organization mode.
 func TestRemediatorDescribesOnlyItsOwnStackSetInstances(t *testing.T) {
 	own := Statement{Sid: "DescribeOwnStackSetInstances", Effect: "Allow", Action: "cloudformation:DescribeStackInstance",
-		Resource: "arn:aws:cloudformation:us-east-1:999988887777:stackset/macie-chatops-dev-members:*"}
+		Resource: "arn:aws:cloudformation:us-east-1:*:stackset/macie-chatops-dev-members:*"}
 	delegated := Statement{Sid: "StackSetsDelegatedAdminCheck", Effect: "Allow", Action: "organizations:ListDelegatedAdministrators", Resource: "*"}
 	for _, c := range []struct {
 		name string
@@ -159,8 +159,10 @@ func orgCentralDecisions(t *testing.T) []decision {
 		// prod's StackSet in the same security account: denied because the grant names dev's.
 		{who: w + "another stack's StackSet", principal: remediator, action: "cloudformation:DescribeStackInstance", resource: stackSet(security, StackSetName("prod")), account: security, context: ctx, identity: pol, want: "Denied",
 			guard: []mut{{"identity", "DescribeOwnStackSetInstances", "anyResource"}}},
-		// Decided by the account boundary too (a StackSet has no resource policy), so no guard:
-		// widening the grant's resource does not flip it.
+		// The grant names any account (the management account stores a delegated
+		// administrator's StackSet: StackSetArn), so another account's StackSet of that name is
+		// refused by the account boundary (a StackSet has no resource policy), and in AWS by
+		// CloudFormation itself; no guard flips it.
 		{who: w + "same name, other account", principal: remediator, action: "cloudformation:DescribeStackInstance", resource: stackSet(outsider, StackSetName("dev")), account: outsider, context: ctx, identity: pol, want: "Denied"},
 		// Reading only: never a change to the member stacks.
 		{who: w + "own StackSet", principal: remediator, action: "cloudformation:UpdateStackInstances", resource: stackSet(security, StackSetName("dev")), account: security, context: ctx, identity: pol, want: "Denied",

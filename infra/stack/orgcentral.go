@@ -43,14 +43,16 @@ func orgRemediatorEnv(cfg *Config) pulumi.StringMap {
 	return env
 }
 
-// StackSetArn is the IAM resource pattern of the organization's StackSet (any of its ids),
-// as the remediator's policy names it: in the stack's region and the security account, the
-// account that declares and calls it. (A service-managed StackSet a delegated administrator
-// creates is stored in the management account; AWS documents no other resource ARN for the
-// delegated administrator's own calls, and the stack does not know the management account:
-// not verified against AWS.)
+// StackSetArn is the IAM resource pattern of the organization's StackSet (any of its ids), as
+// the remediator's policy names it: in the stack's region, by name, in any account. "Stack sets
+// with service-managed permissions are created in the management account, including stack sets
+// created by delegated administrators" (CloudFormation user guide, "Register a delegated
+// administrator"), and the stack does not know the management account's id; pinning the
+// security account would deny every lookup made as DELEGATED_ADMIN. The wildcard reaches no
+// other StackSet of that name: CloudFormation serves a caller only its own account's StackSets
+// and, as delegated administrator, its organization's management account's.
 func StackSetArn(cfg *Config) string {
-	return fmt.Sprintf("arn:aws:cloudformation:%s:%s:stackset/%s:*", cfg.Region, cfg.SecurityAccountID, StackSetName(cfg.Slug))
+	return fmt.Sprintf("arn:aws:cloudformation:%s:*:stackset/%s:*", cfg.Region, StackSetName(cfg.Slug))
 }
 
 // remediatorStackSetStatements let the remediator read its own StackSet's instances (the
