@@ -225,11 +225,30 @@ func noStackDue(r ledger.Record, now time.Time) bool {
 	return failed <= MaxRedrives
 }
 
-// redriveNoStack queues a noStackDue record again (a conditional transition: two sweepers at
-// once re-drive it once) and sends its job; a job that cannot be sent leaves it QUEUED, which
-// the stale-job re-drive covers.
+// redriveNoStack queues a noStackDue record again and sends its job; a job that cannot be sent
+// leaves it QUEUED, which the stale-job re-drive covers. Each failure is re-driven at most
+// once, whatever the sweepers running at once: a lease in the ledger, taken only if the record
+// is still the one listed (no transition since) and still due, marks the failure answered
+// (JobSentAt = its time) before the transition. The transition alone would not do: its
+// condition is only "still FAILED", which the next failure (after another sweeper's re-drive)
+// also meets, so a sweeper acting on what it listed earlier would re-drive once more than
+// MaxRedrives, and without waiting StaleAfter.
 func (s *Sweeper) redriveNoStack(ctx context.Context, r ledger.Record, now time.Time, rep *SweepReport) error {
-	_, err := s.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Failed, To: ledger.Queued, Actor: ActorSweeper,
+	_, err := s.Ledger.Modify(ctx, r.FindingID, func(x *ledger.Record) error {
+		failedAt := LastTransition(*x)
+		if len(x.History) != len(r.History) || !noStackDue(*x, now) || x.JobSentAt.Equal(failedAt) {
+			return errNotStale
+		}
+		x.JobSentAt = failedAt
+		return nil
+	})
+	if errors.Is(err, errNotStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Failed, To: ledger.Queued, Actor: ActorSweeper,
 		Reason: "re-driven: the account had no member stack"})
 	if errors.Is(err, ledger.ErrConflict) {
 		return nil
