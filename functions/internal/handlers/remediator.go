@@ -310,8 +310,24 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 // stack (orgbucket.ErrNoInstance, ErrBadInstance): the sweeper re-drives it (see redriveNoStack).
 const reasonNoMemberStack = "no member stack"
 
+// reasonLookupDenied is the ledger reason of a FAILED whose quarantine bucket could not be
+// looked up because CloudFormation refused the remediator (orgbucket.ErrLookupDenied): a person
+// must fix the permission, so it is FAILED at once with the reason (not retried by SQS until
+// the sweeper gives up with none); the sweeper re-drives it like a missing stack, bounded, which
+// covers a permission that was still propagating.
+const reasonLookupDenied = "quarantine bucket lookup denied"
+
+// isNoMemberStack: the lookup answered for good (no working member stack, or the lookup is not
+// allowed): FAILED with the reason, re-driven by the sweeper; anything else is retried as is.
 func isNoMemberStack(err error) bool {
-	return errors.Is(err, orgbucket.ErrNoInstance) || errors.Is(err, orgbucket.ErrBadInstance)
+	return errors.Is(err, orgbucket.ErrNoInstance) || errors.Is(err, orgbucket.ErrBadInstance) || errors.Is(err, orgbucket.ErrLookupDenied)
+}
+
+func lookupReason(err error) string {
+	if errors.Is(err, orgbucket.ErrLookupDenied) {
+		return reasonLookupDenied
+	}
+	return reasonNoMemberStack
 }
 
 // destination is the bucket a move of rec copies to. Without organization mode: the policy's
@@ -365,7 +381,7 @@ func (h *Remediator) noDestination(ctx context.Context, log *slog.Logger, rec le
 		return fmt.Errorf("name the quarantine bucket (retried): %w", err)
 	}
 	next, terr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: rec.Status, To: ledger.Failed, Actor: ActorRemediator,
-		Reason: reasonNoMemberStack, Token: jobToken(j, ledger.Failed),
+		Reason: lookupReason(err), Token: jobToken(j, ledger.Failed),
 		Mutate: func(r *ledger.Record) {
 			r.Error = err.Error()
 			if mayHaveCopy {

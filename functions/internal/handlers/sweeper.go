@@ -213,12 +213,15 @@ func dueForRedrive(r ledger.Record, now time.Time) bool {
 // an account that stays uncovered stays FAILED with the reason and Retry.
 func noStackDue(r ledger.Record, now time.Time) bool {
 	n := len(r.History)
-	if r.Status != ledger.Failed || n == 0 || r.History[n-1].Reason != reasonNoMemberStack || now.Sub(LastTransition(r)) < StaleAfter {
+	lookupFailed := func(e ledger.Entry) bool {
+		return e.To == ledger.Failed && e.Actor == ActorRemediator && (e.Reason == reasonNoMemberStack || e.Reason == reasonLookupDenied)
+	}
+	if r.Status != ledger.Failed || n == 0 || !lookupFailed(r.History[n-1]) || now.Sub(LastTransition(r)) < StaleAfter {
 		return false
 	}
 	failed := 0
 	for _, e := range r.History {
-		if e.To == ledger.Failed && e.Reason == reasonNoMemberStack {
+		if lookupFailed(e) {
 			failed++
 		}
 	}
