@@ -95,4 +95,3 @@ func TestAttackOrgLookupDeniedReachesAPerson(t *testing.T) {
 		t.Fatalf("a denied lookup ended %s: %q", r.Status, r.Error)
 	}
 }
-

@@ -332,7 +332,8 @@ func lookupReason(err error) string {
 
 // destination is the bucket a move of rec copies to. Without organization mode: the policy's
 // name, as always. In organization mode: the bucket pinned in the record when its move started
-// (or where a copy was recorded), else the account's current one.
+// (or where a copy was recorded), the policy's name for a move started before generations,
+// else the account's current one.
 func (h *Remediator) destination(ctx context.Context, rec ledger.Record) (string, error) {
 	base := h.Policy.QuarantineFor(rec.AccountID, rec.Region).Bucket
 	if h.OrgBuckets == nil {
@@ -340,6 +341,14 @@ func (h *Remediator) destination(ctx context.Context, rec ledger.Record) (string
 	}
 	if rec.QuarantineBucket != "" {
 		return rec.QuarantineBucket, nil
+	}
+	for _, e := range rec.History {
+		if e.To == ledger.InProgress {
+			// A move started without pinning its bucket: only the remediator from before
+			// generations did that, and it copied to the policy's name (the bucket its stack
+			// retained when the update replaced it). Its copy, if any, is there: resume there.
+			return base, nil
+		}
 	}
 	return h.OrgBuckets.Bucket(ctx, rec.AccountID, rec.Region, base)
 }
