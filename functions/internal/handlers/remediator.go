@@ -217,13 +217,15 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 	}
 	res, err := h.Engine.Move(ctx, req)
 	if err != nil && res == nil && ctx.Err() == nil && h.OrgBuckets != nil && h.OrgBuckets.IsOrgAccount(rec.AccountID) && !rec.HasCopy() &&
-		(isNoSuchBucket(err) || (first && isAccessDenied(err))) {
+		(isNoSuchBucket(err) || (first && isAccessDenied(err) && errors.Is(err, quarantine.ErrQuarantineBucketRefused))) {
 		// The destination is not the account's bucket any more: its stack was replaced (the
 		// account left the OUs and came back) and the bucket this container knew is gone, or
 		// is a retained one the new stack's role may not write. Look up once more. A bucket
-		// that does not exist holds no copy, nor does any bucket on a first attempt, so the
-		// pin may move; otherwise it stays (a copy may be in it) and the move fails as is. A
-		// recorded copy's bucket never moves: the failure is shown with where the copy was.
+		// that does not exist holds no copy, nor does one that refused a first attempt's first
+		// call on it, so the pin may move; otherwise it stays (a copy may be in it: a first
+		// attempt refused later, say at the source's delete, copied there first) and the move
+		// fails as is. A recorded copy's bucket never moves: the failure is shown with where
+		// the copy was.
 		fresh, lerr := h.refreshDestination(ctx, rec, dest)
 		switch {
 		case lerr != nil && isNoMemberStack(lerr):
