@@ -236,6 +236,10 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 			log.Info("quarantine bucket replaced: the account's stack has a new generation", "was", dest, "now", fresh)
 			dest, req.Settings.Bucket = fresh, fresh
 			res, err = h.Engine.Move(ctx, req)
+		case isNoSuchBucket(err):
+			// The StackSet still names a bucket that does not exist: say where to look, not
+			// only S3's answer (which blames the role's permissions).
+			err = fmt.Errorf("%w. The account's StackSet instance still names quarantine bucket %s, which does not exist: its stack may have failed to create, or someone deleted the bucket. Run `macie-chatops doctor` (organization view), fix the instance (retry the StackSet operation, or pulumi up), then press Retry", err, dest)
 		}
 	}
 	if err != nil && res == nil && (resumable(err) || errors.Is(err, quarantine.ErrObjectGone)) && ctx.Err() == nil {
