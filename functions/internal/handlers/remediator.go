@@ -53,7 +53,8 @@ type Remediator struct {
 
 // QuarantineBuckets names the quarantine bucket of (account, region) at run time
 // (orgbucket.Resolver). Bucket's errors wrapping orgbucket.ErrNoInstance or ErrBadInstance
-// mean the account has no working member stack there; any other error is transient.
+// mean the account has no working member stack there, ErrLookupDenied that the lookup itself
+// is not allowed; any other error is transient.
 type QuarantineBuckets interface {
 	Bucket(ctx context.Context, account, region, base string) (string, error)
 	// Forget drops what is cached of (account, region), after its bucket proved not to exist.
