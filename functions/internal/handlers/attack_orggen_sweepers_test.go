@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 )
 
@@ -62,5 +64,48 @@ func TestAttackOrgNoStackRedriveBoundWithTwoSweepers(t *testing.T) {
 	r := st.rec(id)
 	if n := noStackRedrives(r); n != MaxRedrives || r.Status != ledger.Failed {
 		t.Fatalf("%d sweeper re-drives (want %d), %s", n, MaxRedrives, r.Status)
+	}
+}
+
+// dieBeforeQueued is a sweeper's ledger whose process dies at its first transition to QUEUED.
+type dieBeforeQueued struct {
+	ledger.Store
+	died bool
+}
+
+func (d *dieBeforeQueued) Transition(ctx context.Context, id string, c ledger.Change) (ledger.Record, error) {
+	if c.To == ledger.Queued && !d.died {
+		d.died = true
+		return ledger.Record{}, errors.New("process killed after the lease, before the transition (injected)")
+	}
+	return d.Store.Transition(ctx, id, c)
+}
+
+// A sweeper dies between its lease and its transition: another sweeper soon after leaves the
+// lease alone (it may be a live sweeper about to transition), and StaleAfter later the failure
+// is re-driven: the lease delays it, it never strands it.
+func TestAttackOrgNoStackRedriveLeaseOfADeadSweeper(t *testing.T) {
+	st, cf, _ := orgStack(t, "")
+	id := st.autoFinding("attack/dead-lease.txt")
+	st.drain()
+	at := StaleAfter + time.Minute
+	dying := *st.sweeper
+	dying.Ledger = &dieBeforeQueued{Store: st.ledger}
+	dying.Now = func() time.Time { return time.Now().Add(at) }
+	dying.Run(st.ctx)
+	if r := st.rec(id); r.Status != ledger.Failed {
+		t.Fatalf("setup: %s", r.Status)
+	}
+	if rep := st.sweepAt(at + time.Minute); rep.Redriven != 0 {
+		t.Fatalf("re-driven under another sweeper's fresh lease: %+v", rep)
+	}
+	cf.set(aws.String(stackID(genA)), nil)
+	b := st.genBucket(genA)
+	if rep := st.sweepAt(at + StaleAfter + time.Minute); rep.Redriven != 1 {
+		t.Fatalf("the dead sweeper's lease stranded the failure: %+v", rep)
+	}
+	st.drain()
+	if r := st.rec(id); r.Status != ledger.Quarantined || r.QuarantineBucket != b {
+		t.Fatalf("%s in %q (%s)", r.Status, r.QuarantineBucket, r.Error)
 	}
 }

@@ -230,16 +230,19 @@ func noStackDue(r ledger.Record, now time.Time) bool {
 
 // redriveNoStack queues a noStackDue record again and sends its job; a job that cannot be sent
 // leaves it QUEUED, which the stale-job re-drive covers. Each failure is re-driven at most
-// once, whatever the sweepers running at once: a lease in the ledger, taken only if the record
-// is still the one listed (no transition since) and still due, marks the failure answered
-// (JobSentAt = its time) before the transition. The transition alone would not do: its
-// condition is only "still FAILED", which the next failure (after another sweeper's re-drive)
-// also meets, so a sweeper acting on what it listed earlier would re-drive once more than
-// MaxRedrives, and without waiting StaleAfter.
+// once, whatever the sweepers running at once: a lease in the ledger comes before the
+// transition, taken only if the record is still the one listed (no transition since), still
+// due, and its failure not leased yet; the lease is the failure's own time in JobSentAt (the
+// ledger's clock on both sides, no comparison across clocks). The transition alone would not
+// do: its condition is only "still FAILED", which the next failure (after another sweeper's
+// re-drive) also meets, so a sweeper acting on what it listed earlier re-drove once more than
+// MaxRedrives, and without waiting StaleAfter. A lease whose sweeper died before the
+// transition is taken again once the failure is 2×StaleAfter old: delayed, never stranded.
 func (s *Sweeper) redriveNoStack(ctx context.Context, r ledger.Record, now time.Time, rep *SweepReport) error {
 	_, err := s.Ledger.Modify(ctx, r.FindingID, func(x *ledger.Record) error {
 		failedAt := LastTransition(*x)
-		if len(x.History) != len(r.History) || !noStackDue(*x, now) || x.JobSentAt.Equal(failedAt) {
+		leased := x.JobSentAt.Equal(failedAt) && now.Sub(failedAt) < 2*StaleAfter
+		if len(x.History) != len(r.History) || !noStackDue(*x, now) || leased {
 			return errNotStale
 		}
 		x.JobSentAt = failedAt
