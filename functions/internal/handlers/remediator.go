@@ -318,11 +318,11 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 const reasonNoMemberStack = "no member stack"
 
 // reasonLookupDenied is the ledger reason of a FAILED whose quarantine bucket could not be
-// looked up because CloudFormation refused the remediator (orgbucket.ErrLookupDenied): a person
-// must fix the permission, so it is FAILED at once with the reason (not retried by SQS until
+// looked up because CloudFormation refused the remediator (orgbucket.ErrLookupDenied: not
+// allowed, or no such StackSet as it calls it): a person must fix the permission or setting, so it is FAILED at once with the reason (not retried by SQS until
 // the sweeper gives up with none); the sweeper re-drives it like a missing stack, bounded, which
 // covers a permission that was still propagating.
-const reasonLookupDenied = "quarantine bucket lookup denied"
+const reasonLookupDenied = "quarantine bucket lookup refused"
 
 // isNoMemberStack: the lookup answered for good (no working member stack, or the lookup is not
 // allowed): FAILED with the reason, re-driven by the sweeper; anything else is retried as is.
