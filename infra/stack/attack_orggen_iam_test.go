@@ -11,7 +11,8 @@ import (
 // pattern, and bucket names are global: anyone, in any account, can create
 // <base>-deadbeef and open its policy to everyone. An explicit member's role names one bucket,
 // which its own account created; the pattern must not reach a bucket of that shape that another
-// account owns (the quarantine bucket of every generation is in the role's own account).
+// account owns (the quarantine bucket of every generation is in the role's own account), nor
+// another stack's generation in the same account.
 func TestAttackOrgGenerationPatternStaysInTheAccount(t *testing.T) {
 	const acct, outsider = "210987654321", "999911112222"
 	m, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
@@ -38,7 +39,18 @@ func TestAttackOrgGenerationPatternStaysInTheAccount(t *testing.T) {
 	role := "arn:aws:iam::" + acct + ":role/" + QuarantineRoleName("dev")
 	ctx := map[string]any{"aws:SecureTransport": "true", "aws:PrincipalOrgID": orgID, "aws:PrincipalAccount": acct, "aws:PrincipalArn": role, "s3:ResourceAccount": outsider}
 	own := map[string]any{"aws:SecureTransport": "true", "aws:PrincipalOrgID": orgID, "aws:PrincipalAccount": acct, "aws:PrincipalArn": role, "s3:ResourceAccount": acct}
+	// Two stacks (dev and prod) whose policies give the same quarantine bucket name: before
+	// generations the second stack's instance failed on the first's bucket; now each creates
+	// its own generation beside the other's, and dev's role's pattern names prod's bucket too.
+	// Prod's bucket policy (only prod's quarantine role may read or write objects) keeps dev's
+	// role out, whatever dev's identity grants.
+	prodBucket := "arn:aws:s3:::" + base + "-1234abcd"
+	prodPol := WithBucketSettingsRolesDenied(QuarantineBucketPolicy(prodBucket, "arn:aws:iam::"+acct+":role/"+QuarantineRoleName("prod"), "", ""), prodBucket)
+	prodObject := prodBucket + "/" + acct + "/data-bucket/card-numbers.csv"
 	rows := []decision{
+		{who: "dev quarantine role → prod's generation", principal: role, action: "s3:GetObjectVersion", resource: prodObject, account: acct, context: own, identity: []Document{rolePol}, resourcePolicy: &prodPol, want: "Denied"},
+		{who: "dev quarantine role → prod's generation", principal: role, action: "s3:DeleteObjectVersion", resource: prodObject, account: acct, context: own, identity: []Document{rolePol}, resourcePolicy: &prodPol, want: "Denied"},
+		{who: "dev quarantine role → prod's generation", principal: role, action: "s3:PutObject", resource: prodObject, account: acct, context: own, identity: []Document{rolePol}, resourcePolicy: &prodPol, want: "Denied"},
 		{who: "quarantine role → squatted generation", principal: role, action: "s3:PutObject", resource: squatted + "/x.csv", account: outsider, context: ctx, identity: []Document{rolePol}, resourcePolicy: open, want: "Denied"},
 		{who: "quarantine role → squatted generation", principal: role, action: "s3:GetBucketVersioning", resource: squatted, account: outsider, context: ctx, identity: []Document{rolePol}, resourcePolicy: open, want: "Denied"},
 		// Control: the same name in the role's own account (a bucket of a generation) is reached.
