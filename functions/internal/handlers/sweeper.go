@@ -23,8 +23,10 @@ import (
 //     sent again (the move is idempotent; a job that reached the DLQ is re-driven the same way);
 //     after MaxRedrives without progress the record goes to FAILED (RELEASING back to
 //     QUARANTINED) with the reason, so its message offers Retry to a person;
-//   - a quarantine that FAILED because its account had no working member stack (organization
-//     mode) is queued again StaleAfter later, at most MaxRedrives times (noStackDue);
+//   - a quarantine that FAILED because its account had no working member stack, or because
+//     CloudFormation refused the lookup of its quarantine bucket (organization mode), is queued
+//     again StaleAfter later, at most MaxRedrives times in all (noStackDue), by the
+//     remediator's own record of that failure only;
 //   - every Slack message whose shown state differs from the ledger is posted or re-rendered.
 //
 // Each run reports what it did in one log line and EMF metrics.
@@ -208,9 +210,12 @@ func dueForRedrive(r ledger.Record, now time.Time) bool {
 
 // noStackDue: a quarantine that FAILED because its account had no working member stack
 // (organization mode: an account outside the StackSet's OUs, or whose stack is still being
-// deployed), StaleAfter ago, re-driven fewer than MaxRedrives times for that reason. A new
-// account's instance is deployed within minutes, so the re-drive covers it without a person;
-// an account that stays uncovered stays FAILED with the reason and Retry.
+// deployed), or because CloudFormation refused the lookup (a permission still propagating, a
+// setting a person fixes), StaleAfter ago, re-driven fewer than MaxRedrives times for those
+// reasons. A new account's instance is deployed within minutes, so the re-drive covers it
+// without a person; an account that stays uncovered stays FAILED with the reason and Retry.
+// Only the remediator's own FAILED entries count: no other failure, and nothing a person or
+// the sweeper recorded, is ever queued again by this rule.
 func noStackDue(r ledger.Record, now time.Time) bool {
 	n := len(r.History)
 	lookupFailed := func(e ledger.Entry) bool {
