@@ -3,6 +3,8 @@ package handlers
 import (
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/quarantine"
 )
@@ -36,5 +38,31 @@ func TestAttackOrgResumeOfAMoveStartedBeforeGenerations(t *testing.T) {
 	r = st.rec(id)
 	if r.Status != ledger.Quarantined || r.QuarantineBucket != pre || !st.exists(pre, r.QuarantineKey, r.QuarantineVersion) {
 		t.Fatalf("the copy in %s is not what the ledger names: %s in %q (%s); %d copies in %s", pre, r.Status, r.QuarantineBucket, r.Error, st.copies(a), a)
+	}
+}
+
+// The same upgrade, where the move started before generations died before copying and the
+// policy's bucket without a generation is gone (deleted by hand after the update, or never
+// retained): the resume meets NoSuchBucket there, looks up once more and lands in the current
+// generation, pinning it.
+func TestAttackOrgResumeBeforeGenerationsWithoutItsBucket(t *testing.T) {
+	st, _, _ := orgStack(t, genA)
+	a := st.genBucket(genA)
+	const pre = "quarantine-555555555555"
+	if _, err := st.s3c.DeleteBucket(st.ctx, &s3.DeleteBucketInput{Bucket: aws.String(pre)}); err != nil {
+		t.Fatal(err)
+	}
+	id := st.autoFinding("attack/upgrade-nobucket.txt")
+	j := <-st.queue
+	// The remediator from before generations wrote IN_PROGRESS (no pin) and died.
+	if _, err := st.ledger.Transition(st.ctx, id, ledger.Change{From: ledger.Queued, To: ledger.InProgress, Actor: ActorRemediator, Reason: "job started",
+		Token: jobToken(j, ledger.InProgress)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.remed.Run(st.ctx, j); err != nil {
+		t.Fatalf("the redelivery: %v", err)
+	}
+	if r := st.rec(id); r.Status != ledger.Quarantined || r.QuarantineBucket != a {
+		t.Fatalf("%s in %q (%s)", r.Status, r.QuarantineBucket, r.Error)
 	}
 }

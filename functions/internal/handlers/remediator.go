@@ -373,7 +373,9 @@ func (h *Remediator) refreshDestination(ctx context.Context, rec ledger.Record, 
 		return fresh, err
 	}
 	_, err = h.Ledger.Modify(ctx, rec.FindingID, func(r *ledger.Record) error {
-		if r.Status != ledger.InProgress || r.QuarantineKey != "" || (r.QuarantineBucket != was && r.QuarantineBucket != fresh) {
+		// Unpinned ("") is a move started before generations, whose destination was the
+		// policy's name (was): the same as pinning was.
+		if r.Status != ledger.InProgress || r.QuarantineKey != "" || (r.QuarantineBucket != was && r.QuarantineBucket != fresh && r.QuarantineBucket != "") {
 			return errPinMoved
 		}
 		r.QuarantineBucket = fresh
