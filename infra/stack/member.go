@@ -326,8 +326,11 @@ func QuarantineRolePolicy(cfg *Config, s Site, regions, dataBuckets, dataKeys []
 		st = append(st, Statement{Sid: "NeverLogOrSecurityBuckets", Effect: "Deny", Action: append(append([]string{}, dataBucketActions...), dataObjectActions...), Resource: prot})
 	}
 	st = append(st,
-		Statement{Sid: "QuarantineBuckets", Effect: "Allow", Action: quarantineBucketActions, Resource: qBuckets},
-		Statement{Sid: "QuarantineObjects", Effect: "Allow", Action: quarantineObjectActions, Resource: qObjects},
+		// Own account only: bucket names are global, and in organization mode the names are a
+		// pattern (<base>-????????) anyone can create a bucket of, in any account, with a policy
+		// that lets this role in. Every quarantine bucket of a site is in its own account.
+		Statement{Sid: "QuarantineBuckets", Effect: "Allow", Action: quarantineBucketActions, Resource: qBuckets, Condition: ownAccount},
+		Statement{Sid: "QuarantineObjects", Effect: "Allow", Action: quarantineObjectActions, Resource: qObjects, Condition: ownAccount},
 		Statement{Sid: "Keys", Effect: "Allow", Action: kmsActions, Resource: qKeys, Condition: quarantineKeysByAlias(cfg, s)},
 	)
 	if len(dataKeys) > 0 {

@@ -173,9 +173,9 @@ func stackSetDecisions(t *testing.T) []decision {
 		{who: w + "quarantine role, key alias of no generation", principal: role, action: "kms:Decrypt", resource: oldKey, account: acct, context: ctx(role, "kms:ResourceAliases", []string{alias + "-old"}), identity: q, resourcePolicy: &keyPol, want: "Denied",
 			guard: []mut{{"identity", "Keys", "dropCondition"}}},
 		{who: w + "quarantine role → another account's quarantine bucket", principal: role, action: "s3:PutObject", resource: otherQ + "/x.csv", account: otherAcct, context: ctx(role, "s3:ResourceAccount", otherAcct), identity: q, resourcePolicy: openToOrg(otherQ), want: "Denied",
-			guard: []mut{{"identity", "QuarantineObjects", "anyResource"}}},
+			guard: []mut{{"identity", "QuarantineObjects", "anyResource"}, {"identity", "QuarantineObjects", "dropCondition"}}},
 		{who: w + "quarantine role → a bucket named like no generation", principal: role, action: "s3:PutObject", resource: notGen + "/x.csv", account: otherAcct, context: ctx(role, "s3:ResourceAccount", otherAcct), identity: q, resourcePolicy: openToOrg(notGen), want: "Denied",
-			guard: []mut{{"identity", "QuarantineObjects", "anyResource"}}},
+			guard: []mut{{"identity", "QuarantineObjects", "anyResource"}, {"identity", "QuarantineObjects", "dropCondition"}}},
 		// CloudFormation's stacksets-exec role administers the bucket's settings, never its
 		// objects: the policy exempts no deployer (a member administrator can name a role
 		// stacksets-exec-anything: TestAttackOrgDeployerPatternExemptsNoRole).

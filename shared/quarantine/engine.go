@@ -390,7 +390,7 @@ func (e *Engine) checkQuarantineVersioned(ctx context.Context, api S3API, accoun
 	}
 	out, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &bucket, ExpectedBucketOwner: owner})
 	if err != nil {
-		return fmt.Errorf("read the versioning of quarantine bucket s3://%s (the quarantine role needs s3:GetBucketVersioning on it): %w; nothing was touched", bucket, err)
+		return Refused(fmt.Errorf("read the versioning of quarantine bucket s3://%s (the quarantine role needs s3:GetBucketVersioning on it): %w; nothing was touched", bucket, err))
 	}
 	if out.Status != types.BucketVersioningStatusEnabled {
 		status := string(out.Status)

@@ -45,7 +45,23 @@ var (
 	ErrCopyMismatch = errors.New("quarantine copy does not match the source")
 	// ErrDestinationOccupied: Release found other data at the original key and did not overwrite it.
 	ErrDestinationOccupied = errors.New("original key holds other data")
+	// ErrQuarantineBucketRefused: the quarantine bucket refused the move's first call on it (the
+	// read of its versioning), so this attempt wrote nothing anywhere. A caller that names the
+	// bucket at run time (organization mode) may look it up again and move elsewhere; after any
+	// later failure a copy may exist in that bucket, and the move must stay with it.
+	ErrQuarantineBucketRefused = errors.New("quarantine bucket refused the move before anything was written")
 )
+
+// refused marks err as ErrQuarantineBucketRefused, keeping its message and its chain.
+type refused struct{ err error }
+
+func (r *refused) Error() string        { return r.err.Error() }
+func (r *refused) Unwrap() error        { return r.err }
+func (r *refused) Is(target error) bool { return target == ErrQuarantineBucketRefused }
+
+// Refused marks err as the quarantine bucket's refusal before anything was written (see
+// ErrQuarantineBucketRefused); for stand-ins of the engine in tests.
+func Refused(err error) error { return &refused{err} }
 
 // Object is the object a finding is about.
 type Object struct {

@@ -20,6 +20,9 @@ import (
 //   - "timeout": the client gives up on a call the server never answered. Only a client whose
 //     transport is FaultProxy.Transport sees it, at once, as its deadline would; the proxy never
 //     waits for a clock.
+//
+// Not in FaultModes (not a transport failure, so not in every fault matrix): "403", the proxy
+// answers AccessDenied; the server never sees the call.
 var FaultModes = []string{"500", "timeout", "reset", "lost"}
 
 // FaultProxy is a reverse proxy in front of an S3 server (versitygw, moto) that fails chosen calls
@@ -64,7 +67,7 @@ func NewFaultProxy(t testing.TB, endpoint string, classify func(*http.Request) s
 // Set makes every request of call fail in mode from now on, and restarts the hit counts;
 // Set("", "") lets everything through.
 func (p *FaultProxy) Set(call, mode string) {
-	if call != "" && !slices.Contains(FaultModes, mode) {
+	if call != "" && mode != "403" && !slices.Contains(FaultModes, mode) {
 		p.t.Fatalf("fault proxy: unknown fault mode %q for %s (want one of %v)", mode, call, FaultModes)
 	}
 	p.mu.Lock()
@@ -146,6 +149,12 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusInternalServerError)
 		fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>injected</Message></Error>`)
+		return
+	case "403":
+		// The caller may not make this call (a bucket policy's or an object lock's refusal).
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>Access Denied (injected)</Message></Error>`)
 		return
 	case "lost":
 		p.proxy.ServeHTTP(httptest.NewRecorder(), r) // the server does the work...

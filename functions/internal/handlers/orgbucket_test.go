@@ -380,7 +380,7 @@ type deniedBucket struct {
 
 func (d deniedBucket) Move(ctx context.Context, req quarantine.Request) (*quarantine.Result, error) {
 	if req.Settings.Bucket == d.bucket {
-		return nil, fmt.Errorf("read the versioning of quarantine bucket s3://%s: %w", d.bucket, &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"})
+		return nil, quarantine.Refused(fmt.Errorf("read the versioning of quarantine bucket s3://%s: %w", d.bucket, &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}))
 	}
 	return d.Mover.Move(ctx, req)
 }

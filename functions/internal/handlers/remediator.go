@@ -53,7 +53,8 @@ type Remediator struct {
 
 // QuarantineBuckets names the quarantine bucket of (account, region) at run time
 // (orgbucket.Resolver). Bucket's errors wrapping orgbucket.ErrNoInstance or ErrBadInstance
-// mean the account has no working member stack there; any other error is transient.
+// mean the account has no working member stack there, ErrLookupDenied that the lookup itself
+// is not allowed; any other error is transient.
 type QuarantineBuckets interface {
 	Bucket(ctx context.Context, account, region, base string) (string, error)
 	// Forget drops what is cached of (account, region), after its bucket proved not to exist.
@@ -217,13 +218,15 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 	}
 	res, err := h.Engine.Move(ctx, req)
 	if err != nil && res == nil && ctx.Err() == nil && h.OrgBuckets != nil && h.OrgBuckets.IsOrgAccount(rec.AccountID) && !rec.HasCopy() &&
-		(isNoSuchBucket(err) || (first && isAccessDenied(err))) {
+		(isNoSuchBucket(err) || (first && isAccessDenied(err) && errors.Is(err, quarantine.ErrQuarantineBucketRefused))) {
 		// The destination is not the account's bucket any more: its stack was replaced (the
 		// account left the OUs and came back) and the bucket this container knew is gone, or
 		// is a retained one the new stack's role may not write. Look up once more. A bucket
-		// that does not exist holds no copy, nor does any bucket on a first attempt, so the
-		// pin may move; otherwise it stays (a copy may be in it) and the move fails as is. A
-		// recorded copy's bucket never moves: the failure is shown with where the copy was.
+		// that does not exist holds no copy, nor does one that refused a first attempt's first
+		// call on it, so the pin may move; otherwise it stays (a copy may be in it: a first
+		// attempt refused later, say at the source's delete, copied there first) and the move
+		// fails as is. A recorded copy's bucket never moves: the failure is shown with where
+		// the copy was.
 		fresh, lerr := h.refreshDestination(ctx, rec, dest)
 		switch {
 		case lerr != nil && isNoMemberStack(lerr):
@@ -234,6 +237,10 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 			log.Info("quarantine bucket replaced: the account's stack has a new generation", "was", dest, "now", fresh)
 			dest, req.Settings.Bucket = fresh, fresh
 			res, err = h.Engine.Move(ctx, req)
+		case isNoSuchBucket(err):
+			// The StackSet still names a bucket that does not exist: say where to look, not
+			// only S3's answer (which blames the role's permissions).
+			err = fmt.Errorf("%w. The account's StackSet instance still names quarantine bucket %s, which does not exist: its stack may have failed to create, or someone deleted the bucket. Run `macie-chatops doctor` (organization view), fix the instance (retry the StackSet operation, or pulumi up), then press Retry", err, dest)
 		}
 	}
 	if err != nil && res == nil && (resumable(err) || errors.Is(err, quarantine.ErrObjectGone)) && ctx.Err() == nil {
@@ -310,13 +317,30 @@ func (h *Remediator) remediate(ctx context.Context, log *slog.Logger, rec ledger
 // stack (orgbucket.ErrNoInstance, ErrBadInstance): the sweeper re-drives it (see redriveNoStack).
 const reasonNoMemberStack = "no member stack"
 
+// reasonLookupDenied is the ledger reason of a FAILED whose quarantine bucket could not be
+// looked up because CloudFormation refused the remediator (orgbucket.ErrLookupDenied: not
+// allowed, or no such StackSet as it calls it): a person must fix the permission or setting, so it is FAILED at once with the reason (not retried by SQS until
+// the sweeper gives up with none); the sweeper re-drives it like a missing stack, bounded, which
+// covers a permission that was still propagating.
+const reasonLookupDenied = "quarantine bucket lookup refused"
+
+// isNoMemberStack: the lookup answered for good (no working member stack, or the lookup is not
+// allowed): FAILED with the reason, re-driven by the sweeper; anything else is retried as is.
 func isNoMemberStack(err error) bool {
-	return errors.Is(err, orgbucket.ErrNoInstance) || errors.Is(err, orgbucket.ErrBadInstance)
+	return errors.Is(err, orgbucket.ErrNoInstance) || errors.Is(err, orgbucket.ErrBadInstance) || errors.Is(err, orgbucket.ErrLookupDenied)
+}
+
+func lookupReason(err error) string {
+	if errors.Is(err, orgbucket.ErrLookupDenied) {
+		return reasonLookupDenied
+	}
+	return reasonNoMemberStack
 }
 
 // destination is the bucket a move of rec copies to. Without organization mode: the policy's
 // name, as always. In organization mode: the bucket pinned in the record when its move started
-// (or where a copy was recorded), else the account's current one.
+// (or where a copy was recorded), the policy's name for a move started before generations,
+// else the account's current one.
 func (h *Remediator) destination(ctx context.Context, rec ledger.Record) (string, error) {
 	base := h.Policy.QuarantineFor(rec.AccountID, rec.Region).Bucket
 	if h.OrgBuckets == nil {
@@ -324,6 +348,14 @@ func (h *Remediator) destination(ctx context.Context, rec ledger.Record) (string
 	}
 	if rec.QuarantineBucket != "" {
 		return rec.QuarantineBucket, nil
+	}
+	for _, e := range rec.History {
+		if e.To == ledger.InProgress {
+			// A move started without pinning its bucket: only the remediator from before
+			// generations did that, and it copied to the policy's name (the bucket its stack
+			// retained when the update replaced it). Its copy, if any, is there: resume there.
+			return base, nil
+		}
 	}
 	return h.OrgBuckets.Bucket(ctx, rec.AccountID, rec.Region, base)
 }
@@ -341,7 +373,9 @@ func (h *Remediator) refreshDestination(ctx context.Context, rec ledger.Record, 
 		return fresh, err
 	}
 	_, err = h.Ledger.Modify(ctx, rec.FindingID, func(r *ledger.Record) error {
-		if r.Status != ledger.InProgress || r.QuarantineKey != "" || (r.QuarantineBucket != was && r.QuarantineBucket != fresh) {
+		// Unpinned ("") is a move started before generations, whose destination was the
+		// policy's name (was): the same as pinning was.
+		if r.Status != ledger.InProgress || r.QuarantineKey != "" || (r.QuarantineBucket != was && r.QuarantineBucket != fresh && r.QuarantineBucket != "") {
 			return errPinMoved
 		}
 		r.QuarantineBucket = fresh
@@ -365,7 +399,7 @@ func (h *Remediator) noDestination(ctx context.Context, log *slog.Logger, rec le
 		return fmt.Errorf("name the quarantine bucket (retried): %w", err)
 	}
 	next, terr := h.Ledger.Transition(ctx, rec.FindingID, ledger.Change{From: rec.Status, To: ledger.Failed, Actor: ActorRemediator,
-		Reason: reasonNoMemberStack, Token: jobToken(j, ledger.Failed),
+		Reason: lookupReason(err), Token: jobToken(j, ledger.Failed),
 		Mutate: func(r *ledger.Record) {
 			r.Error = err.Error()
 			if mayHaveCopy {

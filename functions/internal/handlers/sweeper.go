@@ -23,8 +23,10 @@ import (
 //     sent again (the move is idempotent; a job that reached the DLQ is re-driven the same way);
 //     after MaxRedrives without progress the record goes to FAILED (RELEASING back to
 //     QUARANTINED) with the reason, so its message offers Retry to a person;
-//   - a quarantine that FAILED because its account had no working member stack (organization
-//     mode) is queued again StaleAfter later, at most MaxRedrives times (noStackDue);
+//   - a quarantine that FAILED because its account had no working member stack, or because
+//     CloudFormation refused the lookup of its quarantine bucket (organization mode), is queued
+//     again StaleAfter later, at most MaxRedrives times in all (noStackDue), by the
+//     remediator's own record of that failure only;
 //   - every Slack message whose shown state differs from the ledger is posted or re-rendered.
 //
 // Each run reports what it did in one log line and EMF metrics.
@@ -208,28 +210,56 @@ func dueForRedrive(r ledger.Record, now time.Time) bool {
 
 // noStackDue: a quarantine that FAILED because its account had no working member stack
 // (organization mode: an account outside the StackSet's OUs, or whose stack is still being
-// deployed), StaleAfter ago, re-driven fewer than MaxRedrives times for that reason. A new
-// account's instance is deployed within minutes, so the re-drive covers it without a person;
-// an account that stays uncovered stays FAILED with the reason and Retry.
+// deployed), or because CloudFormation refused the lookup (a permission still propagating, a
+// setting a person fixes), StaleAfter ago, re-driven fewer than MaxRedrives times for those
+// reasons. A new account's instance is deployed within minutes, so the re-drive covers it
+// without a person; an account that stays uncovered stays FAILED with the reason and Retry.
+// Only the remediator's own FAILED entries count: no other failure, and nothing a person or
+// the sweeper recorded, is ever queued again by this rule.
 func noStackDue(r ledger.Record, now time.Time) bool {
 	n := len(r.History)
-	if r.Status != ledger.Failed || n == 0 || r.History[n-1].Reason != reasonNoMemberStack || now.Sub(LastTransition(r)) < StaleAfter {
+	lookupFailed := func(e ledger.Entry) bool {
+		return e.To == ledger.Failed && e.Actor == ActorRemediator && (e.Reason == reasonNoMemberStack || e.Reason == reasonLookupDenied)
+	}
+	if r.Status != ledger.Failed || n == 0 || !lookupFailed(r.History[n-1]) || now.Sub(LastTransition(r)) < StaleAfter {
 		return false
 	}
 	failed := 0
 	for _, e := range r.History {
-		if e.To == ledger.Failed && e.Reason == reasonNoMemberStack {
+		if lookupFailed(e) {
 			failed++
 		}
 	}
 	return failed <= MaxRedrives
 }
 
-// redriveNoStack queues a noStackDue record again (a conditional transition: two sweepers at
-// once re-drive it once) and sends its job; a job that cannot be sent leaves it QUEUED, which
-// the stale-job re-drive covers.
+// redriveNoStack queues a noStackDue record again and sends its job; a job that cannot be sent
+// leaves it QUEUED, which the stale-job re-drive covers. Each failure is re-driven at most
+// once, whatever the sweepers running at once: a lease in the ledger comes before the
+// transition, taken only if the record is still the one listed (no transition since), still
+// due, and its failure not leased yet; the lease is the failure's own time in JobSentAt (the
+// ledger's clock on both sides, no comparison across clocks). The transition alone would not
+// do: its condition is only "still FAILED", which the next failure (after another sweeper's
+// re-drive) also meets, so a sweeper acting on what it listed earlier re-drove once more than
+// MaxRedrives, and without waiting StaleAfter. A lease whose sweeper died before the
+// transition is taken again once the failure is 2×StaleAfter old: delayed, never stranded.
 func (s *Sweeper) redriveNoStack(ctx context.Context, r ledger.Record, now time.Time, rep *SweepReport) error {
-	_, err := s.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Failed, To: ledger.Queued, Actor: ActorSweeper,
+	_, err := s.Ledger.Modify(ctx, r.FindingID, func(x *ledger.Record) error {
+		failedAt := LastTransition(*x)
+		leased := x.JobSentAt.Equal(failedAt) && now.Sub(failedAt) < 2*StaleAfter
+		if len(x.History) != len(r.History) || !noStackDue(*x, now) || leased {
+			return errNotStale
+		}
+		x.JobSentAt = failedAt
+		return nil
+	})
+	if errors.Is(err, errNotStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.Ledger.Transition(ctx, r.FindingID, ledger.Change{From: ledger.Failed, To: ledger.Queued, Actor: ActorSweeper,
 		Reason: "re-driven: the account had no member stack"})
 	if errors.Is(err, ledger.ErrConflict) {
 		return nil

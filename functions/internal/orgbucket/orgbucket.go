@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/smithy-go"
 	"github.com/macie-chatops/macie-chatops/shared/naming"
 )
 
@@ -31,6 +32,13 @@ var (
 	// ErrBadInstance: the instance exists but has no usable StackId (its stack failed to create,
 	// or is still being created).
 	ErrBadInstance = errors.New("StackSet instance has no usable stack")
+	// ErrLookupDenied: CloudFormation refused the lookup itself: the remediator's role lacks
+	// cloudformation:DescribeStackInstance on the StackSet, or the security account is no
+	// longer its delegated administrator, or the StackSet is not there as the remediator calls
+	// it (a wrong ORG_STACKSET_NAME or ORG_STACKSET_CALL_AS, a deleted StackSet). Nothing was
+	// touched; a retry as is will not help until someone fixes the setting or permission (or
+	// IAM finishes propagating a new one).
+	ErrLookupDenied = errors.New("the quarantine bucket lookup was denied")
 )
 
 // API is the part of CloudFormation used.
@@ -136,6 +144,15 @@ func (r *Resolver) lookup(ctx context.Context, account, region string) (string, 
 		return "", fmt.Errorf("%w: StackSet %s has no instance for account %s in %s, so the account has no quarantine bucket or role there: it is outside the StackSet's OUs and regions, or its stack is still being deployed. Nothing was touched; the sweeper retries; if it persists, run `macie-chatops doctor` (organization view) and add the account to an OU or region of the StackSet, or list it as an explicit member",
 			ErrNoInstance, r.StackSet, account, region)
 	}
+	var snf *cftypes.StackSetNotFoundException
+	if errors.As(err, &snf) {
+		return "", fmt.Errorf("%w: StackSet %s was not found calling as %s (looking up the quarantine bucket of account %s in %s): %v. Nothing was touched. The remediator's ORG_STACKSET_NAME or ORG_STACKSET_CALL_AS does not match the StackSet pulumi up deployed (DELEGATED_ADMIN from the security account), or the StackSet was deleted: run `macie-chatops doctor`, fix it with pulumi up, then press Retry",
+			ErrLookupDenied, r.StackSet, in.CallAs, account, region, err)
+	}
+	if err != nil && isAccessDenied(err) {
+		return "", fmt.Errorf("%w: the remediator may not call cloudformation:DescribeStackInstance on StackSet %s (call as %s) for account %s in %s: %v. Nothing was touched. Give the remediator's role that permission (pulumi up deploys it; as DELEGATED_ADMIN the security account must also still be the StackSets delegated administrator: run `macie-chatops doctor`), then press Retry",
+			ErrLookupDenied, r.StackSet, in.CallAs, account, region, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("look up the quarantine bucket of account %s in %s (cloudformation:DescribeStackInstance on StackSet %s, call as %s): %w",
 			account, region, r.StackSet, in.CallAs, err)
@@ -151,6 +168,20 @@ func (r *Resolver) lookup(ctx context.Context, account, region string) (string, 
 			ErrBadInstance, r.StackSet, account, region, id, status(si))
 	}
 	return gen, nil
+}
+
+// isAccessDenied: CloudFormation's answer to a call the caller may not make (AccessDenied in
+// its query protocol; AccessDeniedException as other services spell it).
+func isAccessDenied(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "AccessDenied", "AccessDeniedException":
+		return true
+	}
+	return false
 }
 
 func status(si *cftypes.StackInstance) string {
