@@ -3,44 +3,14 @@
 package handlers
 
 import (
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
-	"github.com/macie-chatops/macie-chatops/shared/policy"
-	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
 // Open defects found by attacking the "generations" change; each test fails today. Run with
 // `go test -tags attack -run TestAttackOrgOpen ./internal/handlers/`.
-
-// An AUTO quarantine FAILED because the account had no member stack. Before the sweeper's
-// re-drive, the policy is changed: that finding type is REVIEW now (a person must decide). The
-// re-drive still carries out the old AUTO decision ("policy" passes the approval re-check, which
-// only re-checks people): up to an hour after the decision, under a policy that no longer
-// makes it. Before generations a FAILED record needed a person's Retry to run again.
-func TestAttackOrgOpenRedriveAfterThePolicyStoppedAuto(t *testing.T) {
-	st, cf, _ := orgStack(t, "")
-	id := st.autoFinding("attack/auto-then-review.txt")
-	st.drain()
-	if r := st.rec(id); r.Status != ledger.Failed || slackmsg.ApprovedBy(r) != ledger.ActorPolicy {
-		t.Fatalf("setup: %s by %q", r.Status, slackmsg.ApprovedBy(r))
-	}
-	pol, err := policy.Parse([]byte(strings.Replace(testPolicy, "SensitiveData:S3Object/Credentials: AUTO", "SensitiveData:S3Object/Credentials: REVIEW", 1)), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.remed.Policy, st.sweeper.Policy = pol, pol
-	cf.set(aws.String(stackID(genA)), nil)
-	b := st.genBucket(genA)
-	st.sweepAt(StaleAfter + time.Minute)
-	st.drain()
-	if r := st.rec(id); r.Status == ledger.Quarantined || st.copies(b) != 0 {
-		t.Fatalf("an AUTO decision the current policy no longer makes was carried out by the sweeper's re-drive: %s in %q", r.Status, r.QuarantineBucket)
-	}
-}
 
 // A job pinned a retained bucket of an earlier generation (a warm container's stale cache) and
 // its process died right after the IN_PROGRESS write. The redelivery is a resume, and a resume

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
+	"github.com/macie-chatops/macie-chatops/shared/policy"
 	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
@@ -116,5 +117,31 @@ func TestAttackOrgNoStackRedriveLostSend(t *testing.T) {
 	}
 	if n := noStackRedrives(r); n != 1 {
 		t.Fatalf("%d no-member-stack re-drives, want 1", n)
+	}
+}
+
+// An AUTO quarantine FAILED because the account had no member stack. Before the sweeper's
+// re-drive, the policy is changed: that finding type is REVIEW now (a person must decide). The
+// re-drive carried out the old AUTO decision ("policy" passed the approval re-check, which only
+// re-checks people), under a policy that no longer makes it. It stops now (Sweeper.stillDecided):
+// the record stays FAILED with Retry, for a person.
+func TestAttackOrgRedriveStopsWhenThePolicyChanged(t *testing.T) {
+	st, cf, _ := orgStack(t, "")
+	id := st.autoFinding("attack/auto-then-review.txt")
+	st.drain()
+	if r := st.rec(id); r.Status != ledger.Failed || slackmsg.ApprovedBy(r) != ledger.ActorPolicy {
+		t.Fatalf("setup: %s by %q", r.Status, slackmsg.ApprovedBy(r))
+	}
+	pol, err := policy.Parse([]byte(strings.Replace(testPolicy, "SensitiveData:S3Object/Credentials: AUTO", "SensitiveData:S3Object/Credentials: REVIEW", 1)), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.remed.Policy, st.sweeper.Policy = pol, pol
+	cf.set(aws.String(stackID(genA)), nil)
+	b := st.genBucket(genA)
+	st.sweepAt(StaleAfter + time.Minute)
+	st.drain()
+	if r := st.rec(id); r.Status == ledger.Quarantined || st.copies(b) != 0 {
+		t.Fatalf("an AUTO decision the current policy no longer makes was carried out by the sweeper's re-drive: %s in %q", r.Status, r.QuarantineBucket)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/macie-chatops/macie-chatops/shared/chatops"
 	"github.com/macie-chatops/macie-chatops/shared/ledger"
 	"github.com/macie-chatops/macie-chatops/shared/policy"
+	"github.com/macie-chatops/macie-chatops/shared/slackmsg"
 )
 
 // Sweeper is the fourth function, run on a schedule: the exit that needs no person for every
@@ -161,7 +162,7 @@ func (s *Sweeper) sweepOne(ctx context.Context, r ledger.Record, now time.Time, 
 		if err := s.redrive(ctx, r, now, rep); err != nil {
 			return err
 		}
-	case noStackDue(r, now):
+	case noStackDue(r, now) && s.stillDecided(r):
 		if err := s.redriveNoStack(ctx, r, now, rep); err != nil {
 			return err
 		}
@@ -189,6 +190,18 @@ func (s *Sweeper) sweepOne(ctx context.Context, r ledger.Record, now time.Time, 
 }
 
 var errNotStale = errors.New("moved on since it was listed")
+
+// stillDecided: the decision a no-member-stack re-drive would carry out still holds. A person's
+// approval is re-checked by the remediator (the approver must still be one); the policy's AUTO
+// decision only while the policy is the one that made it: after any change the re-drive stops,
+// and the record stays FAILED with Retry, so a person decides under the policy now in force
+// (which may have made that finding type REVIEW, or raised its minimum severity).
+func (s *Sweeper) stillDecided(r ledger.Record) bool {
+	if slackmsg.ApprovedBy(r) != ledger.ActorPolicy {
+		return true
+	}
+	return s.Policy != nil && r.PolicyHash != "" && r.PolicyHash == s.Policy.Hash
+}
 
 // inspectDue: a REVIEW bucket fix with no stored plan whose inspect job was never sent (for
 // Grace), or was sent StaleAfter ago and stored no plan (lost, or the bucket could not be read:
