@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -19,20 +18,9 @@ func TestAttackOrgGenerationPatternStaysInTheAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, _ := stackSetOf(t, m)
-	var tmpl struct {
-		Resources map[string]struct{ Properties map[string]any }
-	}
-	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	vars := templateVars(acct, "us-east-1")
-	for k, v := range ss.inputs["parameters"].ObjectValue() {
-		vars[string(k)] = str(v)
-	}
-	b, _ := json.Marshal(resolved(t, tmpl.Resources[LogicalQuarantineRole].Properties["Policies"], vars).([]any)[0].(map[string]any)["PolicyDocument"])
-	rolePol := parseDoc(t, string(b))
-	bucket, _ := resolved(t, tmpl.Resources[LogicalBucket].Properties["BucketName"], vars).(string)
+	in := instanceOf(t, m, acct, "us-east-1")
+	rolePol := in.rolePolicy(LogicalQuarantineRole)
+	bucket, _ := in.res(LogicalBucket, "BucketName").(string)
 	base := bucket[:strings.LastIndex(bucket, "-")]
 	squatted := "arn:aws:s3:::" + base + "-deadbeef" // created by outsider
 	open := ptr(doc(Statement{Sid: "AnyoneMayWrite", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: []string{squatted, squatted + "/*"}}))

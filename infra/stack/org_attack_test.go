@@ -35,26 +35,13 @@ func stackSetSite(t *testing.T, stack, acct, region string) memberSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, _ := stackSetOf(t, m)
-	var tmpl struct {
-		Resources map[string]struct{ Properties map[string]any }
-	}
-	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	vars := templateVars(acct, region)
-	for k, v := range ss.inputs["parameters"].ObjectValue() {
-		vars[string(k)] = str(v)
-	}
-	res := func(logical, prop string) any { return resolved(t, tmpl.Resources[logical].Properties[prop], vars) }
-	docOf := func(v any) Document {
-		b, _ := json.Marshal(v)
-		return parseDoc(t, string(b))
-	}
+	in := instanceOf(t, m, acct, region)
+	res := in.res
+	docOf := in.doc
 	w := extract(t, m)
 	s := memberSite{mode: "StackSet", stack: stack, acct: acct, region: region,
 		role:       "arn:aws:iam::" + acct + ":role/" + QuarantineRoleName(stack),
-		remediator: vars[ParamRemediatorRoleArn],
+		remediator: in.vars[ParamRemediatorRoleArn],
 		trust:      docOf(res(LogicalQuarantineRole, "AssumeRolePolicyDocument")),
 		rolePol:    docOf(res(LogicalQuarantineRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"]),
 		keyPol:     docOf(res(LogicalQuarantineKey, "KeyPolicy")),

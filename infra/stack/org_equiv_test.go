@@ -549,3 +549,47 @@ func TestOrganizationTemplateFitsTemplateBody(t *testing.T) {
 		t.Errorf("an oversized template: %v", err)
 	}
 }
+
+// instance is the StackSet's member template as CloudFormation resolves it for one account's
+// stack instance in one region (templateVars, and the StackSet's parameters).
+type instance struct {
+	t     *testing.T
+	props map[string]map[string]any
+	vars  map[string]string
+}
+
+// instanceOf resolves m's StackSet template for acct in region.
+func instanceOf(t *testing.T, m *mocks, acct, region string) instance {
+	t.Helper()
+	ss, _ := stackSetOf(t, m)
+	var tmpl struct {
+		Resources map[string]struct{ Properties map[string]any }
+	}
+	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	in := instance{t: t, props: map[string]map[string]any{}, vars: templateVars(acct, region)}
+	for k, r := range tmpl.Resources {
+		in.props[k] = r.Properties
+	}
+	for k, v := range ss.inputs["parameters"].ObjectValue() {
+		in.vars[string(k)] = str(v)
+	}
+	return in
+}
+
+// res is a resource's property, resolved.
+func (in instance) res(logical, prop string) any {
+	return resolved(in.t, in.props[logical][prop], in.vars)
+}
+
+// doc is a resolved property as a policy document.
+func (in instance) doc(v any) Document {
+	b, _ := json.Marshal(v)
+	return parseDoc(in.t, string(b))
+}
+
+// rolePolicy is a template role's (only) inline policy, resolved.
+func (in instance) rolePolicy(logical string) Document {
+	return in.doc(in.res(logical, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])
+}

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -19,28 +18,15 @@ func stackSetDecisions(t *testing.T) []decision {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, _ := stackSetOf(t, m)
-	var tmpl struct {
-		Resources map[string]struct{ Properties map[string]any }
-	}
-	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	vars := templateVars(acct, "us-east-1")
-	for k, v := range ss.inputs["parameters"].ObjectValue() {
-		vars[string(k)] = str(v)
-	}
-	res := func(logical, prop string) any { return resolved(t, tmpl.Resources[logical].Properties[prop], vars) }
-	docOf := func(v any) Document {
-		b, _ := json.Marshal(v)
-		return parseDoc(t, string(b))
-	}
+	in := instanceOf(t, m, acct, "us-east-1")
+	res := in.res
+	docOf := in.doc
 	trust := docOf(res(LogicalQuarantineRole, "AssumeRolePolicyDocument"))
 	rolePol := docOf(res(LogicalQuarantineRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])
 	keyPol := docOf(res(LogicalQuarantineKey, "KeyPolicy"))
 	bucketPol := docOf(res(LogicalBucketPolicy, "PolicyDocument"))
 	bucket, _ := res(LogicalBucket, "BucketName").(string)
-	remediator := vars[ParamRemediatorRoleArn]
+	remediator := in.vars[ParamRemediatorRoleArn]
 	role := "arn:aws:iam::" + acct + ":role/" + QuarantineRoleName("dev")
 	deployer := "arn:aws:iam::" + acct + ":role/stacksets-exec-0123456789abcdef"
 	other := "arn:aws:iam::" + acct + ":role/Admin"
@@ -52,14 +38,14 @@ func stackSetDecisions(t *testing.T) []decision {
 	// its bucket (with that stack's policy) and key alias, resolved from the same template.
 	const retainedGen = "9f8e7d6c"
 	retained := generationVars(acct, "us-east-1", retainedGen)
-	for k, v := range vars {
+	for k, v := range in.vars {
 		if _, pseudo := retained[k]; !pseudo {
 			retained[k] = v
 		}
 	}
-	oldBucket, _ := resolved(t, tmpl.Resources[LogicalBucket].Properties["BucketName"], retained).(string)
-	oldBucketPol := docOf(resolved(t, tmpl.Resources[LogicalBucketPolicy].Properties["PolicyDocument"], retained))
-	oldAlias, _ := resolved(t, tmpl.Resources[LogicalKeyAlias].Properties["AliasName"], retained).(string)
+	oldBucket, _ := resolved(t, in.props[LogicalBucket]["BucketName"], retained).(string)
+	oldBucketPol := docOf(resolved(t, in.props[LogicalBucketPolicy]["PolicyDocument"], retained))
+	oldAlias, _ := resolved(t, in.props[LogicalKeyAlias]["AliasName"], retained).(string)
 	if oldBucket == bucket || oldAlias == alias || !strings.HasSuffix(oldBucket, "-"+retainedGen) || !strings.HasSuffix(oldAlias, "-"+retainedGen) {
 		t.Fatalf("the retained generation's bucket %q and alias %q, the current %q and %q: want each with its generation", oldBucket, oldAlias, bucket, alias)
 	}
@@ -102,7 +88,7 @@ func stackSetDecisions(t *testing.T) []decision {
 	otherB := "arn:aws:s3:::" + otherBkt // in 444455556666, its policy open to the organization
 	otherPol := ptr(doc(Statement{Sid: "OrgMayAdminister", Effect: "Allow", Principal: "*", Action: "s3:*", Resource: []string{otherB, otherB + "/*"},
 		Condition: map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": orgID}}}))
-	euQuarantine, _ := resolved(t, tmpl.Resources[LogicalBucket].Properties["BucketName"], templateVars(acct, "eu-west-1")).(string)
+	euQuarantine, _ := resolved(t, in.props[LogicalBucket]["BucketName"], templateVars(acct, "eu-west-1")).(string)
 	bsRows := []decision{
 		{who: w + "remediator → bucket-settings", principal: remediator, action: "sts:AssumeRole", resource: bs, account: acct, context: ctx(remediator, "sts:ExternalId", externalID, "aws:ResourceOrgID", orgID), identity: remPol, resourcePolicy: &bsTrust, want: "Allowed",
 			guard: []mut{{"identity", "AssumeOrgBucketSettingsRoles", "drop"}}},

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"encoding/json"
 	"testing"
 )
 
@@ -20,22 +19,9 @@ func preGenerationDecisions(t *testing.T) []decision {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, _ := stackSetOf(t, m)
-	var tmpl struct {
-		Resources map[string]struct{ Properties map[string]any }
-	}
-	if err := json.Unmarshal([]byte(str(ss.inputs["templateBody"])), &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	vars := templateVars(acct, "us-east-1")
-	for k, v := range ss.inputs["parameters"].ObjectValue() {
-		vars[string(k)] = str(v)
-	}
-	docOf := func(v any) Document {
-		b, _ := json.Marshal(v)
-		return parseDoc(t, string(b))
-	}
-	res := func(logical, prop string) any { return resolved(t, tmpl.Resources[logical].Properties[prop], vars) }
+	in := instanceOf(t, m, acct, "us-east-1")
+	docOf := in.doc
+	res := in.res
 	rolePol := []Document{docOf(res(LogicalQuarantineRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])}
 	keyPol := docOf(res(LogicalQuarantineKey, "KeyPolicy"))
 	bsPol := []Document{docOf(res(LogicalBucketSettingsRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])}
