@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/macie-chatops/macie-chatops/shared/finding"
+	"github.com/macie-chatops/macie-chatops/shared/naming"
 )
 
 // Decision is what the policy says to do with one finding, and why.
@@ -50,6 +51,13 @@ func (p *Policy) Decide(f *finding.Finding) Decision {
 	}
 	if f.Archived {
 		return ignore("archived finding (suppressed in Macie)")
+	}
+	// Sensitive data in the quarantine bucket is what the bucket is for: moving it would move a
+	// quarantined copy onto itself and delete the version a Release restores from. (A policy
+	// finding there, say the bucket made public, goes on: the bucket-fix guard refuses to touch
+	// the stack's bucket and says to restore it with pulumi up, and a person must see it.)
+	if b, q := f.BucketName(), d.Quarantine.Bucket; !f.IsPolicy() && b != "" && q != "" && (b == q || naming.IsOrgQuarantineBucket(q, b)) {
+		return ignore("bucket %s is this stack's quarantine bucket: its objects are quarantined copies already (Release or break-glass handles them)", b)
 	}
 	override, hasOverride := p.Accounts[f.AccountID]
 	if why, excluded := p.excluded(f, override, hasOverride, acct); excluded {

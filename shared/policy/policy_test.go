@@ -171,6 +171,15 @@ func TestDecideOverridesAndReasons(t *testing.T) {
 			f.Bucket.Tags = []finding.Tag{{Key: "macie-chatops", Value: "ignore"}}
 		}), Ignore, "bucket tag macie-chatops=ignore"},
 		{"policy type", mk("999999999999", "Policy:IAMUser/S3BucketPublic", 3, nil), Auto, "defaults sets Policy:IAMUser/S3BucketPublic: AUTO"},
+		// Sensitive data in the stack's quarantine bucket (any generation in organization mode)
+		// is a quarantined copy; a look-alike name is not; a policy finding there goes on.
+		{"quarantine bucket", mk("999999999999", "SensitiveData:S3Object/Credentials", 3, inBucket("macie-quarantine-999999999999-us-east-1")), Ignore,
+			"bucket macie-quarantine-999999999999-us-east-1 is this stack's quarantine bucket"},
+		{"quarantine bucket generation", mk("999999999999", "SensitiveData:S3Object/Credentials", 3, inBucket("macie-quarantine-999999999999-us-east-1-9f8e7d6c")), Ignore,
+			"is this stack's quarantine bucket"},
+		{"quarantine look-alike", mk("999999999999", "SensitiveData:S3Object/Credentials", 3, inBucket("macie-quarantine-999999999999-us-east-1-exports")), Auto, "defaults sets SensitiveData:S3Object/Credentials"},
+		{"another account's quarantine bucket", mk("999999999999", "SensitiveData:S3Object/Credentials", 3, inBucket("macie-quarantine-111122223333-us-east-1")), Auto, "defaults sets"},
+		{"policy finding on the quarantine bucket", mk("999999999999", "Policy:IAMUser/S3BucketPublic", 3, inBucket("macie-quarantine-999999999999-us-east-1")), Auto, "defaults sets Policy:IAMUser/S3BucketPublic: AUTO"},
 		{"future policy type", mk("999999999999", "Policy:IAMUser/S3BucketFuture", 3, nil), Notify, "defaults sets Policy:*: NOTIFY (matches Policy:IAMUser/S3BucketFuture)"},
 	}
 	for _, c := range cases {
@@ -283,4 +292,9 @@ func TestSchemaAgreesWithGoTypes(t *testing.T) {
 	if len(dm) != len(DeleteModes) {
 		t.Errorf("deleteMode enum %v vs %v", dm, DeleteModes)
 	}
+}
+
+// inBucket puts a finding's object in bucket.
+func inBucket(bucket string) func(*finding.Finding) {
+	return func(f *finding.Finding) { f.Bucket.Name = bucket }
 }

@@ -129,6 +129,11 @@ func (e *Engine) Move(ctx context.Context, req Request) (*Result, error) {
 	if strings.Contains(strings.ToLower(o.Encryption), "customer") || strings.EqualFold(o.Encryption, "SSE-C") {
 		return nil, fmt.Errorf("%w: %s is encrypted with a customer-provided key (SSE-C); only its owner can copy it, so move it by hand", ErrNeedsHuman, o)
 	}
+	if o.Bucket == req.Settings.Bucket {
+		// Its "copy" would land in the bucket it is in, and deleting the source would delete
+		// the version another finding's Release restores from.
+		return nil, fmt.Errorf("%w: %s is in the quarantine bucket itself, so it is a quarantined copy already: nothing was moved", ErrNeedsHuman, o)
+	}
 	api, err := e.Clients.S3For(ctx, o.AccountID, o.Region, SessionName(req.FindingID))
 	if err != nil {
 		return nil, fmt.Errorf("credentials for account %s: %w", o.AccountID, err)

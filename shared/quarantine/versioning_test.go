@@ -92,3 +92,21 @@ func TestTrickyKeysAllVersions(t *testing.T) {
 		}
 	})
 }
+
+// An object in the quarantine bucket itself (a finding about a quarantined copy) is refused
+// before anything is touched: moving it onto itself would delete the version a Release restores
+// from.
+func TestMoveRefusesAnObjectInTheQuarantineBucket(t *testing.T) {
+	eachServer(t, func(t *testing.T, e *env) {
+		e.bucket("quarantine", true)
+		v, etag := e.put("quarantine", "111122223333/data/k.csv", csvBody, "")
+		r := req("f-self", "quarantine", "111122223333/data/k.csv", v, etag, int64(len(csvBody)))
+		res, err := e.eng.Move(e.ctx, r)
+		if !errors.Is(err, ErrNeedsHuman) || !strings.Contains(err.Error(), "in the quarantine bucket itself") || res != nil {
+			t.Fatalf("want ErrNeedsHuman naming the quarantine bucket, got %v %+v", err, res)
+		}
+		if vs := e.versions("quarantine", "111122223333/data/k.csv"); len(vs) != 1 || string(e.get("quarantine", "111122223333/data/k.csv", v)) != string(csvBody) {
+			t.Fatalf("the quarantined copy changed: versions %v", vs)
+		}
+	})
+}
