@@ -14,11 +14,7 @@ import (
 // another stack's generation in the same account.
 func TestAttackOrgGenerationPatternStaysInTheAccount(t *testing.T) {
 	const acct, outsider = "210987654321", "999911112222"
-	m, _, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := instanceOf(t, m, acct, "us-east-1")
+	in, _, _ := standaloneInstance(t, acct)
 	rolePol := in.rolePolicy(LogicalQuarantineRole)
 	bucket, _ := in.res(LogicalBucket, "BucketName").(string)
 	base := bucket[:strings.LastIndex(bucket, "-")]

@@ -43,7 +43,7 @@ func stackSetSite(t *testing.T, stack, acct, region string) memberSite {
 		role:       "arn:aws:iam::" + acct + ":role/" + QuarantineRoleName(stack),
 		remediator: in.vars[ParamRemediatorRoleArn],
 		trust:      docOf(res(LogicalQuarantineRole, "AssumeRolePolicyDocument")),
-		rolePol:    docOf(res(LogicalQuarantineRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"]),
+		rolePol:    in.rolePolicy(LogicalQuarantineRole),
 		keyPol:     docOf(res(LogicalQuarantineKey, "KeyPolicy")),
 		bucketPol:  docOf(res(LogicalBucketPolicy, "PolicyDocument")),
 		key:        "arn:aws:kms:" + region + ":" + acct + ":key/0f0e0d0c-" + stack,

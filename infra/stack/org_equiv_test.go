@@ -578,6 +578,17 @@ func instanceOf(t *testing.T, m *mocks, acct, region string) instance {
 	return in
 }
 
+// standaloneInstance is dev's organization StackSet in standalone Macie mode (forwarder
+// included), resolved for acct's stack instance in us-east-1, with its config and mocks.
+func standaloneInstance(t *testing.T, acct string) (instance, *Config, *mocks) {
+	t.Helper()
+	m, cfg, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return instanceOf(t, m, acct, "us-east-1"), cfg, m
+}
+
 // res is a resource's property, resolved.
 func (in instance) res(logical, prop string) any {
 	return resolved(in.t, in.props[logical][prop], in.vars)

@@ -14,15 +14,11 @@ import (
 func stackSetDecisions(t *testing.T) []decision {
 	t.Helper()
 	const acct = "210987654321"
-	m, cfg, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := instanceOf(t, m, acct, "us-east-1")
+	in, cfg, m := standaloneInstance(t, acct)
 	res := in.res
 	docOf := in.doc
 	trust := docOf(res(LogicalQuarantineRole, "AssumeRolePolicyDocument"))
-	rolePol := docOf(res(LogicalQuarantineRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])
+	rolePol := in.rolePolicy(LogicalQuarantineRole)
 	keyPol := docOf(res(LogicalQuarantineKey, "KeyPolicy"))
 	bucketPol := docOf(res(LogicalBucketPolicy, "PolicyDocument"))
 	bucket, _ := res(LogicalBucket, "BucketName").(string)
@@ -78,7 +74,7 @@ func stackSetDecisions(t *testing.T) []decision {
 	// policy, whose by-name grant covers an account no config lists.
 	bs := "arn:aws:iam::" + acct + ":role/" + BucketSettingsRoleName("dev")
 	bsTrust := docOf(res(LogicalBucketSettingsRole, "AssumeRolePolicyDocument"))
-	bsPol := []Document{docOf(res(LogicalBucketSettingsRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])}
+	bsPol := []Document{in.rolePolicy(LogicalBucketSettingsRole)}
 	cw := extract(t, m)
 	if cw.roleArn["remediator-role"] != remediator {
 		t.Fatalf("the StackSet's %s %q is not the remediator's role %q", ParamRemediatorRoleArn, remediator, cw.roleArn["remediator-role"])

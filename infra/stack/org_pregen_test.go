@@ -15,16 +15,12 @@ import (
 func preGenerationDecisions(t *testing.T) []decision {
 	t.Helper()
 	const acct = "210987654321"
-	m, cfg, err := deployOrg(t, orgSetting, map[string]string{"macie-chatops:macieMode": MacieStandalone}, defaultMembers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := instanceOf(t, m, acct, "us-east-1")
+	in, cfg, _ := standaloneInstance(t, acct)
 	docOf := in.doc
 	res := in.res
-	rolePol := []Document{docOf(res(LogicalQuarantineRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])}
+	rolePol := []Document{in.rolePolicy(LogicalQuarantineRole)}
 	keyPol := docOf(res(LogicalQuarantineKey, "KeyPolicy"))
-	bsPol := []Document{docOf(res(LogicalBucketSettingsRole, "Policies").([]any)[0].(map[string]any)["PolicyDocument"])}
+	bsPol := []Document{in.rolePolicy(LogicalBucketSettingsRole)}
 	// The retained bucket's policy is what the template said before generations: the same
 	// documents with the policy's name, which is what they give a site without a generation.
 	preSite := ExplicitSite(acct, "us-east-1", "")
